@@ -1,0 +1,32 @@
+"""The `newsletter` command line (DESIGN.md lists its commands)."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from sqlalchemy.exc import SQLAlchemyError
+
+from pipeline.cli import content, demo
+from pipeline.cli.context import EXIT_BAD_INPUT, describe_database_error, err
+
+app = typer.Typer(
+    help="Posts in; feeds and email digests out.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command()(content.init)
+app.command()(content.ingest)
+app.command()(demo.demo)
+app.add_typer(content.config_app, name="config")
+app.add_typer(content.posts_app, name="posts")
+
+
+def main() -> None:
+    """Entry point: a database failing mid-command is one line, not a traceback."""
+    try:
+        app()
+    except SQLAlchemyError as exc:
+        err.print(f"error: database: {describe_database_error(exc)}", markup=False)
+        sys.exit(EXIT_BAD_INPUT)

@@ -1,0 +1,81 @@
+"""Commands for the content side: init, config check, ingest, posts."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from pipeline.cli.context import (
+    EXIT_OK,
+    EXIT_PARTIAL,
+    database,
+    err,
+    fail,
+    out,
+    print_json,
+    progress,
+    redacted,
+    settings,
+)
+from pipeline.ingest import IngestReport, ingest_source
+from pipeline.sources import open_source
+from pipeline.storage.posts import post_json, published_posts
+
+config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
+posts_app = typer.Typer(help="Look at ingested posts.", no_args_is_help=True)
+
+
+def init() -> None:
+    """Create or migrate the database (idempotent)."""
+    config = settings()
+    db = database(config)
+    action = "migrated" if db.migrated else "already up to date"
+    db.close()
+    out.print(f"database {action}: {redacted(config.effective_database_url)}", markup=False)
+
+
+@config_app.command("check")
+def config_check() -> None:
+    """Validate the settings and print them, secrets masked."""
+    for name, value in settings().masked().items():
+        out.print(f"{name}={'' if value is None else value}", markup=False)
+
+
+def ingest(
+    source: Annotated[str | None, typer.Option(help="Only this source (by name).")] = None,
+) -> None:
+    """Pull new and updated posts from the sources; print counts."""
+    config = settings()
+    configs = [item for item in config.sources if source in (None, item.name)]
+    if not configs:
+        names = ", ".join(item.name for item in config.sources) or "none"
+        fail(f"no source named {source!r} (configured: {names})")
+    db = database(config)
+    reports: list[IngestReport] = []
+    with progress("Ingesting", total=len(configs)) as bar:
+        for item in configs:
+            reports.append(ingest_source(db, open_source(item, config), config))
+            bar.advance(bar.task_ids[0])
+    db.close()
+    for report in reports:
+        for line in report.errors:
+            err.print(f"error: {line}", markup=False)
+        out.print(report.summary(), markup=False)
+    raise typer.Exit(EXIT_PARTIAL if any(report.failed for report in reports) else EXIT_OK)
+
+
+@posts_app.command("list")
+def posts_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
+) -> None:
+    """List published posts, newest first."""
+    db = database(settings())
+    posts = published_posts(db)
+    db.close()
+    if as_json:
+        print_json([post_json(post) for post in posts])
+        return
+    for post in posts:
+        authors = ", ".join(post.authors) or "-"
+        out.print(f"{post.published:%Y-%m-%d}  {post.title}  ({authors})  {post.url}", markup=False)

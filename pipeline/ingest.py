@@ -1,0 +1,232 @@
+"""Ingest: read each source, normalise its entries, and store what is new or changed.
+
+A post is identified by its GUID and compared by a hash of what its source said, so a
+re-run writes nothing for unchanged posts; posts their source no longer holds (or
+marks draft) are retired, never deleted, and never reach a feed or a digest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from pipeline.sanitize import plain_text, sanitize_html, summarise
+from pipeline.settings import Settings
+from pipeline.sources import Batch, Entry, Source, SourceError, open_source
+from pipeline.storage import Database
+from pipeline.storage.models import Post, SourceState
+
+PUBLISHED, DRAFT, REMOVED = "published", "draft", "removed"
+_CHUNK = 500
+
+
+@dataclass
+class IngestReport:
+    """What one source's ingest did, for the command's summary line and exit code."""
+
+    source: str
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        """Whether any post was added, changed or retired (feeds then need a rebuild)."""
+        return bool(self.new or self.updated or self.removed)
+
+    def summary(self) -> str:
+        """One line: `content: 3 new, 1 updated, 10 unchanged, 0 removed, 0 failed`."""
+        return (
+            f"{self.source}: {self.new} new, {self.updated} updated, {self.unchanged} unchanged,"
+            f" {self.removed} removed, {self.failed} failed"
+        )
+
+
+def ingest(db: Database, settings: Settings, *, only: str | None = None) -> list[IngestReport]:
+    """Ingest every configured source (or only the one named), each independently."""
+    configs = [config for config in settings.sources if only in (None, config.name)]
+    return [ingest_source(db, open_source(config, settings), settings) for config in configs]
+
+
+def ingest_source(
+    db: Database, source: Source, settings: Settings, *, now: datetime | None = None
+) -> IngestReport:
+    """Read one source and apply its batch; a source that cannot be read changes nothing."""
+    now = now or datetime.now(UTC)
+    report = IngestReport(source.name)
+    with db.session() as session:
+        stored = session.get(SourceState, source.name)
+        previous_state = dict(stored.state) if stored else {}
+    try:
+        batch = source.read(previous_state)
+    except SourceError as exc:
+        report.failed, report.errors = 1, [str(exc)]
+        return report
+    report.failed, report.errors = len(batch.errors), list(batch.errors)
+    with db.session() as session:
+        _apply(session, source.name, batch, settings, now, report)
+        _save_state(session, source.name, batch.state, now)
+    return report
+
+
+def _apply(
+    session: Session,
+    source: str,
+    batch: Batch,
+    settings: Settings,
+    now: datetime,
+    report: IngestReport,
+) -> None:
+    entries = list(_unique(batch.entries))
+    existing = _existing(session, (entry.guid for entry in entries))
+    slugs = _Slugs(session)
+    inserts, updates = [], []
+    for position, entry in enumerate(entries):
+        digest = content_hash(entry)
+        current = existing.get(entry.guid)
+        if current is None:
+            slug = slugs.claim(entry.slug, entry.guid)
+            published = entry.published or now - timedelta(seconds=position)
+            inserts.append(
+                _row(source, entry, settings, slug, digest, published, now) | {"first_seen": now}
+            )
+        elif current["content_hash"] == digest and current["status"] != REMOVED:
+            report.unchanged += 1
+        else:
+            slug = slugs.claim(entry.slug, entry.guid)
+            published = entry.published or current["published"]
+            row = _row(source, entry, settings, slug, digest, published, now)
+            updates.append(row | {"id": current["id"], "removed_at": None})
+    if inserts:
+        session.execute(insert(Post), inserts)
+    if updates:
+        session.execute(update(Post), updates)
+    report.new, report.updated = len(inserts), len(updates)
+    if batch.present is not None:
+        read = {entry.guid for entry in entries}
+        report.unchanged += len(batch.present - read)
+        report.removed = _retire(session, source, batch.present, now)
+
+
+def _unique(entries: Iterable[Entry]) -> Iterator[Entry]:
+    """Two entries with one GUID are one post: the first one read wins."""
+    seen: set[str] = set()
+    for entry in entries:
+        if entry.guid not in seen:
+            seen.add(entry.guid)
+            yield entry
+
+
+def content_hash(entry: Entry) -> str:
+    """A fingerprint of everything the source said about the post except its timestamps."""
+    said = [
+        entry.title,
+        entry.content_html,
+        entry.url,
+        entry.slug,
+        list(entry.authors),
+        list(entry.tags),
+        entry.summary,
+        entry.published.isoformat() if entry.published else None,
+        entry.draft,
+    ]
+    return hashlib.sha256(json.dumps(said, ensure_ascii=False).encode()).hexdigest()
+
+
+def _row(
+    source: str,
+    entry: Entry,
+    settings: Settings,
+    slug: str,
+    digest: str,
+    published: datetime,
+    now: datetime,
+) -> dict[str, Any]:
+    content = sanitize_html(entry.content_html)
+    return {
+        "guid": entry.guid,
+        "source": source,
+        "slug": slug,
+        "status": DRAFT if entry.draft else PUBLISHED,
+        "title": plain_text(entry.title) or "(untitled)",
+        "url": entry.url or f"{settings.base_url}/posts/{slug}",
+        "authors": list(entry.authors),
+        "tags": list(entry.tags),
+        "summary": summarise(entry.summary, content),
+        "content_html": content,
+        "content_hash": digest,
+        "published": published,
+        "updated": max(entry.updated or now, published),
+    }
+
+
+def _existing(session: Session, guids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """The stored posts among `guids`, fetched in chunks to stay under parameter limits."""
+    found: dict[str, dict[str, Any]] = {}
+    wanted = list(guids)
+    columns = (Post.id, Post.guid, Post.content_hash, Post.status, Post.published)
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start : start + _CHUNK]
+        for row in session.execute(select(*columns).where(Post.guid.in_(chunk))):
+            found[row.guid] = row._asdict()
+    return found
+
+
+def _retire(session: Session, source: str, present: set[str], now: datetime) -> int:
+    """Mark this source's posts that are no longer at their origin as removed."""
+    live = session.execute(
+        select(Post.id, Post.guid).where(Post.source == source, Post.status != REMOVED)
+    )
+    gone = [
+        {"id": row.id, "status": REMOVED, "removed_at": now}
+        for row in live
+        if row.guid not in present
+    ]
+    if gone:
+        session.execute(update(Post), gone)
+    return len(gone)
+
+
+def _save_state(session: Session, name: str, state: dict[str, Any], now: datetime) -> None:
+    stored = session.get(SourceState, name)
+    if stored is None:
+        session.add(SourceState(name=name, state=state, last_read=now))
+    else:
+        if stored.state != state:
+            stored.state = state
+        stored.last_read = now
+
+
+class _Slugs:
+    """Hands out slugs unique across all posts: a clash gets `-2`, `-3`, …
+
+    The taken slugs are loaded on the first claim, so a run with nothing new skips it.
+    """
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._owner: dict[str, str] | None = None
+
+    @property
+    def owner(self) -> dict[str, str]:
+        if self._owner is None:
+            self._owner = dict(self.session.execute(select(Post.slug, Post.guid)).all())
+        return self._owner
+
+    def claim(self, wanted: str, guid: str) -> str:
+        candidate, counter = wanted, 1
+        while self.owner.get(candidate, guid) != guid:
+            counter += 1
+            candidate = f"{wanted[:190]}-{counter}"
+        self.owner[candidate] = guid
+        return candidate

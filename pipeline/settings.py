@@ -1,0 +1,194 @@
+"""Settings from the environment and `.env`, prefix NEWSLETTER_ (see DESIGN.md).
+
+Every command loads them through `load_settings`, which turns any validation problem
+into one readable line naming the variable, so a typo never shows a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+
+ENV_PREFIX = "NEWSLETTER_"
+
+EmailBackend = Literal["smtp", "postmark", "sendgrid", "mailgun", "resend", "file", "console"]
+
+
+class SettingsProblem(Exception):
+    """A setting is missing or wrong; the message is one line naming the variable."""
+
+
+class SourceConfig(BaseModel):
+    """One entry of SOURCES: a named origin of posts."""
+
+    model_config = {"extra": "forbid"}
+
+    name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")]
+    kind: Literal["directory", "feed", "wordpress"]
+    path: str | None = None
+    url: AnyHttpUrl | None = None
+
+    @model_validator(mode="after")
+    def _location_matches_kind(self) -> SourceConfig:
+        if self.kind == "directory" and not self.path:
+            raise ValueError(f"source {self.name!r} of kind directory needs a 'path'")
+        if self.kind != "directory" and not self.url:
+            raise ValueError(f"source {self.name!r} of kind {self.kind} needs a 'url'")
+        return self
+
+
+_DEFAULT_SOURCES = [SourceConfig(name="content", kind="directory", path="content")]
+
+
+class Settings(BaseSettings):
+    """The effective configuration of one installation."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        env_ignore_empty=True,
+        validate_default=True,
+    )
+
+    database_url: str | None = None
+    data_dir: Path = Path("var")
+    site_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:8000")
+    site_title: str = "Newsletter"
+    site_description: str = "New posts, delivered."
+    language: Annotated[str, Field(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")] = "en"
+    sources: list[SourceConfig] = Field(default_factory=lambda: list(_DEFAULT_SOURCES))
+    feeds_dir: Path | None = None
+    feed_max_items: Annotated[int, Field(ge=1, le=10_000)] = 50
+    websub_hub: AnyHttpUrl | None = None
+    http_timeout: Annotated[float, Field(gt=0, le=300)] = 20.0
+    http_retries: Annotated[int, Field(ge=0, le=10)] = 3
+
+    email_backend: EmailBackend = "file"
+    email_from: str = "Newsletter <newsletter@localhost>"
+    smtp_host: str = "localhost"
+    smtp_port: Annotated[int, Field(ge=1, le=65535)] = 25
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_security: Literal["starttls", "ssl", "none"] = "starttls"
+    smtp_connections: Annotated[int, Field(ge=1, le=100)] = 4
+    api_key: SecretStr | None = None
+    api_base_url: AnyHttpUrl | None = None
+    mailgun_domain: str | None = None
+    send_rate: Annotated[float, Field(ge=0)] = 0
+
+    digest_schedule: str = "0 8 * * mon"
+    timezone: str = "Europe/London"
+    secret_key: SecretStr | None = None
+    admin_username: str | None = None
+    admin_password: SecretStr | None = None
+    broker_url: str | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r} (use an IANA name such as Europe/London)"
+            ) from None
+        return value
+
+    @field_validator("digest_schedule")
+    @classmethod
+    def _valid_cron(cls, value: str) -> str:
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger.from_crontab(value)
+        except ValueError as exc:
+            raise ValueError(f"not a crontab expression ({exc})") from None
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("sqlite://", "postgresql")):
+            raise ValueError("use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB")
+        return value
+
+    @field_validator("sources")
+    @classmethod
+    def _unique_source_names(cls, value: list[SourceConfig]) -> list[SourceConfig]:
+        names = [source.name for source in value]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"source names must be unique: {', '.join(duplicates)}")
+        return value
+
+    @property
+    def effective_database_url(self) -> str:
+        """DATABASE_URL, or the SQLite file in DATA_DIR."""
+        return self.database_url or f"sqlite:///{self.data_dir / 'newsletter.db'}"
+
+    @property
+    def effective_feeds_dir(self) -> Path:
+        """FEEDS_DIR, or `public/` in DATA_DIR."""
+        return self.feeds_dir or self.data_dir / "public"
+
+    @property
+    def base_url(self) -> str:
+        """SITE_URL without its trailing slash, ready to have paths appended."""
+        return str(self.site_url).rstrip("/")
+
+    def masked(self) -> dict[str, Any]:
+        """Every setting by its variable name, secrets shown as `********`."""
+        shown: dict[str, Any] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                value = "********"
+            shown[ENV_PREFIX + name.upper()] = json.loads(json.dumps(value, default=_plain))
+        return shown
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json", exclude_none=True)
+    return str(value)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment, or `SettingsProblem` with one line per bad variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise SettingsProblem("; ".join(_describe(error) for error in exc.errors())) from None
+    except SettingsError as exc:
+        raise SettingsProblem(_describe_settings_error(exc)) from None
+
+
+def _describe(error: Any) -> str:
+    location = [str(part) for part in error["loc"]]
+    variable = ENV_PREFIX + location[0].upper() if location else ENV_PREFIX
+    detail = " ".join(location[1:])
+    message = str(error["msg"]).removeprefix("Value error, ")
+    where = f"{variable} ({detail})" if detail else variable
+    return f"{where}: {message}"
+
+
+def _describe_settings_error(exc: SettingsError) -> str:
+    text = str(exc)
+    field = text.split('"')[1] if text.count('"') >= 2 else ""
+    variable = ENV_PREFIX + field.upper() if field else "settings"
+    return f"{variable}: not valid JSON"

@@ -1,0 +1,90 @@
+"""The one small interface every source kind implements.
+
+A source reads its origin (a folder, a feed URL, a WordPress site) and hands ingest a
+`Batch`: the entries it read, one-line errors for what it could not read, the set of
+ids still present at the origin (so ingest can retire the rest), and the state to keep
+for the next, cheaper, read (ETags, file fingerprints, cursors).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+
+class SourceError(Exception):
+    """The whole source could not be read; the message is one line naming where and why."""
+
+
+class ParseError(ValueError):
+    """One document could not be parsed; the message says why (the caller adds where)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One post as its source has it, before ingest sanitises and stores it.
+
+    `guid` and `slug` are always set (see `derive_guid` and `slugify`) so that a source
+    can report which posts are still present without ingest's help.
+    """
+
+    guid: str
+    slug: str
+    title: str
+    content_html: str
+    url: str | None = None
+    authors: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    summary: str | None = None
+    published: datetime | None = None
+    updated: datetime | None = None
+    draft: bool = False
+    origin: str = ""
+
+
+@dataclass(slots=True)
+class Batch:
+    """What one read of a source produced.
+
+    `present` is every guid the origin still holds, or None when the source cannot know
+    (a feed shows only its latest entries, so absence there means nothing).
+    """
+
+    entries: list[Entry] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    present: set[str] | None = None
+    state: dict[str, Any] = field(default_factory=dict)
+
+
+class Source(Protocol):
+    """A configured origin of posts."""
+
+    name: str
+
+    def read(self, state: Mapping[str, Any]) -> Batch:
+        """Read what changed since `state` (the previous batch's state; empty at first)."""
+        ...
+
+
+_NON_WORD = re.compile(r"[^a-z0-9]+")
+
+
+def slugify(text: str, *, max_length: int = 80) -> str:
+    """A URL-safe ASCII slug; non-Latin titles fall back to a short hash so it is never empty."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    slug = _NON_WORD.sub("-", ascii_text.lower()).strip("-")[:max_length].strip("-")
+    return slug or "post-" + hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def derive_guid(source: str, *, guid: str | None, url: str | None, slug: str) -> str:
+    """The post's stable id: the source's GUID, else its URL, else a hash of source and slug."""
+    for candidate in (guid, url):
+        if candidate and candidate.strip():
+            return candidate.strip()
+    digest = hashlib.sha256(f"{source}\0{slug}".encode()).hexdigest()[:32]
+    return f"urn:newsletter:{digest}"

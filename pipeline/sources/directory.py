@@ -1,0 +1,123 @@
+"""A folder of posts: Markdown with front matter, and plain-text exports of blog pages.
+
+A file whose size and modification time match the last read is not opened again, so a
+re-run over thousands of unchanged files costs one `stat` each.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from datetime import tzinfo
+from pathlib import Path
+from typing import Any
+
+from pipeline.sources.base import Batch, Entry, ParseError, SourceError, derive_guid, slugify
+from pipeline.sources.markdown import parse_markdown
+from pipeline.sources.plaintext import parse_text
+
+MARKDOWN_SUFFIXES = {".md", ".markdown"}
+TEXT_SUFFIXES = {".txt"}
+
+
+class DirectorySource:
+    """Posts from the files under one folder."""
+
+    def __init__(self, name: str, path: Path, *, timezone: tzinfo) -> None:
+        self.name = name
+        self.path = path
+        self.timezone = timezone
+
+    def read(self, state: Mapping[str, Any]) -> Batch:
+        """Parse new and changed files; files unchanged since `state` only vouch for their posts."""
+        if not self.path.is_dir():
+            raise SourceError(f"{self.path}: folder not found")
+        known: Mapping[str, Any] = state.get("files", {})
+        present: set[str] = set()
+        files: dict[str, Any] = {}
+        batch = Batch(present=present, state={"files": files})
+        for relative, stat in self._files():
+            fingerprint = [stat.st_mtime_ns, stat.st_size]
+            previous = known.get(relative)
+            if previous and previous["fingerprint"] == fingerprint:
+                _keep(present, files, relative, previous)
+                continue
+            try:
+                entries = self.parse_file(self.path / relative)
+            except (ParseError, OSError, UnicodeDecodeError) as exc:
+                batch.errors.append(f"{self.path / relative}: {_reason(exc)}")
+                if previous:
+                    # Keep what the file held before, and retry it next time.
+                    _keep(present, files, relative, {**previous, "fingerprint": None})
+                continue
+            batch.entries.extend(entries)
+            guids = [entry.guid for entry in entries]
+            _keep(present, files, relative, {"fingerprint": fingerprint, "guids": guids})
+        return batch
+
+    def _files(self) -> Iterator[tuple[str, os.stat_result]]:
+        suffixes = MARKDOWN_SUFFIXES | TEXT_SUFFIXES
+        for root, folders, files in os.walk(self.path):
+            folders[:] = sorted(folder for folder in folders if not folder.startswith("."))
+            for file_name in sorted(files):
+                full = Path(root, file_name)
+                if file_name.startswith(".") or full.suffix.lower() not in suffixes:
+                    continue
+                yield full.relative_to(self.path).as_posix(), full.stat()
+
+    def parse_file(self, path: Path) -> list[Entry]:
+        """The posts in one file (a text export can hold several)."""
+        text = path.read_text(encoding="utf-8")
+        if path.suffix.lower() in MARKDOWN_SUFFIXES:
+            return [self._markdown_entry(path, text)]
+        return self._text_entries(path, text)
+
+    def _markdown_entry(self, path: Path, text: str) -> Entry:
+        post = parse_markdown(text, default_tz=self.timezone)
+        slug = slugify(post.slug or path.stem)
+        return Entry(
+            guid=derive_guid(self.name, guid=post.guid, url=post.url, slug=slug),
+            slug=slug,
+            title=post.title,
+            content_html=post.html,
+            url=post.url,
+            authors=post.authors,
+            tags=post.tags,
+            summary=post.summary,
+            published=post.published,
+            updated=post.updated,
+            draft=post.draft,
+            origin=str(path),
+        )
+
+    def _text_entries(self, path: Path, text: str) -> list[Entry]:
+        entries = []
+        for post in parse_text(text):
+            slug = slugify(post.title)
+            entries.append(
+                Entry(
+                    guid=derive_guid(self.name, guid=None, url=None, slug=slug),
+                    slug=slug,
+                    title=post.title,
+                    content_html=post.html,
+                    authors=post.authors,
+                    origin=str(path),
+                )
+            )
+        return entries
+
+
+def _keep(
+    present: set[str], files: dict[str, Any], relative: str, record: Mapping[str, Any]
+) -> None:
+    """Record a file's posts as still present, and its fingerprint for the next read."""
+    present.update(record["guids"])
+    files[relative] = dict(record)
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, UnicodeDecodeError):
+        return f"not UTF-8 text (byte {exc.start})"
+    if isinstance(exc, OSError):
+        return exc.strerror or str(exc)
+    return str(exc)

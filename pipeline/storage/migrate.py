@@ -1,0 +1,49 @@
+"""Alembic, driven from code: `newsletter init` and every command's first use call `upgrade`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, text
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+# Serialises concurrent first runs against one PostgreSQL database.
+_PG_LOCK_ID = 0x6E6C6574
+
+
+def _config(connection: Connection) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The revision the database is at, or None when it has no schema yet."""
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def head_revision() -> str | None:
+    """The newest revision this code ships."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return ScriptDirectory.from_config(config).get_current_head()
+
+
+def upgrade(engine: Engine) -> bool:
+    """Migrate to head; a no-op (one query) when already there. Returns whether it migrated."""
+    head = head_revision()
+    if current_revision(engine) == head:
+        return False
+    with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _PG_LOCK_ID})
+        if MigrationContext.configure(connection).get_current_revision() == head:
+            return False
+        command.upgrade(_config(connection), "head")
+    return True

@@ -1,0 +1,38 @@
+"""Reading posts back: what feeds, digests, pages and `posts list` see."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from pipeline.storage.db import Database
+from pipeline.storage.models import Post
+
+
+def published_posts(db: Database, *, limit: int | None = None) -> list[Post]:
+    """Published posts, newest first; drafts and removed posts are never among them."""
+    query = (
+        select(Post)
+        .where(Post.status == "published")
+        .order_by(Post.published.desc(), Post.id.desc())
+        .limit(limit)
+    )
+    with db.session() as session:
+        return list(session.scalars(query))
+
+
+def post_json(post: Post) -> dict[str, Any]:
+    """The post as `posts list --json` prints it (DESIGN.md)."""
+    return {
+        "id": post.guid,
+        "slug": post.slug,
+        "title": post.title,
+        "authors": list(post.authors),
+        "url": post.url,
+        "published": post.published.isoformat(),
+        "updated": post.updated.isoformat(),
+        "tags": list(post.tags),
+        "summary": post.summary,
+        "source": post.source,
+    }

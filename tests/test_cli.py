@@ -1,0 +1,112 @@
+"""The `newsletter` command as a user runs it: real processes, exit codes, JSON on stdout."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+NEWSLETTER = str(Path(sys.executable).with_name("newsletter"))
+CONTENT = Path(__file__).resolve().parents[1] / "content"
+
+
+def run(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
+    environment.update({f"NEWSLETTER_{key}": value for key, value in env.items()})
+    return subprocess.run(
+        [NEWSLETTER, *args], cwd=cwd, env=environment, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_init_is_idempotent(tmp_path: Path) -> None:
+    first = run("init", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "database migrated: sqlite:///var/newsletter.db" in first.stdout
+    second = run("init", cwd=tmp_path)
+    assert "already up to date" in second.stdout
+    assert (tmp_path / "var" / "newsletter.db").exists()
+
+
+def test_config_check_masks_secrets(tmp_path: Path) -> None:
+    result = run("config", "check", cwd=tmp_path, SMTP_PASSWORD="s3cret", SITE_TITLE="Notes")
+    assert result.returncode == 0
+    assert "NEWSLETTER_SMTP_PASSWORD=********" in result.stdout
+    assert "NEWSLETTER_SITE_TITLE=Notes" in result.stdout
+    assert "s3cret" not in result.stdout
+
+
+@pytest.mark.parametrize("command", [["config", "check"], ["ingest"], ["posts", "list"], ["init"]])
+def test_a_bad_setting_is_one_line_and_exit_2(tmp_path: Path, command: list[str]) -> None:
+    result = run(*command, cwd=tmp_path, TIMEZONE="Nowhere/Land")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: NEWSLETTER_TIMEZONE: unknown time zone 'Nowhere/Land' (use an IANA name such as "
+        "Europe/London)"
+    ]
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_unreachable_database_is_one_line(tmp_path: Path) -> None:
+    result = run("posts", "list", cwd=tmp_path, DATABASE_URL="sqlite:////proc/no/such/dir/x.db")
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: ")
+    assert "Traceback" not in result.stderr
+
+
+def test_ingest_then_list_json(tmp_path: Path) -> None:
+    sources = json.dumps([{"name": "content", "kind": "directory", "path": str(CONTENT)}])
+    ingested = run("ingest", cwd=tmp_path, SOURCES=sources)
+    assert ingested.returncode == 0, ingested.stderr
+    assert ingested.stdout.strip() == "content: 7 new, 0 updated, 0 unchanged, 0 removed, 0 failed"
+    again = run("ingest", cwd=tmp_path, SOURCES=sources)
+    assert again.stdout.strip() == "content: 0 new, 0 updated, 7 unchanged, 0 removed, 0 failed"
+    listed = run("posts", "list", "--json", cwd=tmp_path, SOURCES=sources)
+    posts = json.loads(listed.stdout)
+    assert len(posts) == 6  # the draft is not listed
+    for post in posts:
+        assert {"id", "title", "authors", "url", "published", "tags", "source"} <= set(post)
+        assert post["published"].endswith("+00:00")
+        assert isinstance(post["authors"], list)
+    titles = [post["title"] for post in posts]
+    assert "Data sharing between councils & health boards — a field guide" in titles
+
+
+def test_ingest_reports_a_broken_file_and_exits_1(tmp_path: Path) -> None:
+    folder = tmp_path / "posts"
+    folder.mkdir()
+    (folder / "good.md").write_text("---\ntitle: Good\n---\nBody\n")
+    (folder / "bad.md").write_text("---\ndate: soon\ntitle: Bad\n---\n")
+    sources = json.dumps([{"name": "posts", "kind": "directory", "path": str(folder)}])
+    result = run("ingest", cwd=tmp_path, SOURCES=sources)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"error: {folder / 'bad.md'}: front matter 'date': 'soon' is not a date "
+        "(use 2024-05-01 or 2024-05-01T09:30:00+01:00)"
+    )
+    assert "1 new" in result.stdout and "1 failed" in result.stdout
+
+
+def test_unknown_source_name_is_exit_2(tmp_path: Path) -> None:
+    result = run("ingest", "--source", "nope", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "no source named 'nope' (configured: content)" in result.stderr
+
+
+def test_demo_runs_on_the_embedded_defaults(tmp_path: Path) -> None:
+    (tmp_path / "content").symlink_to(CONTENT)
+    result = run("demo", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "content: 7 new" in result.stdout
+    assert "Running a library on volunteers" in result.stdout
+
+
+def test_unreachable_postgres_is_one_line(tmp_path: Path) -> None:
+    result = run("init", cwd=tmp_path, DATABASE_URL="postgresql+psycopg://u:pw@127.0.0.1:1/x")
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: database postgresql+psycopg://u:***@127.0.0.1:1/x: ")
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "pw" not in result.stderr

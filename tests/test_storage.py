@@ -1,0 +1,62 @@
+"""Storage on real databases: migrations, SQLite tuning, time zones round-tripping."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+from sqlalchemy import inspect, select, text
+
+from pipeline.storage import Database, open_database
+from pipeline.storage.migrate import current_revision, head_revision, upgrade
+from pipeline.storage.models import Post
+
+
+def test_open_migrates_to_head_and_again_is_a_no_op(database_url: str) -> None:
+    db = open_database(database_url)
+    try:
+        assert current_revision(db.engine) == head_revision()
+        assert {"posts", "source_state"} <= set(inspect(db.engine).get_table_names())
+        assert upgrade(db.engine) is False
+    finally:
+        db.close()
+    again = open_database(database_url)
+    assert current_revision(again.engine) == head_revision()
+    again.close()
+
+
+def test_sqlite_runs_in_wal_with_foreign_keys(tmp_path) -> None:
+    db = open_database(f"sqlite:///{tmp_path / 'nested' / 'x.db'}")
+    with db.engine.connect() as connection:
+        assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
+        assert connection.execute(text("PRAGMA busy_timeout")).scalar() == 10_000
+    db.close()
+    assert (tmp_path / "nested" / "x.db").exists()
+
+
+def test_datetimes_come_back_aware_and_equal(db: Database) -> None:
+    moment = datetime(2026, 3, 29, 1, 30, tzinfo=timezone(timedelta(hours=5, minutes=30)))
+    with db.session() as session:
+        session.add(
+            Post(
+                guid="g",
+                source="s",
+                slug="s",
+                status="published",
+                title="t",
+                url="https://x/",
+                authors=["A"],
+                tags=["t"],
+                summary="",
+                content_html="",
+                content_hash="h",
+                published=moment,
+                updated=moment,
+                first_seen=datetime.now(UTC),
+            )
+        )
+    with db.session() as session:
+        stored = session.scalars(select(Post)).one()
+    assert stored.published == moment
+    assert stored.published.utcoffset() == timedelta(0)
+    assert stored.authors == ["A"]
