@@ -147,6 +147,11 @@ class Settings(BaseSettings):
         return self.feeds_dir or self.data_dir / "public"
 
     @property
+    def zone(self) -> ZoneInfo:
+        """TIMEZONE as a tzinfo, for showing times the way the editors read them."""
+        return ZoneInfo(self.timezone)
+
+    @property
     def base_url(self) -> str:
         """SITE_URL without its trailing slash, ready to have paths appended."""
         return str(self.site_url).rstrip("/")

@@ -153,3 +153,11 @@ def test_clashing_slugs_get_a_suffix(db: Database, settings: Settings, posts_dir
     assert sorted(all_posts(db)) == ["same", "same-2"]
     [report] = ingest(db, settings)
     assert report.unchanged == 2
+
+
+def test_jekyll_style_file_names_lose_their_date_in_the_slug(
+    db: Database, settings: Settings, posts_dir: Path
+) -> None:
+    write(posts_dir, "2026-01-31-winter-notes.md", markdown("Winter"))
+    ingest(db, settings)
+    assert list(all_posts(db)) == ["winter-notes"]

@@ -70,7 +70,8 @@ def posts_list(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
 ) -> None:
     """List published posts, newest first."""
-    db = database(settings())
+    config = settings()
+    db = database(config)
     posts = published_posts(db)
     db.close()
     if as_json:
@@ -78,4 +79,5 @@ def posts_list(
         return
     for post in posts:
         authors = ", ".join(post.authors) or "-"
-        out.print(f"{post.published:%Y-%m-%d}  {post.title}  ({authors})  {post.url}", markup=False)
+        day = post.published.astimezone(config.zone)
+        out.print(f"{day:%Y-%m-%d}  {post.title}  ({authors})  {post.url}", markup=False)

@@ -22,6 +22,8 @@ def demo() -> None:
         out.print(report.summary(), markup=False)
     out.print(f"\n{len(posts)} posts in {config.effective_database_url}:", markup=False)
     for post in posts:
-        out.print(f"  {post.published:%Y-%m-%d}  {post.title}", markup=False)
+        out.print(
+            f"  {post.published.astimezone(config.zone):%Y-%m-%d}  {post.title}", markup=False
+        )
     out.print("\nNext: `newsletter posts list --json`, or `make test`.", markup=False)
     raise typer.Exit(EXIT_PARTIAL if any(report.failed for report in reports) else EXIT_OK)

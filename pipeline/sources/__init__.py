@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from pipeline.settings import Settings, SourceConfig
 from pipeline.sources.base import Batch, Entry, ParseError, Source, SourceError
@@ -16,9 +15,7 @@ def open_source(config: SourceConfig, settings: Settings) -> Source:
     if config.kind == "directory":
         from pipeline.sources.directory import DirectorySource
 
-        return DirectorySource(
-            config.name, Path(config.path or "."), timezone=ZoneInfo(settings.timezone)
-        )
+        return DirectorySource(config.name, Path(config.path or "."), timezone=settings.zone)
     from pipeline.sources.http import http_session
 
     session = http_session(timeout=settings.http_timeout, retries=settings.http_retries)

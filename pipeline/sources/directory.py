@@ -7,6 +7,7 @@ re-run over thousands of unchanged files costs one `stat` each.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator, Mapping
 from datetime import tzinfo
 from pathlib import Path
@@ -17,6 +18,8 @@ from pipeline.sources.markdown import parse_markdown
 from pipeline.sources.plaintext import parse_text
 
 MARKDOWN_SUFFIXES = {".md", ".markdown"}
+# Jekyll-style file names (2026-01-31-title.md) date the file, not the slug.
+_DATE_PREFIX = re.compile(r"^\d{4}-\d{2}-\d{2}-(?=.)")
 TEXT_SUFFIXES = {".txt"}
 
 
@@ -74,7 +77,7 @@ class DirectorySource:
 
     def _markdown_entry(self, path: Path, text: str) -> Entry:
         post = parse_markdown(text, default_tz=self.timezone)
-        slug = slugify(post.slug or path.stem)
+        slug = slugify(post.slug or _DATE_PREFIX.sub("", path.stem))
         return Entry(
             guid=derive_guid(self.name, guid=post.guid, url=post.url, slug=slug),
             slug=slug,
