@@ -1,0 +1,152 @@
+"""HTTP for remote sources: one configured session, and failures as one readable line.
+
+requests has no default timeout and lets urllib3 wrap socket errors two or three deep;
+a poller needs a hung server to give up, transient 429/5xx answers to be retried, and
+every failure to reach ingest as a `SourceError` that names the cause in a few words.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from collections.abc import Collection, Iterator, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+import urllib3.exceptions
+from requests.adapters import HTTPAdapter
+from requests.exceptions import InvalidSchema, InvalidURL, MissingSchema
+from urllib3.util.retry import Retry
+
+from pipeline.sources.base import SourceError
+
+USER_AGENT = "newsletter-pipeline/0.1"
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+RETRY_AFTER_MAX = 120.0
+
+
+class _Retry(Retry):
+    """urllib3's Retry honouring Retry-After for at most two minutes (urllib3 allows hours)."""
+
+    def parse_retry_after(self, retry_after: str) -> float:
+        return min(super().parse_retry_after(retry_after), RETRY_AFTER_MAX)
+
+
+class _TimeoutAdapter(HTTPAdapter):
+    """An adapter that applies its timeout to every request that does not set one."""
+
+    def __init__(self, *, timeout: float, max_retries: Retry) -> None:
+        super().__init__(max_retries=max_retries)
+        self.timeout = timeout
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        kwargs["timeout"] = kwargs.get("timeout") or (self.timeout, self.timeout)
+        return super().send(request, **kwargs)
+
+
+def http_session(*, timeout: float, retries: int, backoff: float = 0.5) -> requests.Session:
+    """A Session applying (connect, read) timeouts by default and urllib3 Retry with backoff
+    on 429/5xx for GET (honouring Retry-After), with a User-Agent 'newsletter-pipeline/0.1'.
+
+    Final 429/5xx answers are returned rather than raised, so `fetch` can say how many
+    retries were spent.
+    """
+    retry = _Retry(
+        total=retries,
+        backoff_factor=backoff,
+        status_forcelist=RETRY_STATUSES,
+        allowed_methods=frozenset({"GET"}),
+        raise_on_status=False,
+    )
+    adapter = _TimeoutAdapter(timeout=timeout, max_retries=retry)
+    session = requests.Session()
+    session.headers["User-Agent"] = USER_AGENT
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+def fetch(
+    session: requests.Session,
+    url: str,
+    *,
+    where: str,
+    params: Mapping[str, str | int] | None = None,
+    headers: Mapping[str, str] | None = None,
+    ok: Collection[int] = (200,),
+) -> requests.Response:
+    """GET `url`, raising `SourceError("<where>: <reason>")` on a transport failure or a
+    status outside `ok`, so that no requests exception reaches ingest."""
+    try:
+        response = session.get(url, params=params, headers=headers)
+    except requests.RequestException as exc:
+        raise SourceError(f"{where}: {_transport_reason(exc, session, url)}") from exc
+    if response.status_code not in ok:
+        raise SourceError(f"{where}: {status_reason(response)}")
+    return response
+
+
+def status_reason(response: requests.Response) -> str:
+    """`HTTP 500 after 2 retries`, counting the retries urllib3 recorded for this answer."""
+    history = getattr(getattr(response.raw, "retries", None), "history", None) or ()
+    reason = f"HTTP {response.status_code}"
+    if not history:
+        return reason
+    return f"{reason} after {len(history)} {'retry' if len(history) == 1 else 'retries'}"
+
+
+def looks_like_html(response: requests.Response) -> bool:
+    """Whether a body is a web page: what a moved feed or a non-WordPress site serves."""
+    if "html" in response.headers.get("Content-Type", "").lower():
+        return True
+    start = response.content[:256].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    return start.startswith((b"<!doctype html", b"<html"))
+
+
+def _transport_reason(exc: requests.RequestException, session: requests.Session, url: str) -> str:
+    """A few words naming the root cause of a failed request."""
+    causes = list(_causes(exc))
+
+    def caused_by(*kinds: type[BaseException]) -> bool:
+        return any(isinstance(cause, kinds) for cause in causes)
+
+    if caused_by(urllib3.exceptions.NameResolutionError, socket.gaierror):
+        return f"DNS lookup failed for {urlsplit(url).hostname}"
+    if caused_by(ConnectionRefusedError):
+        return "connection refused"
+    # urllib3's NewConnectionError (any failure to connect) subclasses its TimeoutError.
+    if any(_is_timeout(cause) for cause in causes):
+        timeout = getattr(session.get_adapter(url), "timeout", None)
+        return f"timed out after {timeout:g}s" if timeout else "timed out"
+    if caused_by(ssl.SSLError, requests.exceptions.SSLError):
+        return f"TLS error ({one_line(causes[-1])})"
+    if caused_by(requests.TooManyRedirects):
+        return "too many redirects"
+    if caused_by(InvalidURL, MissingSchema, InvalidSchema):
+        return "invalid URL"
+    return one_line(causes[-1]) or type(exc).__name__
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    timeouts = (TimeoutError, urllib3.exceptions.TimeoutError, requests.Timeout)
+    return isinstance(exc, timeouts) and not isinstance(exc, urllib3.exceptions.NewConnectionError)
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """`exc` and everything it wraps (causes, contexts, urllib3's `reason`), outermost first."""
+    seen: set[int] = set()
+    pending = [exc]
+    while pending:
+        current = pending.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        wrapped = (current.__cause__, current.__context__, getattr(current, "reason", None))
+        pending.extend(e for e in (*wrapped, *current.args) if isinstance(e, BaseException))
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception's message on one line, as every source error must be."""
+    return " ".join(str(exc).split())
