@@ -23,6 +23,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 ENV_PREFIX = "NEWSLETTER_"
+MIN_KEY_LENGTH = 16
 
 EmailBackend = Literal["smtp", "postmark", "sendgrid", "mailgun", "resend", "file", "console"]
 
@@ -118,6 +119,16 @@ class Settings(BaseSettings):
             CronTrigger.from_crontab(value)
         except ValueError as exc:
             raise ValueError(f"not a crontab expression ({exc})") from None
+        return value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _strong_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        keys = [key.strip() for key in value.get_secret_value().split(",")]
+        if not all(len(key) >= MIN_KEY_LENGTH for key in keys):
+            raise ValueError(f"each comma-separated key needs at least {MIN_KEY_LENGTH} characters")
         return value
 
     @field_validator("database_url")
