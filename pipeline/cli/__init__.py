@@ -7,7 +7,7 @@ import sys
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
-from pipeline.cli import content, demo
+from pipeline.cli import content, demo, serve
 from pipeline.cli.context import EXIT_BAD_INPUT, describe_database_error, err
 
 app = typer.Typer(
@@ -18,6 +18,7 @@ app = typer.Typer(
 )
 app.command()(content.init)
 app.command()(content.ingest)
+app.command()(serve.serve)
 app.command()(demo.demo)
 app.add_typer(content.config_app, name="config")
 app.add_typer(content.posts_app, name="posts")

@@ -1,0 +1,48 @@
+"""Assembling the FastAPI app from its parts: routes, middleware, templates, database."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.staticfiles import StaticFiles
+
+from pipeline.settings import Settings
+from pipeline.storage import Database, open_database
+from pipeline.web import health, pages
+from pipeline.web.feeds import feed_routes
+from pipeline.web.headers import SecurityHeaders
+
+GZIP_MINIMUM_BYTES = 500
+
+
+def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
+    """The public site for `settings`; opens (and on shutdown closes) the database if not given."""
+    database = db or open_database(settings.effective_database_url)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if db is None:
+            database.close()
+
+    # A public site: no OpenAPI pages (they would also need scripts the CSP forbids).
+    app = FastAPI(
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        lifespan=lifespan,
+        routes=feed_routes(settings.effective_feeds_dir),
+    )
+    app.state.settings = settings
+    app.state.db = database
+    app.state.templates = pages.page_templates(settings)
+    app.include_router(pages.router)
+    app.include_router(health.router)
+    app.mount("/static", StaticFiles(directory=pages.TEMPLATES_DIR / "static"), name="static")
+    app.add_exception_handler(404, pages.not_found)
+    app.add_middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM_BYTES)
+    app.add_middleware(SecurityHeaders)
+    return app

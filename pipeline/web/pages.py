@@ -1,0 +1,108 @@
+"""The HTML pages: recent posts on the home page, one page per post, and the 404 page."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import jinja2
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import select
+
+from pipeline.settings import Settings
+from pipeline.sources.base import slugify
+from pipeline.storage import Database
+from pipeline.storage.models import Post
+from pipeline.storage.posts import published_posts
+from pipeline.web.feeds import FORMATS
+
+TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
+RECENT_POSTS = 20
+
+router = APIRouter(default_response_class=HTMLResponse)
+
+
+@dataclass(frozen=True)
+class FeedLink:
+    """A feed as pages link to it: in `<link rel="alternate">` and in visible links."""
+
+    title: str
+    label: str
+    media_type: str
+    href: str
+
+
+def feed_links(base_url: str, title: str) -> list[FeedLink]:
+    """The RSS, Atom and JSON Feed links of the feeds under `base_url` (absolute, from SITE_URL)."""
+    return [
+        FeedLink(f"{title} ({fmt.label})", fmt.label, fmt.media_type, f"{base_url}/{fmt.file}")
+        for fmt in FORMATS
+    ]
+
+
+def page_templates(settings: Settings) -> Jinja2Templates:
+    """The page templates, autoescaped, with the site's metadata and its feeds as globals."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.globals["site"] = {
+        "title": settings.site_title,
+        "description": settings.site_description,
+        "language": settings.language,
+        "feeds": feed_links(settings.base_url, settings.site_title),
+    }
+    env.filters["day"] = partial(_day, zone=settings.zone)
+    return Jinja2Templates(env=env)
+
+
+def _day(moment: datetime, zone: ZoneInfo) -> str:
+    """`7 September 2026`, in the site's time zone (TIMEZONE), as its editors read dates."""
+    local = moment.astimezone(zone)
+    return f"{local.day} {local:%B %Y}"
+
+
+@router.get("/")
+def home(request: Request) -> HTMLResponse:
+    """The most recent published posts, the site's feeds and the subscribe form."""
+    posts = published_posts(request.app.state.db, limit=RECENT_POSTS)
+    return request.app.state.templates.TemplateResponse(request, "home.html", {"posts": posts})
+
+
+@router.get("/posts/{slug}")
+def post_page(request: Request, slug: str) -> HTMLResponse:
+    """One published post with feeds for its tags; drafts and removed posts are not found."""
+    post = _published_post(request.app.state.db, slug)
+    if post is None:
+        raise HTTPException(404)
+    settings = request.app.state.settings
+    topics = {
+        tag: feed_links(f"{settings.base_url}/tags/{slugify(tag)}", f"{settings.site_title}: {tag}")
+        for tag in post.tags
+    }
+    context = {"post": post, "topics": topics}
+    return request.app.state.templates.TemplateResponse(request, "post.html", context)
+
+
+def _published_post(db: Database, slug: str) -> Post | None:
+    query = select(Post).where(Post.slug == slug, Post.status == "published")
+    with db.session() as session:
+        return session.scalar(query)
+
+
+async def not_found(request: Request, _exc: Exception) -> HTMLResponse:
+    """The 404 page for any unknown address, draft or removed post."""
+    context = {
+        "heading": "Page not found",
+        "message": "There is nothing here. The post may have been moved or withdrawn.",
+    }
+    return request.app.state.templates.TemplateResponse(
+        request, "base.html", context, status_code=404
+    )
