@@ -1,0 +1,150 @@
+"""The `smtp` backend: messages over one SMTP connection, kept open between batches.
+
+Replies decide the outcome: 2xx sent, 4xx try again later, 5xx refused for good. A dropped
+connection or a 421 (the server closing) gets one fresh connection for the same message,
+since servers close idle connections and that says nothing about the message. If no
+connection can be made at all, the rest of the batch fails at once as transient instead of
+waiting for a timeout per message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import smtplib
+import ssl
+from collections.abc import Sequence
+from typing import Literal
+
+from pipeline.delivery.base import SendResult, failed
+from pipeline.mail.compose import OutgoingMessage
+
+Security = Literal["starttls", "ssl", "none"]
+CLOSING = 421  # "service not available, closing transmission channel"
+
+
+class _Unreachable(Exception):
+    """No connection could be opened (network, TLS or authentication): no message can go."""
+
+
+class SMTPBackend:
+    """Sends through one SMTP server; STARTTLS or implicit TLS, AUTH when a username is set."""
+
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        security: Security,
+        username: str | None = None,
+        password: str | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        self.host, self.port, self.security = host, port, security
+        self.username, self.password = username, password
+        self.timeout = timeout
+        self._connection: smtplib.SMTP | None = None
+
+    def send(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
+        results: list[SendResult] = []
+        for index, message in enumerate(messages):
+            try:
+                results += self._send(message)
+            except _Unreachable as exc:
+                for unsent in messages[index:]:
+                    results += failed(unsent, str(exc), permanent=False)
+                break
+        return results
+
+    def close(self) -> None:
+        """Say QUIT if the server still listens, and drop the connection."""
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            with contextlib.suppress(smtplib.SMTPException, OSError):
+                connection.quit()
+            connection.close()
+
+    def _send(self, message: OutgoingMessage) -> list[SendResult]:
+        outcome = self._attempt(message)
+        if isinstance(outcome, str):  # the connection went away: once more on a fresh one
+            outcome = self._attempt(message)
+        if isinstance(outcome, str):
+            return failed(message, outcome, permanent=False)
+        return outcome
+
+    def _attempt(self, message: OutgoingMessage) -> list[SendResult] | str:
+        """The results, or why the connection was lost before the message was accepted."""
+        connection = self._connect()
+        try:
+            refused = connection.sendmail(message.sender, message.recipients, message.raw)
+        except smtplib.SMTPRecipientsRefused as exc:
+            closing = [text for code, text in exc.recipients.values() if code == CLOSING]
+            if not closing:
+                return _outcome(message, exc.recipients)
+            lost = _reply(CLOSING, closing[0])
+        except smtplib.SMTPResponseException as exc:
+            reply = _reply(exc.smtp_code, exc.smtp_error)
+            if exc.smtp_code != CLOSING:
+                return failed(message, reply, permanent=_permanent(exc.smtp_code))
+            lost = reply
+        except (smtplib.SMTPException, OSError) as exc:  # disconnected, reset, timed out
+            lost = f"connection to {self.host}:{self.port} lost: {exc}"
+        else:
+            return _outcome(message, refused)
+        self.close()
+        return lost
+
+    def _connect(self) -> smtplib.SMTP:
+        if self._connection is None:
+            try:
+                self._connection = self._open()
+            except (smtplib.SMTPException, OSError) as exc:
+                detail = (
+                    _reply(exc.smtp_code, exc.smtp_error)
+                    if isinstance(exc, smtplib.SMTPResponseException)
+                    else str(exc) or type(exc).__name__
+                )
+                raise _Unreachable(f"SMTP {self.host}:{self.port}: {detail}") from exc
+        return self._connection
+
+    def _open(self) -> smtplib.SMTP:
+        context = ssl.create_default_context() if self.security != "none" else None
+        if self.security == "ssl":
+            connection: smtplib.SMTP = smtplib.SMTP_SSL(
+                self.host, self.port, timeout=self.timeout, context=context
+            )
+        else:
+            connection = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+        try:
+            if self.security == "starttls":
+                connection.starttls(context=context)
+            if self.username:
+                connection.login(self.username, self.password or "")
+        except BaseException:
+            connection.close()
+            raise
+        return connection
+
+
+def _outcome(message: OutgoingMessage, refused: dict[str, tuple[int, bytes]]) -> list[SendResult]:
+    """One result per recipient: sent, unless the server refused that address."""
+    results: list[SendResult] = []
+    for recipient in message.recipients:
+        if recipient in refused:
+            code, text = refused[recipient]
+            results += failed(
+                message, _reply(code, text), permanent=_permanent(code), recipients=[recipient]
+            )
+        else:
+            results.append(SendResult(message.message_id, recipient, ok=True))
+    return results
+
+
+def _permanent(code: int) -> bool:
+    return 500 <= code < 600
+
+
+def _reply(code: int, text: bytes | str) -> str:
+    """The server's reply as one line, e.g. `550 5.1.1 No such user`."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", errors="replace")
+    return " ".join(f"{code} {text}".split())

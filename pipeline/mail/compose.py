@@ -1,0 +1,125 @@
+"""Build the bytes of one email: RFC 5322, MIME multipart/alternative, ready for any backend.
+
+The result is final: CRLF line endings, no line over 998 octets, quoted-printable bodies,
+every header value passed through `safe_header`. Backends only have to carry it.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import SMTP, EmailPolicy
+from email.utils import format_datetime, formataddr
+from types import MappingProxyType
+
+from pipeline.mail.headers import safe_header
+
+NO_HEADERS: Mapping[str, str] = MappingProxyType({})
+
+# Headers compose() writes itself; callers may not add a second copy (or a Bcc that leaks).
+_COMPOSED = frozenset(
+    {
+        "bcc",
+        "content-transfer-encoding",
+        "content-type",
+        "date",
+        "from",
+        "message-id",
+        "mime-version",
+        "subject",
+        "to",
+    }
+)
+_HEADER_NAME = re.compile(r"[!-9;-~]+")  # RFC 5322 ftext: printable ASCII except ":"
+_DOMAIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
+
+
+class _Policy(EmailPolicy):
+    """The SMTP policy, except that ASCII header values are folded within the hard 998-octet
+    limit rather than turned into encoded-words: the stdlib encodes any word longer than 78
+    characters, which would break a long URL in List-Unsubscribe."""
+
+    def fold_binary(self, name: str, value: str) -> bytes:
+        policy = self.clone(max_line_length=998) if str(value).isascii() else self
+        return EmailPolicy.fold_binary(policy, name, value)
+
+
+POLICY = _Policy() + SMTP
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """One email as it goes on the wire, with the envelope that carries it."""
+
+    sender: str  # envelope sender (MAIL FROM), the From address
+    recipients: tuple[str, ...]  # envelope recipients (RCPT TO), the To addresses
+    message_id: str  # the Message-ID header, `<…@domain>`
+    raw: bytes
+
+
+def compose(
+    *,
+    sender: str,
+    to: str,
+    subject: str,
+    text: str,
+    html: str,
+    headers: Mapping[str, str] = NO_HEADERS,
+    message_id_domain: str | None = None,
+) -> OutgoingMessage:
+    """A multipart/alternative message (plain text first, so clients prefer the HTML).
+
+    `sender` and `to` are address headers (`format_address` builds them safely);
+    `message_id_domain` defaults to the sender's domain. Raises ValueError for an address
+    without a domain, a bad header name, or a header that compose() writes itself.
+    """
+    from_value, senders = _address_header("From", sender)
+    to_value, recipients = _address_header("To", to)
+    if len(senders) != 1:
+        raise ValueError(f"From: expected one address, got {len(senders)}")
+    message = EmailMessage(policy=POLICY)
+    message.set_raw("From", from_value)
+    message.set_raw("To", to_value)
+    message["Subject"] = safe_header(subject)
+    message["Date"] = format_datetime(datetime.now(UTC))
+    domain = message_id_domain or senders[0].domain
+    if not _DOMAIN.fullmatch(domain):
+        raise ValueError(f"not a domain for Message-ID: {domain!r}")
+    message_id = f"<{uuid.uuid4().hex}@{domain}>"
+    message["Message-ID"] = message_id
+    for name, value in headers.items():
+        if not _HEADER_NAME.fullmatch(name) or name.lower() in _COMPOSED:
+            raise ValueError(f"header {name!r} cannot be added")
+        message[name] = safe_header(value)
+    message.set_content(text, subtype="plain", cte="quoted-printable")
+    message.add_alternative(html, subtype="html", cte="quoted-printable")
+    return OutgoingMessage(
+        sender=senders[0].addr_spec,
+        recipients=tuple(address.addr_spec for address in recipients),
+        message_id=message_id,
+        raw=message.as_bytes(),
+    )
+
+
+def _address_header(name: str, value: str) -> tuple[str, tuple[Address, ...]]:
+    """The header value rebuilt address by address, and the addresses.
+
+    Each display name is quoted, or encoded as one encoded-word, by `formataddr`: the email
+    package's own refolding can leave a comma of an encoded name outside any quotes, which
+    turns one recipient into two.
+    """
+    addresses = POLICY.header_factory(name, safe_header(value)).addresses
+    for address in addresses:
+        if not (address.username and address.domain and address.addr_spec.isascii()):
+            raise ValueError(f"{name}: not an ASCII email address: {address.addr_spec!r}")
+    if not addresses:
+        raise ValueError(f"{name}: no email address in {value!r}")
+    rebuilt = ", ".join(
+        formataddr((address.display_name, address.addr_spec)) for address in addresses
+    )
+    return rebuilt, addresses

@@ -1,0 +1,152 @@
+"""A real SMTP server for tests: aiosmtpd on a free loopback port.
+
+It records what it accepts and answers as a test tells it to: a given reply for one
+recipient, scripted replies for the next DATA commands, or a dropped connection.
+
+In a test module::
+
+    pytest_plugins = ["smtp_server"]
+
+    def test_sends(smtp_server):
+        settings = load_settings(**smtp_server.settings)
+        ...
+        assert smtp_server.received[0].rcpt_tos == ("ada@example.org",)
+
+or `with SMTPServer() as server:` where a fixture does not fit. Test modules import from
+here before pytest loads it as a plugin, hence PYTEST_DONT_REWRITE (its asserts only narrow
+types).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+DROP = "drop"  # in `data_replies`: close the connection instead of answering DATA
+
+
+@dataclass(frozen=True)
+class Received:
+    """One accepted message: the envelope and the bytes exactly as they arrived."""
+
+    mail_from: str
+    rcpt_tos: tuple[str, ...]
+    raw: bytes
+
+
+class SMTPServer:
+    """The server and its script. Set `rcpt_replies[address] = "550 5.1.1 No such user"`
+    to refuse a recipient, append to `data_replies` (a reply such as "451 4.3.0 Try later",
+    or DROP) to script the next DATA commands; anything unscripted is accepted."""
+
+    host = "127.0.0.1"
+
+    def __init__(self, *, credentials: tuple[str, str] | None = None) -> None:
+        self.credentials = credentials
+        self.received: list[Received] = []
+        self.rcpt_replies: dict[str, str] = {}
+        self.data_replies: list[str] = []
+        self.connections = 0
+        self._ids = itertools.count(1)
+        self._controller = _Controller(
+            self,
+            hostname=self.host,
+            port=0,
+            authenticator=self._authenticate,
+            auth_required=credentials is not None,
+            auth_require_tls=False,
+        )
+
+    @property
+    def port(self) -> int:
+        return self._controller.port
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """Keyword arguments for `load_settings` that send through this server."""
+        overrides: dict[str, Any] = {
+            "email_backend": "smtp",
+            "smtp_host": self.host,
+            "smtp_port": self.port,
+            "smtp_security": "none",
+        }
+        if self.credentials:
+            overrides["smtp_username"], overrides["smtp_password"] = self.credentials
+        return overrides
+
+    def __enter__(self) -> SMTPServer:
+        self._controller.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._controller.stop()
+
+    # aiosmtpd handler hooks, run in the server's thread.
+
+    async def handle_EHLO(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        self.connections += 1
+        session.host_name = hostname
+        return responses
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if address in self.rcpt_replies:
+            return self.rcpt_replies[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        reply = self.data_replies.pop(0) if self.data_replies else None
+        if reply == DROP:
+            assert server.transport is not None
+            server.transport.abort()
+            return "421 never seen: the connection is gone"
+        if reply:
+            return reply
+        assert envelope.mail_from is not None and envelope.original_content is not None
+        self.received.append(
+            Received(envelope.mail_from, tuple(envelope.rcpt_tos), envelope.original_content)
+        )
+        return f"250 2.0.0 OK queued as test-{next(self._ids)}"
+
+    def _authenticate(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
+    ) -> AuthResult:
+        given = (
+            (data.login.decode(), data.password.decode())
+            if isinstance(data, LoginPassword)
+            else None
+        )
+        # handled=False: aiosmtpd then answers a failure itself (535)
+        return AuthResult(success=given is not None and given == self.credentials, handled=False)
+
+
+class _Controller(Controller):
+    """A Controller that binds port 0 and learns the port the system chose, so parallel
+    test runs never collide on a fixed port."""
+
+    def _trigger_server(self) -> None:
+        assert self.server is not None
+        self.port = self.server.sockets[0].getsockname()[1]
+        super()._trigger_server()
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SMTPServer]:
+    """A running SMTP server that accepts everything until told otherwise."""
+    with SMTPServer() as server:
+        yield server
