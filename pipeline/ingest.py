@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,12 +18,13 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from pipeline.sanitize import plain_text, sanitize_html, summarise
-from pipeline.settings import Settings
+from pipeline.settings import Settings, SourceConfig
 from pipeline.sources import Batch, Entry, Source, SourceError, open_source
 from pipeline.storage import Database
 from pipeline.storage.models import Post, SourceState
 
 PUBLISHED, DRAFT, REMOVED = "published", "draft", "removed"
+Track = Callable[[Sequence[SourceConfig]], Iterable[SourceConfig]]
 _CHUNK = 500
 
 
@@ -52,10 +53,15 @@ class IngestReport:
         )
 
 
-def ingest(db: Database, settings: Settings, *, only: str | None = None) -> list[IngestReport]:
-    """Ingest every configured source (or only the one named), each independently."""
+def ingest(
+    db: Database, settings: Settings, *, only: str | None = None, track: Track = list
+) -> list[IngestReport]:
+    """Ingest every configured source (or only the one named), each independently.
+
+    `track` wraps the sources as they are read (a progress bar, say).
+    """
     configs = [config for config in settings.sources if only in (None, config.name)]
-    return [ingest_source(db, open_source(config, settings), settings) for config in configs]
+    return [ingest_source(db, open_source(config, settings), settings) for config in track(configs)]
 
 
 def ingest_source(

@@ -61,9 +61,16 @@ def test_ingest_then_list_json(tmp_path: Path) -> None:
     sources = json.dumps([{"name": "content", "kind": "directory", "path": str(CONTENT)}])
     ingested = run("ingest", cwd=tmp_path, SOURCES=sources)
     assert ingested.returncode == 0, ingested.stderr
-    assert ingested.stdout.strip() == "content: 7 new, 0 updated, 0 unchanged, 0 removed, 0 failed"
+    assert ingested.stdout.splitlines() == [
+        "content: 7 new, 0 updated, 0 unchanged, 0 removed, 0 failed",
+        "feeds: 13 written, 0 unchanged, 0 removed in var/public",
+    ]
+    assert (tmp_path / "var" / "public" / "feed.xml").exists()
     again = run("ingest", cwd=tmp_path, SOURCES=sources)
-    assert again.stdout.strip() == "content: 0 new, 0 updated, 7 unchanged, 0 removed, 0 failed"
+    # Nothing changed, so the feeds are not rebuilt.
+    assert again.stdout.splitlines() == [
+        "content: 0 new, 0 updated, 7 unchanged, 0 removed, 0 failed"
+    ]
     listed = run("posts", "list", "--json", cwd=tmp_path, SOURCES=sources)
     posts = json.loads(listed.stdout)
     assert len(posts) == 6  # the draft is not listed
@@ -102,6 +109,10 @@ def test_demo_runs_on_the_embedded_defaults(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "content: 7 new" in result.stdout
     assert "Running a library on volunteers" in result.stdout
+    assert json.loads((tmp_path / "var" / "public" / "feed.json").read_text())["items"]
+    again = run("demo", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "feeds: 0 written, 13 unchanged" in again.stdout
 
 
 def test_unreachable_postgres_is_one_line(tmp_path: Path) -> None:

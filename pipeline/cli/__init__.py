@@ -7,7 +7,7 @@ import sys
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
-from pipeline.cli import content, demo, serve
+from pipeline.cli import content, demo, feeds, serve
 from pipeline.cli.context import EXIT_BAD_INPUT, describe_database_error, err
 
 app = typer.Typer(
@@ -22,6 +22,7 @@ app.command()(serve.serve)
 app.command()(demo.demo)
 app.add_typer(content.config_app, name="config")
 app.add_typer(content.posts_app, name="posts")
+app.add_typer(feeds.feeds_app, name="feeds")
 
 
 def main() -> None:

@@ -14,12 +14,11 @@ from pipeline.cli.context import (
     fail,
     out,
     print_json,
-    progress,
     redacted,
     settings,
+    tracker,
 )
-from pipeline.ingest import IngestReport, ingest_source
-from pipeline.sources import open_source
+from pipeline.refresh import RefreshReport, refresh
 from pipeline.storage.posts import post_json, published_posts
 
 config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
@@ -45,24 +44,28 @@ def config_check() -> None:
 def ingest(
     source: Annotated[str | None, typer.Option(help="Only this source (by name).")] = None,
 ) -> None:
-    """Pull new and updated posts from the sources; print counts."""
+    """Pull new and updated posts from the sources; print counts; rebuild feeds on change."""
     config = settings()
-    configs = [item for item in config.sources if source in (None, item.name)]
-    if not configs:
+    if source is not None and source not in {item.name for item in config.sources}:
         names = ", ".join(item.name for item in config.sources) or "none"
         fail(f"no source named {source!r} (configured: {names})")
     db = database(config)
-    reports: list[IngestReport] = []
-    with progress("Ingesting", total=len(configs)) as bar:
-        for item in configs:
-            reports.append(ingest_source(db, open_source(item, config), config))
-            bar.advance(bar.task_ids[0])
+    report = refresh(db, config, only=source, track=tracker("Ingesting"))
     db.close()
-    for report in reports:
-        for line in report.errors:
+    print_refresh(report)
+    raise typer.Exit(EXIT_PARTIAL if report.failed else EXIT_OK)
+
+
+def print_refresh(report: RefreshReport) -> None:
+    """Each source's errors and counts, then the feed build's summary if one ran."""
+    for source in report.sources:
+        for line in source.errors:
             err.print(f"error: {line}", markup=False)
-        out.print(report.summary(), markup=False)
-    raise typer.Exit(EXIT_PARTIAL if any(report.failed for report in reports) else EXIT_OK)
+        out.print(source.summary(), markup=False)
+    if report.feeds is not None:
+        out.print(report.feeds.summary(), markup=False)
+        if report.feeds.hub_error:
+            err.print(f"error: {report.feeds.hub_error}", markup=False)
 
 
 @posts_app.command("list")

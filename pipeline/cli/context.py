@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -21,6 +21,7 @@ from pipeline.settings import Settings, SettingsProblem, load_settings
 from pipeline.storage import Database, open_database
 
 EXIT_OK, EXIT_PARTIAL, EXIT_BAD_INPUT = 0, 1, 2
+T = TypeVar("T")
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
@@ -81,3 +82,15 @@ def progress(description: str, total: int) -> Iterator[Progress]:
     with bar:
         bar.add_task(description, total=total)
         yield bar
+
+
+def tracker(description: str) -> Callable[[Sequence[T]], Iterator[T]]:
+    """A `track` argument for long work: yields the items, advancing a progress bar."""
+
+    def track(items: Sequence[T]) -> Iterator[T]:
+        with progress(description, total=len(items)) as bar:
+            for item in items:
+                yield item
+                bar.advance(bar.task_ids[0])
+
+    return track

@@ -4,26 +4,32 @@ from __future__ import annotations
 
 import typer
 
-from pipeline.cli.context import EXIT_OK, EXIT_PARTIAL, database, err, out, settings
-from pipeline.ingest import ingest
+from pipeline.cli.content import print_refresh
+from pipeline.cli.context import EXIT_OK, EXIT_PARTIAL, database, out, settings
+from pipeline.feeds import build_feeds
+from pipeline.refresh import refresh
 from pipeline.storage.posts import published_posts
 
 
 def demo() -> None:
-    """Ingest the bundled content and show what came in."""
+    """Ingest the bundled content, build the feeds, and say where to look."""
     config = settings()
     db = database(config)
-    reports = ingest(db, config)
+    report = refresh(db, config)
+    if report.feeds is None:  # nothing new: make sure the feeds exist all the same
+        report.feeds = build_feeds(db, config)
     posts = published_posts(db)
     db.close()
-    for report in reports:
-        for line in report.errors:
-            err.print(f"error: {line}", markup=False)
-        out.print(report.summary(), markup=False)
+    print_refresh(report)
+    feeds = config.effective_feeds_dir
     out.print(f"\n{len(posts)} posts in {config.effective_database_url}:", markup=False)
     for post in posts:
         out.print(
             f"  {post.published.astimezone(config.zone):%Y-%m-%d}  {post.title}", markup=False
         )
-    out.print("\nNext: `newsletter posts list --json`, or `make test`.", markup=False)
-    raise typer.Exit(EXIT_PARTIAL if any(report.failed for report in reports) else EXIT_OK)
+    out.print(
+        f"\nFeeds: {feeds / 'feed.xml'}, {feeds / 'atom.xml'}, {feeds / 'feed.json'}"
+        f"\nNext: `make run` and open {config.base_url}/",
+        markup=False,
+    )
+    raise typer.Exit(EXIT_PARTIAL if report.failed else EXIT_OK)
