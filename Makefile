@@ -29,8 +29,9 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# -P keeps bench/ off sys.path, so bench/subscribers.py cannot shadow the package.
 bench: $(STAMP)
-	$(BIN)/python bench/ingest.py
+	for script in bench/*.py; do $(BIN)/python -P $$script || exit 1; done
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis

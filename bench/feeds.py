@@ -5,7 +5,7 @@ Posts are inserted as rows into a temporary SQLite database (no ingest). Each bu
 in its own process so its peak memory (ru_maxrss) is its own. Figures are printed,
 never asserted; compare the ratios, not the seconds, across machines.
 
-    .venv/bin/python bench/feeds.py [--posts 10000] [--tags 200] [--authors 50]
+    .venv/bin/python -P bench/feeds.py [--posts 10000] [--tags 200] [--authors 50]
 """
 
 from __future__ import annotations

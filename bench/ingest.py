@@ -3,7 +3,7 @@
 Each phase runs in its own process so its peak memory (ru_maxrss) is its own. Figures
 are printed, never asserted; compare the ratios, not the seconds, across machines.
 
-    .venv/bin/python bench/ingest.py [--posts 10000]
+    .venv/bin/python -P bench/ingest.py [--posts 10000]
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def phase(folder: Path, database: Path) -> None:
 
 def run_phase(folder: Path, database: Path) -> dict:
     output = subprocess.run(
-        [sys.executable, __file__, "--phase", str(folder), str(database)],
+        [sys.executable, "-P", __file__, "--phase", str(folder), str(database)],
         check=True,
         capture_output=True,
         text=True,

@@ -6,7 +6,7 @@ a 50-item feed.xml; the load comes from `wrk` when installed, else from a pool o
 `requests` sessions in threads. Figures are printed, never asserted; compare the ratio,
 not the rates, across machines.
 
-    .venv/bin/python bench/web.py [--seconds 10] [--connections 32]
+    .venv/bin/python -P bench/web.py [--seconds 10] [--connections 32]
 """
 
 from __future__ import annotations
