@@ -30,9 +30,18 @@ class RefreshReport:
 
 
 def refresh(
-    db: Database, settings: Settings, *, only: str | None = None, track: Track = list
+    db: Database,
+    settings: Settings,
+    *,
+    only: str | None = None,
+    track: Track = list,
+    build_anyway: bool = False,
 ) -> RefreshReport:
-    """Ingest every source (or only the named one); rebuild feeds when posts changed."""
+    """Ingest every source (or only the named one); rebuild feeds when posts changed.
+
+    `build_anyway` builds even when nothing changed, so feeds exist on a first start;
+    the build itself still skips every feed whose posts are unchanged.
+    """
     reports = ingest(db, settings, only=only, track=track)
-    changed = any(report.changed for report in reports)
+    changed = build_anyway or any(report.changed for report in reports)
     return RefreshReport(reports, build_feeds(db, settings) if changed else None)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+import requests
 
 NEWSLETTER = str(Path(sys.executable).with_name("newsletter"))
 CONTENT = Path(__file__).resolve().parents[1] / "content"
@@ -121,3 +124,34 @@ def test_unreachable_postgres_is_one_line(tmp_path: Path) -> None:
     assert result.stderr.startswith("error: database postgresql+psycopg://u:***@127.0.0.1:1/x: ")
     assert len(result.stderr.strip().splitlines()) == 1
     assert "pw" not in result.stderr
+
+
+def test_serve_reads_the_sources_and_serves_feeds_at_once(tmp_path: Path) -> None:
+    (tmp_path / "content").symlink_to(CONTENT)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
+    server = subprocess.Popen(
+        [NEWSLETTER, "serve", "--port", str(port)],
+        cwd=tmp_path,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        response = None
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and response is None:
+            try:
+                response = requests.get(f"http://127.0.0.1:{port}/feed.xml", timeout=2)
+            except requests.ConnectionError:
+                time.sleep(0.2)
+        assert response is not None, "server did not start"
+        assert response.status_code == 200
+        assert response.headers["Content-Type"].startswith("application/rss+xml")
+        assert "Running a library on volunteers" in response.text
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
