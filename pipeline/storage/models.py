@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, Index, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from pipeline.storage.types import UTCDateTime
+from subscribers.timestamps import UTCDateTime
 
 
 class Base(DeclarativeBase):

@@ -1,4 +1,4 @@
-"""Column types that behave the same on SQLite and PostgreSQL."""
+"""Time, always aware and in UTC, on SQLite and PostgreSQL alike."""
 
 from __future__ import annotations
 
@@ -8,6 +8,11 @@ from typing import Any
 from sqlalchemy import DateTime
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
+
+
+def utcnow() -> datetime:
+    """The current moment, aware, in UTC."""
+    return datetime.now(UTC)
 
 
 class UTCDateTime(TypeDecorator[datetime]):

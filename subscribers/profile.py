@@ -1,0 +1,79 @@
+"""What a subscriber tells us and chooses: name, how often, time zone, topics."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cache
+from zoneinfo import available_timezones
+
+from subscribers.errors import SubscriberError, shown
+from subscribers.text import clean_name, clean_text
+
+FREQUENCIES = ("daily", "weekly", "monthly")
+DEFAULT_FREQUENCY = "weekly"
+TOPIC_MAX = 100
+_TOPIC_SEPARATORS = re.compile(r"[;|]")
+# Present in the system's zoneinfo folder, but not IANA zones a person lives in.
+_NOT_ZONES = frozenset({"localtime", "Factory"})
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Cleaned values; None means "leave as it is" (or the default, for a new subscriber)."""
+
+    name: str | None = None
+    frequency: str | None = None
+    timezone: str | None = None
+    topics: list[str] | None = None
+
+    @classmethod
+    def clean(
+        cls,
+        *,
+        name: str | None = None,
+        frequency: str | None = None,
+        timezone: str | None = None,
+        topics: str | Iterable[str] | None = None,
+    ) -> Profile:
+        """Check and clean what a form, a file or an admin gave; SubscriberError if wrong."""
+        return cls(
+            name=None if name is None else clean_name(name),
+            frequency=None if frequency is None else check_frequency(frequency),
+            timezone=None if timezone is None else check_timezone(timezone),
+            topics=None if topics is None else clean_topics(topics),
+        )
+
+
+def check_frequency(raw: str) -> str:
+    """One of FREQUENCIES, whatever the case and surrounding spaces."""
+    frequency = raw.strip().lower()
+    if frequency not in FREQUENCIES:
+        raise SubscriberError(f"unknown frequency {shown(raw)}")
+    return frequency
+
+
+def check_timezone(raw: str) -> str:
+    """The IANA name as the zone database spells it ('europe/london' gives 'Europe/London')."""
+    zone = _zones().get(raw.strip().lower())
+    if zone is None:
+        raise SubscriberError(f"bad time zone {shown(raw)}")
+    return zone
+
+
+def clean_topics(raw: str | Iterable[str]) -> list[str]:
+    """Tag names without blanks or repeats (case-insensitively), split on ; or |: no topic
+    contains a separator, so a CSV export splits back into the same list."""
+    joined = raw if isinstance(raw, str) else ";".join(raw)
+    topics: dict[str, str] = {}
+    for part in _TOPIC_SEPARATORS.split(joined):
+        topic = clean_text(part, TOPIC_MAX)
+        if topic:
+            topics.setdefault(topic.casefold(), topic)
+    return list(topics.values())
+
+
+@cache
+def _zones() -> dict[str, str]:
+    return {zone.lower(): zone for zone in available_timezones() - _NOT_ZONES}

@@ -1,0 +1,437 @@
+"""The subscriber list in a database: sign-up with double opt-in, preferences, unsubscribe,
+suppression, erasure. Every method is one transaction; what it returns stays readable after.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal, TypeVar
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from subscribers import transitions
+from subscribers.addresses import email_hash, email_key, normalise_email
+from subscribers.errors import SubscriberError, shown
+from subscribers.models import REASONS, STATUSES, Consent, Subscriber, Suppression
+from subscribers.profile import DEFAULT_FREQUENCY, FREQUENCIES, Profile, check_timezone
+from subscribers.serialise import personal_data_json
+from subscribers.timestamps import utcnow
+from subscribers.transitions import ACTIVE, Origin
+
+# At most one confirmation mail per address this often: a form cannot be used to flood one.
+CONFIRMATION_INTERVAL = timedelta(hours=1)
+
+Outcome = Literal["created", "merged"]
+AddResult = tuple[Subscriber, Outcome] | SubscriberError
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Signup:
+    """One address to add, as a person, a file or an admin gave it; the store checks it."""
+
+    email: str
+    name: str | None = None
+    frequency: str | None = None
+    timezone: str | None = None
+    topics: str | Sequence[str] | None = None
+    confirmed: bool = False
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    email: str
+    profile: Profile
+    confirmed: bool
+
+    @classmethod
+    def of(cls, signup: Signup) -> _Candidate:
+        profile = Profile.clean(
+            name=signup.name,
+            frequency=signup.frequency,
+            timezone=signup.timezone,
+            topics=signup.topics,
+        )
+        return cls(normalise_email(signup.email), profile, signup.confirmed)
+
+
+class SubscriberStore:
+    """The list, on the session factory of whoever owns the database."""
+
+    def __init__(self, sessions: sessionmaker[Session], *, default_timezone: str) -> None:
+        self._sessions = sessions
+        self.default_timezone = check_timezone(default_timezone)
+
+    def add(
+        self,
+        email: str,
+        *,
+        name: str | None = None,
+        frequency: str | None = None,
+        timezone: str | None = None,
+        topics: str | Sequence[str] | None = None,
+        confirmed: bool = False,
+        method: str = "admin",
+        ip: str | None = None,
+        user_agent: str | None = None,
+    ) -> tuple[Subscriber, Outcome]:
+        """Add or merge one address (admin, API, CLI): given fields replace stored ones, and
+        an unsubscribed address comes back pending, or confirmed if `confirmed`."""
+        signup = Signup(email, name, frequency, timezone, topics, confirmed)
+        [result] = self.add_many([signup], method=method, ip=ip, user_agent=user_agent)
+        if isinstance(result, SubscriberError):
+            raise result
+        return result
+
+    def add_many(
+        self,
+        signups: Sequence[Signup],
+        *,
+        method: str = "import",
+        ip: str | None = None,
+        user_agent: str | None = None,
+    ) -> list[AddResult]:
+        """`add` for a batch in one transaction (an import): each signup's outcome or error
+        in its place; a bad one spoils nothing else, a repeated one merges."""
+        origin = Origin.of(method, ip, user_agent)
+        checked = [_check(signup) for signup in signups]
+        candidates = [item for item in checked if isinstance(item, _Candidate)]
+
+        def work(session: Session) -> list[AddResult]:
+            now = utcnow()
+            known = {
+                subscriber.email_key: subscriber
+                for subscriber in session.scalars(
+                    select(Subscriber).where(
+                        Subscriber.email_key.in_({email_key(c.email) for c in candidates})
+                    )
+                )
+            }
+            suppressed = set(
+                session.scalars(
+                    select(Suppression.email_hash).where(
+                        Suppression.email_hash.in_({email_hash(c.email) for c in candidates})
+                    )
+                )
+            )
+            results: list[AddResult] = []
+            for item in checked:
+                if isinstance(item, SubscriberError):
+                    results.append(item)
+                elif email_hash(item.email) in suppressed:
+                    results.append(SubscriberError("suppressed"))
+                elif (subscriber := known.get(email_key(item.email))) is None:
+                    subscriber = self._create(session, item, origin, now)
+                    known[subscriber.email_key] = subscriber
+                    results.append((subscriber, "created"))
+                else:
+                    _merge(session, subscriber, item, origin, now)
+                    results.append((subscriber, "merged"))
+            return results
+
+        return self._transaction(work)
+
+    def request_subscription(
+        self,
+        email: str,
+        *,
+        name: str | None = None,
+        frequency: str | None = None,
+        timezone: str | None = None,
+        topics: str | Sequence[str] | None = None,
+        ip: str | None = None,
+        user_agent: str | None = None,
+        now: datetime | None = None,
+    ) -> tuple[Subscriber | None, bool]:
+        """A sign-up form was sent: (subscriber, whether to mail a confirmation link).
+
+        The boolean is all a caller may reveal: a suppressed address gets (None, False)
+        silently, and a confirmed one is left untouched, so a stranger cannot change
+        someone's choices by typing their address.
+        """
+        candidate = _Candidate.of(Signup(email, name, frequency, timezone, topics))
+        origin = Origin.of("form", ip, user_agent)
+
+        def work(session: Session) -> tuple[Subscriber | None, bool]:
+            moment = now or utcnow()
+            if transitions.is_suppressed(session, candidate.email):
+                return None, False
+            subscriber = transitions.find(session, candidate.email)
+            if subscriber is None:
+                subscriber = self._create(session, candidate, origin, moment)
+            elif subscriber.status == "confirmed":
+                return subscriber, False
+            else:
+                _merge(session, subscriber, candidate, origin, moment)
+            sent = subscriber.confirmation_sent_at
+            if sent is not None and moment - sent < CONFIRMATION_INTERVAL:
+                return subscriber, False
+            subscriber.confirmation_sent_at = moment
+            return subscriber, True
+
+        return self._transaction(work)
+
+    def confirm(
+        self,
+        subscriber_id: int,
+        nonce: str,
+        *,
+        ip: str | None = None,
+        user_agent: str | None = None,
+    ) -> Subscriber | None:
+        """Double opt-in, second step; idempotent. None for a wrong nonce or someone who has
+        left the list since the link was sent."""
+        origin = Origin.of("link", ip, user_agent)
+
+        def work(session: Session) -> Subscriber | None:
+            subscriber = _holding(session, subscriber_id, nonce)
+            if subscriber is None or subscriber.status not in ACTIVE:
+                return None
+            if subscriber.status == "pending":
+                transitions.confirm(session, subscriber, origin, utcnow())
+            return subscriber
+
+        return self._transaction(work)
+
+    def unsubscribe(
+        self,
+        subscriber_id: int,
+        nonce: str,
+        *,
+        method: str = "link",
+        ip: str | None = None,
+        user_agent: str | None = None,
+    ) -> Subscriber | None:
+        """Leave the list; idempotent. None for a wrong nonce (e.g. a link from before a
+        re-subscription)."""
+        origin = Origin.of(method, ip, user_agent)
+
+        def work(session: Session) -> Subscriber | None:
+            subscriber = _holding(session, subscriber_id, nonce)
+            if subscriber is not None and subscriber.status in ACTIVE:
+                transitions.unsubscribe(session, subscriber, origin, utcnow())
+            return subscriber
+
+        return self._transaction(work)
+
+    def update_preferences(
+        self,
+        subscriber_id: int,
+        nonce: str,
+        *,
+        name: str | None = None,
+        frequency: str | None = None,
+        timezone: str | None = None,
+        topics: str | Sequence[str] | None = None,
+        ip: str | None = None,
+        user_agent: str | None = None,
+    ) -> Subscriber | None:
+        """Change what is given, from a preferences link; None for a wrong nonce."""
+        profile = Profile.clean(name=name, frequency=frequency, timezone=timezone, topics=topics)
+        origin = Origin.of("link", ip, user_agent)
+
+        def work(session: Session) -> Subscriber | None:
+            subscriber = _holding(session, subscriber_id, nonce)
+            if subscriber is not None and transitions.apply_profile(subscriber, profile):
+                transitions.record(session, subscriber, "preferences", origin, utcnow())
+            return subscriber
+
+        return self._transaction(work)
+
+    def get(self, subscriber_id: int) -> Subscriber | None:
+        """By id (as a signed link carries it); None if unknown."""
+        return self._transaction(lambda session: session.get(Subscriber, subscriber_id))
+
+    def find(self, email: str) -> Subscriber | None:
+        """By address, in any case; None if unknown, SubscriberError if not an address."""
+        address = normalise_email(email)
+        return self._transaction(lambda session: transitions.find(session, address))
+
+    def iter_all(self, *, status: str | None = None, batch: int = 1000) -> Iterator[Subscriber]:
+        """Every subscriber (of `status`), oldest first, read `batch` at a time by id so
+        memory stays flat however long the list."""
+        if batch < 1:
+            raise ValueError("batch must be at least 1")
+        query = select(Subscriber).order_by(Subscriber.id).limit(batch)
+        if status is not None:
+            query = query.where(Subscriber.status == _check_status(status))
+        after = 0
+        while True:
+            page = self._all(query.where(Subscriber.id > after))
+            yield from page
+            if len(page) < batch:
+                return
+            after = page[-1].id
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Subscribers by status, and confirmed ones (who get digests) by frequency."""
+
+        def work(session: Session) -> dict[str, dict[str, int]]:
+            by_status = dict(
+                session.execute(
+                    select(Subscriber.status, func.count()).group_by(Subscriber.status)
+                ).all()
+            )
+            by_frequency = dict(
+                session.execute(
+                    select(Subscriber.frequency, func.count())
+                    .where(Subscriber.status == "confirmed")
+                    .group_by(Subscriber.frequency)
+                ).all()
+            )
+            return {
+                "status": {status: by_status.get(status, 0) for status in STATUSES},
+                "frequency": {freq: by_frequency.get(freq, 0) for freq in FREQUENCIES},
+            }
+
+        return self._transaction(work)
+
+    def remove(self, email: str, *, erase: bool = False) -> bool:
+        """Delete the subscriber and its consent records; whether there was one. `erase`
+        also suppresses the address by hash: the person is gone, and never mailed again."""
+        address = normalise_email(email)
+
+        def work(session: Session) -> bool:
+            removed = transitions.delete_subscriber(session, address)
+            if erase:
+                transitions.suppress(session, address, "erased", utcnow())
+            return removed
+
+        return self._transaction(work)
+
+    def suppress(self, email: str, reason: str) -> None:
+        """Never add or mail this address again (reason: bounce, complaint, erased, manual).
+
+        A subscriber with it leaves the list; "erased" deletes it, as `remove(erase=True)`.
+        """
+        if reason not in REASONS:
+            raise SubscriberError(f"unknown suppression reason {shown(reason)}")
+        address = normalise_email(email)
+        self._transaction(lambda session: transitions.suppress(session, address, reason, utcnow()))
+
+    def is_suppressed(self, email: str) -> bool:
+        """Whether the address is on the suppression list (checked by its hash)."""
+        address = normalise_email(email)
+        return self._transaction(lambda session: transitions.is_suppressed(session, address))
+
+    def record_bounce(self, email: str, *, hard: bool, threshold: int) -> Subscriber | None:
+        """Count a bounce; a hard one, or the `threshold`-th soft one, suppresses the address."""
+        address = normalise_email(email)
+
+        def work(session: Session) -> Subscriber | None:
+            subscriber = transitions.find(session, address)
+            if subscriber is not None:
+                subscriber.bounce_count += 1
+            if hard or (subscriber is not None and subscriber.bounce_count >= threshold):
+                transitions.suppress(session, address, "bounce", utcnow())
+            return subscriber
+
+        return self._transaction(work)
+
+    def record_complaint(self, email: str) -> Subscriber | None:
+        """A spam complaint: the address is suppressed at once."""
+        address = normalise_email(email)
+
+        def work(session: Session) -> Subscriber | None:
+            transitions.suppress(session, address, "complaint", utcnow())
+            return transitions.find(session, address)
+
+        return self._transaction(work)
+
+    def personal_data(self, email: str) -> dict[str, Any] | None:
+        """All that is stored about this address, JSON-ready (GDPR access); None if nothing."""
+        address = normalise_email(email)
+
+        def work(session: Session) -> dict[str, Any] | None:
+            subscriber = transitions.find(session, address)
+            if subscriber is None:
+                return None
+            consents = session.scalars(
+                select(Consent).where(Consent.subscriber_id == subscriber.id).order_by(Consent.id)
+            )
+            return personal_data_json(subscriber, consents)
+
+        return self._transaction(work)
+
+    def _create(
+        self, session: Session, candidate: _Candidate, origin: Origin, at: datetime
+    ) -> Subscriber:
+        profile = candidate.profile
+        subscriber = Subscriber(
+            email=candidate.email,
+            email_key=email_key(candidate.email),
+            name=profile.name or "",
+            status="pending",
+            frequency=profile.frequency or DEFAULT_FREQUENCY,
+            timezone=profile.timezone or self.default_timezone,
+            topics=profile.topics or [],
+            created=at,
+            bounce_count=0,
+            token_nonce=transitions.new_nonce(),
+        )
+        session.add(subscriber)
+        if candidate.confirmed:  # one record says both: added, and consent vouched for
+            transitions.confirm(session, subscriber, origin, at)
+        else:
+            transitions.record(session, subscriber, "subscribe", origin, at)
+        return subscriber
+
+    def _all(self, query: Select[tuple[Subscriber]]) -> list[Subscriber]:
+        return self._transaction(lambda session: list(session.scalars(query)))
+
+    def _transaction(self, work: Callable[[Session], T]) -> T:
+        """Run `work` in one transaction. A unique-key clash means a concurrent request
+        added the same address first; run again, `work` finds and merges it."""
+        try:
+            return self._attempt(work)
+        except IntegrityError:
+            return self._attempt(work)
+
+    def _attempt(self, work: Callable[[Session], T]) -> T:
+        with self._sessions.begin() as session:
+            result = work(session)
+            session.flush()
+            # Detached before the commit, so not expired by it: callers can read them.
+            session.expunge_all()
+        return result
+
+
+def _check(signup: Signup) -> _Candidate | SubscriberError:
+    try:
+        return _Candidate.of(signup)
+    except SubscriberError as exc:
+        return exc
+
+
+def _check_status(status: str) -> str:
+    if status not in STATUSES:
+        raise SubscriberError(f"unknown status {shown(status)}")
+    return status
+
+
+def _holding(session: Session, subscriber_id: int, nonce: str) -> Subscriber | None:
+    """The subscriber, if `nonce` (from a signed link) is still its current one."""
+    subscriber = session.get(Subscriber, subscriber_id)
+    if subscriber is None or not hmac.compare_digest(
+        subscriber.token_nonce.encode(), nonce.encode()
+    ):
+        return None
+    return subscriber
+
+
+def _merge(
+    session: Session, subscriber: Subscriber, candidate: _Candidate, origin: Origin, at: datetime
+) -> None:
+    """An address already known: take the given fields; bring it back if it had left."""
+    changed = transitions.apply_profile(subscriber, candidate.profile)
+    if subscriber.status not in ACTIVE:
+        transitions.resubscribe(session, subscriber, origin, at)
+    elif changed:
+        transitions.record(session, subscriber, "preferences", origin, at)
+    if candidate.confirmed and subscriber.status == "pending":
+        transitions.confirm(session, subscriber, origin, at)

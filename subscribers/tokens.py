@@ -1,0 +1,70 @@
+"""Signed links: confirm (expires) and manage (unsubscribe, preferences; bound to the nonce).
+
+A key ring lets the secret rotate: the first key signs, every key verifies, so links in
+mail sent before the rotation keep working.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from itsdangerous import BadData, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
+
+from subscribers.errors import SubscriberError
+from subscribers.models import Subscriber
+
+CONFIRM_MAX_AGE = 7 * 86400
+# Different salts: a manage link can never be used as a confirm link, or the other way.
+_CONFIRM_SALT = "subscribers.confirm"
+_MANAGE_SALT = "subscribers.manage"
+
+
+class TokenError(SubscriberError):
+    """A link that cannot be used: "expired" or "invalid"."""
+
+
+class TokenSigner:
+    """Makes and reads the tokens in confirm, unsubscribe and preferences links."""
+
+    def __init__(self, keys: Sequence[str]) -> None:
+        if not keys or not all(keys):
+            raise ValueError("TokenSigner needs at least one non-empty key")
+        ring = list(reversed(keys))  # itsdangerous signs with the last key
+        self._confirm = URLSafeTimedSerializer(ring, salt=_CONFIRM_SALT)
+        self._manage = URLSafeSerializer(ring, salt=_MANAGE_SALT)
+
+    def confirm_token(self, subscriber: Subscriber) -> str:
+        return self._confirm.dumps(_payload(subscriber))
+
+    def read_confirm_token(self, token: str, *, max_age: int = CONFIRM_MAX_AGE) -> tuple[int, str]:
+        """(subscriber id, nonce); TokenError("expired") after `max_age` seconds."""
+        try:
+            return _checked(self._confirm.loads(token, max_age=max_age))
+        except SignatureExpired:
+            raise TokenError("expired") from None
+        except BadData:
+            raise TokenError("invalid") from None
+
+    def manage_token(self, subscriber: Subscriber) -> str:
+        return self._manage.dumps(_payload(subscriber))
+
+    def read_manage_token(self, token: str) -> tuple[int, str]:
+        """(subscriber id, nonce); no expiry (an unsubscribe link must work for years), but
+        useless once the nonce changes at a re-subscription."""
+        try:
+            return _checked(self._manage.loads(token))
+        except BadData:
+            raise TokenError("invalid") from None
+
+
+def _payload(subscriber: Subscriber) -> list[Any]:
+    return [subscriber.id, subscriber.token_nonce]
+
+
+def _checked(payload: Any) -> tuple[int, str]:
+    """A well-signed payload of the wrong shape (e.g. from another app with our key) is invalid."""
+    match payload:
+        case [int(subscriber_id), str(nonce)] if not isinstance(subscriber_id, bool):
+            return subscriber_id, nonce
+    raise TokenError("invalid")

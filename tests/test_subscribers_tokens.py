@@ -1,0 +1,73 @@
+"""Signed links: round trips, forgeries, expiry, key rotation, and the two kinds kept apart."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from subscribers import Subscriber, SubscriberError, TokenError, TokenSigner
+
+ADA = Subscriber(id=7, token_nonce="nonce-of-ada")
+
+
+@pytest.fixture
+def signer() -> TokenSigner:
+    return TokenSigner(["current-secret-key-0123"])
+
+
+def test_tokens_carry_the_id_and_the_nonce(signer: TokenSigner) -> None:
+    assert signer.read_confirm_token(signer.confirm_token(ADA)) == (7, "nonce-of-ada")
+    assert signer.read_manage_token(signer.manage_token(ADA)) == (7, "nonce-of-ada")
+
+
+def forgeries(token: str) -> list[str]:
+    body, signature = token.rsplit(".", 1)
+    # The first character: the last one's low bits are base64 padding, ignored when decoded.
+    flipped = ("A" if signature[0] != "A" else "B") + signature[1:]
+    return [body + "." + flipped, "WzcsIm4iXQ." + signature, "garbage", "", token + "x"]
+
+
+def test_forged_tokens_are_invalid(signer: TokenSigner) -> None:
+    for forged in forgeries(signer.manage_token(ADA)):
+        with pytest.raises(TokenError, match=r"^invalid$"):
+            signer.read_manage_token(forged)
+    for forged in forgeries(signer.confirm_token(ADA)):
+        with pytest.raises(TokenError, match=r"^invalid$"):
+            signer.read_confirm_token(forged)
+    stranger = TokenSigner(["someone-elses-secret-key"])
+    with pytest.raises(TokenError, match=r"^invalid$"):
+        signer.read_manage_token(stranger.manage_token(ADA))
+
+
+def test_confirm_tokens_expire(signer: TokenSigner) -> None:
+    token = signer.confirm_token(ADA)
+    time.sleep(1.1)
+    with pytest.raises(TokenError, match=r"^expired$") as expired:
+        signer.read_confirm_token(token, max_age=0)
+    assert isinstance(expired.value, SubscriberError)
+    assert signer.read_confirm_token(token) == (7, "nonce-of-ada")
+
+
+def test_confirm_and_manage_tokens_are_not_interchangeable(signer: TokenSigner) -> None:
+    with pytest.raises(TokenError, match=r"^invalid$"):
+        signer.read_manage_token(signer.confirm_token(ADA))
+    with pytest.raises(TokenError, match=r"^invalid$"):
+        signer.read_confirm_token(signer.manage_token(ADA))
+
+
+def test_links_signed_before_a_key_rotation_still_work() -> None:
+    before = TokenSigner(["old-secret-key-0123456"])
+    manage, confirm = before.manage_token(ADA), before.confirm_token(ADA)
+    after = TokenSigner(["new-secret-key-6543210", "old-secret-key-0123456"])
+    assert after.read_manage_token(manage) == (7, "nonce-of-ada")
+    assert after.read_confirm_token(confirm) == (7, "nonce-of-ada")
+    with pytest.raises(TokenError):  # the new key signs: the old ring cannot read it
+        before.read_manage_token(after.manage_token(ADA))
+    with pytest.raises(TokenError):  # once the old key is dropped, its links are dead
+        TokenSigner(["new-secret-key-6543210"]).read_manage_token(manage)
+
+
+def test_a_key_ring_needs_a_key() -> None:
+    with pytest.raises(ValueError, match="key"):
+        TokenSigner([])
