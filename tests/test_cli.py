@@ -3,26 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import requests
+from cli_runner import NEWSLETTER, clean_environment, run
 
-NEWSLETTER = str(Path(sys.executable).with_name("newsletter"))
 CONTENT = Path(__file__).resolve().parents[1] / "content"
-
-
-def run(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
-    environment.update({f"NEWSLETTER_{key}": value for key, value in env.items()})
-    return subprocess.run(
-        [NEWSLETTER, *args], cwd=cwd, env=environment, capture_output=True, text=True, timeout=120
-    )
 
 
 def test_init_is_idempotent(tmp_path: Path) -> None:
@@ -131,11 +121,10 @@ def test_serve_reads_the_sources_and_serves_feeds_at_once(tmp_path: Path) -> Non
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
     server = subprocess.Popen(
         [NEWSLETTER, "serve", "--port", str(port)],
         cwd=tmp_path,
-        env=environment,
+        env=clean_environment(),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

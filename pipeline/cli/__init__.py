@@ -7,7 +7,7 @@ import sys
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
-from pipeline.cli import content, demo, feeds, serve
+from pipeline.cli import content, demo, feeds, serve, subscribers
 from pipeline.cli.context import EXIT_BAD_INPUT, describe_database_error, err
 
 app = typer.Typer(
@@ -23,6 +23,7 @@ app.command()(demo.demo)
 app.add_typer(content.config_app, name="config")
 app.add_typer(content.posts_app, name="posts")
 app.add_typer(feeds.feeds_app, name="feeds")
+app.add_typer(subscribers.subscribers_app, name="subscribers")
 
 
 def main() -> None:

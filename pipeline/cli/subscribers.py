@@ -1,0 +1,155 @@
+"""`newsletter subscribers …`: add, import, export, list, show and remove subscribers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Literal, TextIO
+
+import typer
+
+from pipeline.cli.context import (
+    EXIT_OK,
+    EXIT_PARTIAL,
+    database,
+    err,
+    fail,
+    out,
+    print_json,
+    progress,
+    settings,
+)
+from subscribers import SubscriberError, SubscriberStore, export_csv, import_csv, subscriber_json
+
+subscribers_app = typer.Typer(help="Manage the subscriber list.", no_args_is_help=True)
+
+Frequency = Literal["daily", "weekly", "monthly"]
+CSV_FILE = Annotated[Path, typer.Argument(metavar="FILE.csv", dir_okay=False)]
+
+
+def _store() -> SubscriberStore:
+    config = settings()
+    return SubscriberStore(database(config).sessions, default_timezone=config.timezone)
+
+
+@subscribers_app.command("add")
+def add(
+    email: Annotated[str, typer.Argument(help="The address to add.")],
+    name: Annotated[str | None, typer.Option(help="The subscriber's name.")] = None,
+    frequency: Annotated[Frequency | None, typer.Option(help="Digest frequency.")] = None,
+    timezone: Annotated[str | None, typer.Option(help="IANA time zone, e.g. Europe/Paris.")] = None,
+    confirmed: Annotated[
+        bool, typer.Option("--confirmed", help="Consent already given: skip double opt-in.")
+    ] = False,
+) -> None:
+    """Add a subscriber (pending unless --confirmed), or update one already on the list."""
+    try:
+        subscriber, outcome = _store().add(
+            email,
+            name=name,
+            frequency=frequency,
+            timezone=timezone,
+            confirmed=confirmed,
+            method="cli",
+        )
+    except SubscriberError as exc:
+        fail(f"{email}: {exc}")
+    verb = "added" if outcome == "created" else "updated"
+    out.print(
+        f"{verb} {subscriber.email} ({subscriber.status}, {subscriber.frequency})", markup=False
+    )
+
+
+@subscribers_app.command("import")
+def import_(
+    path: CSV_FILE,
+    confirmed: Annotated[
+        bool, typer.Option("--confirmed", help="Consent already given: import as confirmed.")
+    ] = False,
+) -> None:
+    """Import a CSV (columns email, name, frequency, timezone, topics); report refused rows."""
+    store = _store()
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as stream:
+            report = import_csv(_tracked_lines(stream, path), store, confirmed=confirmed)
+    except OSError as exc:
+        fail(f"{path}: {exc.strerror or exc}")
+    except UnicodeDecodeError as exc:
+        fail(f"{path}: not UTF-8 text (byte {exc.start})")
+    for line, reason in report.refused:
+        err.print(f"{path}:{line}: {reason}", markup=False)
+    hidden = report.refused_count - len(report.refused)
+    if hidden:
+        err.print(f"{path}: … and {hidden} more refused rows", markup=False)
+    out.print(f"{path}: {report.summary()}", markup=False)
+    raise typer.Exit(EXIT_PARTIAL if report.refused_count else EXIT_OK)
+
+
+def _tracked_lines(stream: TextIO, path: Path) -> Iterator[str]:
+    """The file's lines, advancing a progress bar by bytes read (on a terminal only)."""
+    with progress(f"Importing {path.name}", total=path.stat().st_size) as bar:
+        for line in stream:
+            yield line
+            bar.advance(bar.task_ids[0], len(line.encode("utf-8")))
+
+
+@subscribers_app.command("export")
+def export(path: CSV_FILE) -> None:
+    """Write every subscriber to a CSV file (RFC 4180, safe to open in a spreadsheet)."""
+    store = _store()
+    try:
+        with path.open("w", encoding="utf-8", newline="") as stream:
+            count = export_csv(store, stream)
+    except OSError as exc:
+        fail(f"{path}: {exc.strerror or exc}")
+    out.print(f"{path}: {count} subscribers exported", markup=False)
+
+
+@subscribers_app.command("list")
+def list_(
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
+) -> None:
+    """List subscribers, oldest first."""
+    everyone = (subscriber_json(subscriber) for subscriber in _store().iter_all())
+    if as_json:
+        print_json(list(everyone))
+        return
+    for item in everyone:
+        name = f" ({item['name']})" if item["name"] else ""
+        out.print(
+            f"{item['email']}{name}  {item['status']}  {item['frequency']}  {item['timezone']}",
+            markup=False,
+        )
+
+
+@subscribers_app.command("show")
+def show(email: Annotated[str, typer.Argument(help="The address to look up.")]) -> None:
+    """Print everything stored about one subscriber as JSON (a GDPR access request)."""
+    try:
+        data = _store().personal_data(email)
+    except SubscriberError as exc:
+        fail(f"{email}: {exc}")
+    if data is None:
+        fail(f"{email}: not on the list")
+    print_json([data])
+
+
+@subscribers_app.command("remove")
+def remove(
+    email: Annotated[str, typer.Argument(help="The address to remove.")],
+    erase: Annotated[
+        bool,
+        typer.Option(
+            "--erase", help="Erase personal data; keep only a hash so it is never mailed."
+        ),
+    ] = False,
+) -> None:
+    """Remove a subscriber; with --erase, also suppress the address (stored hashed)."""
+    try:
+        removed = _store().remove(email, erase=erase)
+    except SubscriberError as exc:
+        fail(f"{email}: {exc}")
+    if not removed and not erase:
+        fail(f"{email}: not on the list")
+    action = "erased" if erase else "removed"
+    out.print(f"{email}: {action}", markup=False)
