@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import email
 import io
 import re
@@ -154,7 +156,8 @@ def test_smtp_data_550_is_permanent(smtp_server: SMTPServer) -> None:
 def test_smtp_refused_recipients_are_reported_one_by_one(smtp_server: SMTPServer) -> None:
     smtp_server.rcpt_replies["gone@example.org"] = "550 5.1.1 No such user"
     smtp_server.rcpt_replies["full@example.org"] = "452 4.2.2 Mailbox full"
-    both = message("ada@example.org, gone@example.org")
+    # One message, two envelope recipients: each gets its own result.
+    both = replace(message("ada@example.org"), recipients=("ada@example.org", "gone@example.org"))
     results = smtp_backend(smtp_server).send([both, message("full@example.org")])
     assert outcome(results) == [
         ("ada@example.org", True, False, None),

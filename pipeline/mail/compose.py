@@ -1,4 +1,4 @@
-"""Build the bytes of one email: RFC 5322, MIME multipart/alternative, ready for any backend.
+"""One email to one person (a confirmation, a test send): checked, then built as a template.
 
 The result is final: CRLF line endings, no line over 998 octets, quoted-printable bodies,
 every header value passed through `safe_header`. Backends only have to carry it.
@@ -7,17 +7,14 @@ every header value passed through `safe_header`. Backends only have to carry it.
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from email.headerregistry import Address
-from email.message import EmailMessage
 from email.policy import SMTP, EmailPolicy
-from email.utils import format_datetime, formataddr
+from email.utils import formataddr
 from types import MappingProxyType
 
 from pipeline.mail.headers import safe_header
+from pipeline.mail.template import OutgoingMessage, Recipient, build_template
 
 NO_HEADERS: Mapping[str, str] = MappingProxyType({})
 
@@ -52,16 +49,6 @@ class _Policy(EmailPolicy):
 POLICY = _Policy() + SMTP
 
 
-@dataclass(frozen=True)
-class OutgoingMessage:
-    """One email as it goes on the wire, with the envelope that carries it."""
-
-    sender: str  # envelope sender (MAIL FROM), the From address
-    recipients: tuple[str, ...]  # envelope recipients (RCPT TO), the To addresses
-    message_id: str  # the Message-ID header, `<…@domain>`
-    raw: bytes
-
-
 def compose(
     *,
     sender: str,
@@ -79,31 +66,25 @@ def compose(
     without a domain, a bad header name, or a header that compose() writes itself.
     """
     from_value, senders = _address_header("From", sender)
-    to_value, recipients = _address_header("To", to)
-    if len(senders) != 1:
-        raise ValueError(f"From: expected one address, got {len(senders)}")
-    message = EmailMessage(policy=POLICY)
-    message.set_raw("From", from_value)
-    message.set_raw("To", to_value)
-    message["Subject"] = safe_header(subject)
-    message["Date"] = format_datetime(datetime.now(UTC))
+    _, recipients = _address_header("To", to)
+    if len(senders) != 1 or len(recipients) != 1:
+        raise ValueError(f"expected one From and one To address: {sender!r}, {to!r}")
     domain = message_id_domain or senders[0].domain
     if not _DOMAIN.fullmatch(domain):
         raise ValueError(f"not a domain for Message-ID: {domain!r}")
-    message_id = f"<{uuid.uuid4().hex}@{domain}>"
-    message["Message-ID"] = message_id
-    for name, value in headers.items():
+    for name in headers:
         if not _HEADER_NAME.fullmatch(name) or name.lower() in _COMPOSED:
             raise ValueError(f"header {name!r} cannot be added")
-        message[name] = safe_header(value)
-    message.set_content(text, subtype="plain", cte="quoted-printable")
-    message.add_alternative(html, subtype="html", cte="quoted-printable")
-    return OutgoingMessage(
-        sender=senders[0].addr_spec,
-        recipients=tuple(address.addr_spec for address in recipients),
-        message_id=message_id,
-        raw=message.as_bytes(),
+    template = build_template(
+        sender=from_value,
+        subject=subject,
+        text=text,
+        html_body=html,
+        headers=headers,
+        message_id_domain=domain,
     )
+    [address] = recipients
+    return template.render(Recipient(address.addr_spec, address.addr_spec, address.display_name))
 
 
 def _address_header(name: str, value: str) -> tuple[str, tuple[Address, ...]]:

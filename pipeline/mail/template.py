@@ -1,0 +1,238 @@
+"""A message built once and personalised per recipient by cheap substitution.
+
+A digest goes to thousands of people with the same posts: building an `EmailMessage`
+per recipient costs milliseconds each. Instead the MIME bytes are assembled once, with
+`%%slot%%` placeholders where a recipient's values go (To, Message-ID, name, links),
+split into chunks, and each recipient's copy is one `bytes.join`.
+
+Slots are safe by construction: each literal segment of a body is quoted-printable
+encoded on its own, with a soft line break on either side of every slot, so a value can
+never be split or change the encoding of what surrounds it; values are escaped for their
+context (HTML-escaped in the HTML part, QP-encoded in bodies, ASCII-only in headers).
+"""
+
+from __future__ import annotations
+
+import binascii
+import html
+import re
+import uuid
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.header import Header
+from email.utils import format_datetime, formataddr, parseaddr
+from types import MappingProxyType
+from typing import Literal
+
+from pipeline.mail.headers import safe_header
+
+Context = Literal["header", "text", "html"]
+# The slots every message has; templates may declare more (see Recipient.variables).
+# Only declared names are slots: any other `%%word%%` in a post stays text.
+BUILTIN_SLOTS = frozenset({"to", "message_id", "email", "name"})
+_SOFT_BREAK = b"=\r\n"
+_MAX_HEADER_VALUE = 900
+NO_VARIABLES: Mapping[str, str] = MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """One person a template goes to; `key` is the caller's id for it (an outbox row)."""
+
+    key: str
+    email: str
+    name: str = ""
+    variables: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """One email as it goes on the wire, with the envelope that carries it.
+
+    `template` and `recipient` say how it was made, so an email API backend can send the
+    structured parts (or batch recipients of one template) instead of the raw bytes.
+    """
+
+    sender: str  # envelope sender (MAIL FROM), the From address
+    recipients: tuple[str, ...]  # envelope recipients (RCPT TO)
+    message_id: str  # the Message-ID header, `<…@domain>`
+    raw: bytes
+    template: MessageTemplate | None = field(default=None, compare=False, repr=False)
+    recipient: Recipient | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class MessageTemplate:
+    """The shared part of a message; `render` makes one recipient's copy.
+
+    `subject`, `text`, `html` and `headers` keep their `%%slot%%` placeholders for
+    backends that send structured parts; `fill` substitutes them for one recipient.
+    """
+
+    sender: str
+    from_header: str
+    subject: str
+    text: str
+    html: str
+    headers: Mapping[str, str]
+    message_id_domain: str
+    chunks: tuple[bytes | tuple[Context, str], ...]
+    slot: re.Pattern[str]
+
+    def render(self, recipient: Recipient) -> OutgoingMessage:
+        """This recipient's message: the template's bytes with their values in the slots."""
+        message_id = f"<{uuid.uuid4().hex}@{self.message_id_domain}>"
+        values = slot_values(recipient, message_id)
+        parts = [
+            chunk if isinstance(chunk, bytes) else _encode(values[chunk[1]], chunk[0])
+            for chunk in self.chunks
+        ]
+        return OutgoingMessage(
+            sender=self.sender,
+            recipients=(recipient.email,),
+            message_id=message_id,
+            raw=b"".join(parts),
+            template=self,
+            recipient=recipient,
+        )
+
+    def fill(self, part: str, recipient: Recipient, message_id: str, context: Context) -> str:
+        """`part` (this template's text, html or a header value) for one recipient."""
+        values = slot_values(recipient, message_id)
+        escape = html.escape if context == "html" else _plain
+        return self.slot.sub(lambda match: escape(values[match.group(1)]), part)
+
+
+def slot_values(recipient: Recipient, message_id: str) -> dict[str, str]:
+    """Every slot's value for one recipient."""
+    name = safe_header(recipient.name)
+    return {
+        **recipient.variables,
+        "to": formataddr((name, recipient.email)),
+        "message_id": message_id,
+        "email": recipient.email,
+        "name": name,
+    }
+
+
+def build_template(
+    *,
+    sender: str,
+    subject: str,
+    text: str,
+    html_body: str,
+    headers: Mapping[str, str] = NO_VARIABLES,
+    message_id_domain: str | None = None,
+    variables: Collection[str] = (),
+) -> MessageTemplate:
+    """Assemble the MIME once; `sender` is a From header value (`Name <addr@domain>`).
+
+    `variables` names the slots beyond the built-in ones. The subject has no slots (it
+    is the same for everyone); header values may use slots whose values are ASCII (links,
+    ids). Raises ValueError for a bad sender or a personalised subject.
+    """
+    names = sorted(BUILTIN_SLOTS | set(variables))
+    slot = re.compile("%%(" + "|".join(re.escape(name) for name in names) + ")%%")
+    from_name, from_address = parseaddr(safe_header(sender))
+    domain = message_id_domain or from_address.rpartition("@")[2]
+    if "@" not in from_address or not from_address.isascii() or not domain:
+        raise ValueError(f"From: not an ASCII email address: {sender!r}")
+    if slot.search(subject):
+        raise ValueError("the subject cannot be personalised")
+    from_header = formataddr((from_name, from_address))
+    boundary = f"=_{uuid.uuid4().hex}"
+    head = [
+        _header("From", from_header),
+        "To: %%to%%\r\n",
+        _header("Subject", safe_header(subject)),
+        _header("Date", format_datetime(datetime.now(UTC))),
+        "Message-ID: %%message_id%%\r\n",
+        *(_header(name, safe_header(value)) for name, value in headers.items()),
+        "MIME-Version: 1.0\r\n",
+        f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n',
+    ]
+    chunks = _slotted("".join(head), slot, "header")
+    for subtype, body, context in (("plain", text, "text"), ("html", html_body, "html")):
+        chunks.append(
+            f'--{boundary}\r\nContent-Type: text/{subtype}; charset="utf-8"\r\n'
+            "Content-Transfer-Encoding: quoted-printable\r\n\r\n".encode("ascii")
+        )
+        chunks += _qp_body(body, slot, context)
+        chunks.append(b"\r\n")
+    chunks.append(f"--{boundary}--\r\n".encode("ascii"))
+    return MessageTemplate(
+        sender=from_address,
+        from_header=from_header,
+        subject=safe_header(subject),
+        text=text,
+        html=html_body,
+        headers=dict(headers),
+        message_id_domain=domain,
+        chunks=tuple(_merged(chunks)),
+        slot=slot,
+    )
+
+
+def _header(name: str, value: str) -> str:
+    """`Name: value` with non-ASCII values as RFC 2047 encoded-words, folded under 998."""
+    if value.isascii() and len(value) <= _MAX_HEADER_VALUE:
+        return f"{name}: {value}\r\n"
+    encoded = Header(value, "utf-8", header_name=name).encode(linesep="\r\n")
+    return f"{name}: {encoded}\r\n"
+
+
+def _slotted(
+    text: str, slot: re.Pattern[str], context: Context
+) -> list[bytes | tuple[Context, str]]:
+    """ASCII `text` split at its slots; the slot names become (context, name) chunks."""
+    return [
+        piece.encode("ascii") if index % 2 == 0 else (context, piece)
+        for index, piece in enumerate(slot.split(text))
+    ]
+
+
+def _qp_body(
+    body: str, slot: re.Pattern[str], context: Context
+) -> list[bytes | tuple[Context, str]]:
+    """The body quoted-printable encoded, segment by segment around its slots."""
+    chunks: list[bytes | tuple[Context, str]] = []
+    text = body.replace("\r\n", "\n")
+    for index, piece in enumerate(slot.split(text if text.endswith("\n") else text + "\n")):
+        if index % 2:
+            chunks += [_SOFT_BREAK, (context, piece), _SOFT_BREAK]
+        elif piece:
+            chunks.append(_qp(piece.encode("utf-8")))
+    return chunks
+
+
+def _qp(data: bytes) -> bytes:
+    """Quoted-printable (lines under 77 octets) with CRLF line ends."""
+    return binascii.b2a_qp(data, istext=True).replace(b"\n", b"\r\n")
+
+
+def _plain(value: str) -> str:
+    return value
+
+
+def _encode(value: str, context: Context) -> bytes:
+    """One slot value, made safe for where it stands."""
+    if context == "header":
+        clean = safe_header(value)
+        if not clean.isascii():
+            raise ValueError(f"header slot value must be ASCII: {clean!r}")
+        return clean.encode("ascii")
+    if context == "html":
+        value = html.escape(value)
+    return _qp(value.encode("utf-8"))
+
+
+def _merged(chunks: list[bytes | tuple[Context, str]]) -> list[bytes | tuple[Context, str]]:
+    """Adjacent byte chunks joined, so rendering joins as few pieces as possible."""
+    merged: list[bytes | tuple[Context, str]] = []
+    for chunk in chunks:
+        if isinstance(chunk, bytes) and merged and isinstance(merged[-1], bytes):
+            merged[-1] += chunk
+        elif chunk != b"":
+            merged.append(chunk)
+    return merged

@@ -1,0 +1,105 @@
+"""Messages built once and personalised per recipient: what each copy carries on the wire."""
+
+from __future__ import annotations
+
+import email
+from email import policy
+from email.message import EmailMessage
+
+import pytest
+
+from pipeline.mail.template import Recipient, build_template
+
+UNSUBSCRIBE = "<https://news.example.org/unsubscribe/%%unsubscribe_token%%>"
+
+
+def template(html: str = '<p>Hello %%name%%, <a href="%%preferences_url%%">prefs</a></p>'):
+    return build_template(
+        sender="Riverside Notes <news@example.org>",
+        subject="Riverside: 3 new posts — Budgets & “trust”",
+        text="Hello %%name%%!\nPreferences: %%preferences_url%%\n" + "long line " * 300,
+        html_body=html,
+        headers={"List-Unsubscribe": UNSUBSCRIBE, "List-Id": "Riverside <news.example.org>"},
+        variables=("preferences_url", "unsubscribe_token"),
+    )
+
+
+def recipient(name: str = "Zoë <O'Brien>", email_address: str = "zoe@example.org") -> Recipient:
+    return Recipient(
+        key="17",
+        email=email_address,
+        name=name,
+        variables={
+            "preferences_url": "https://news.example.org/preferences/tok.en-1?a=1&b=2",
+            "unsubscribe_token": "tok.en-1",
+        },
+    )
+
+
+def parse(raw: bytes) -> EmailMessage:
+    return email.message_from_bytes(raw, policy=policy.default)  # type: ignore[return-value]
+
+
+def test_each_copy_carries_its_recipients_values() -> None:
+    message = template().render(recipient())
+    parsed = parse(message.raw)
+    assert parsed["To"].addresses[0].display_name == "Zoë <O'Brien>"
+    assert parsed["To"].addresses[0].addr_spec == "zoe@example.org"
+    assert parsed["Message-ID"] == message.message_id
+    assert message.message_id.endswith("@example.org>")
+    assert parsed["List-Unsubscribe"] == "<https://news.example.org/unsubscribe/tok.en-1>"
+    assert parsed["Subject"] == "Riverside: 3 new posts — Budgets & “trust”"
+    text, html = (part.get_content().replace("\r\n", "\n") for part in parsed.iter_parts())
+    assert text.startswith(
+        "Hello Zoë <O'Brien>!\nPreferences: https://news.example.org/preferences/"
+    )
+    assert "tok.en-1?a=1&b=2" in text
+    assert "Hello Zoë &lt;O&#x27;Brien&gt;," in html
+    assert 'href="https://news.example.org/preferences/tok.en-1?a=1&amp;b=2"' in html
+    assert [part.get_content_type() for part in parsed.iter_parts()] == ["text/plain", "text/html"]
+
+
+def test_wire_format_is_crlf_and_short_lines() -> None:
+    raw = template().render(recipient(name="x" * 200)).raw
+    assert b"\n" not in raw.replace(b"\r\n", b"")
+    assert max(len(line) for line in raw.split(b"\r\n")) <= 998
+
+
+def test_message_ids_differ_and_other_recipients_never_leak() -> None:
+    shared = template()
+    first = shared.render(recipient(name="Ann", email_address="ann@example.org"))
+    second = shared.render(recipient(name="Bo", email_address="bo@example.org"))
+    assert first.message_id != second.message_id
+    assert b"ann@example.org" not in second.raw and b"Ann" not in second.raw
+    assert second.recipients == ("bo@example.org",)
+
+
+@pytest.mark.parametrize(
+    "name", ["Eve\r\nBcc: x@evil.example", "=?UTF-8?Q?=0A?=Bcc: x@evil.example"]
+)
+def test_names_cannot_add_headers(name: str) -> None:
+    parsed = parse(template().render(recipient(name=name)).raw)
+    assert parsed["Bcc"] is None
+    assert [a.addr_spec for a in parsed["To"].addresses] == ["zoe@example.org"]
+
+
+def test_undeclared_placeholders_in_content_stay_text() -> None:
+    message = template(html="<p>100%%discount%% and %%name%%</p>").render(recipient(name="Ann"))
+    html = list(parse(message.raw).iter_parts())[1].get_content()
+    assert "<p>100%%discount%% and Ann</p>" in html
+
+
+def test_a_personalised_subject_is_refused() -> None:
+    with pytest.raises(ValueError, match="subject cannot be personalised"):
+        build_template(sender="a@example.org", subject="Hi %%name%%", text="t", html_body="h")
+
+
+def test_fill_gives_api_backends_the_same_values() -> None:
+    shared = template()
+    person = recipient()
+    assert shared.fill(shared.html, person, "<id@x>", "html").startswith(
+        '<p>Hello Zoë &lt;O&#x27;Brien&gt;, <a href="https://news.example.org/preferences/'
+    )
+    assert shared.fill(UNSUBSCRIBE, person, "<id@x>", "header") == (
+        "<https://news.example.org/unsubscribe/tok.en-1>"
+    )
