@@ -25,6 +25,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 ENV_PREFIX = "NEWSLETTER_"
 MIN_KEY_LENGTH = 16
 
+Frequency = Literal["daily", "weekly", "monthly"]
 EmailBackend = Literal["smtp", "postmark", "sendgrid", "mailgun", "resend", "file", "console"]
 
 
@@ -91,6 +92,21 @@ class Settings(BaseSettings):
     api_base_url: AnyHttpUrl | None = None
     mailgun_domain: str | None = None
     send_rate: Annotated[float, Field(ge=0)] = 0
+    send_max_attempts: Annotated[int, Field(ge=1, le=50)] = 5
+    send_lease_seconds: Annotated[int, Field(ge=10, le=86_400)] = 300
+    pause_after_failures: Annotated[int, Field(ge=1)] = 50
+    hard_bounce_limit: Annotated[int, Field(ge=1, le=100)] = 2
+    webhook_secret: SecretStr | None = None
+
+    digest_subject: str = "{site}: {count} new posts — {first_title}"
+    digest_windows: dict[Frequency, Annotated[float, Field(gt=0)]] = Field(
+        default_factory=lambda: {"daily": 24, "weekly": 72, "monthly": 168}
+    )
+    postal_address: str | None = None
+    reply_to: str | None = None
+    dkim_key_file: Path | None = None
+    dkim_selector: str | None = None
+    dkim_domain: str | None = None
 
     digest_schedule: str = "0 8 * * mon"
     timezone: str = "Europe/London"
@@ -130,6 +146,32 @@ class Settings(BaseSettings):
         if not all(len(key) >= MIN_KEY_LENGTH for key in keys):
             raise ValueError(f"each comma-separated key needs at least {MIN_KEY_LENGTH} characters")
         return value
+
+    @field_validator("digest_subject")
+    @classmethod
+    def _known_placeholders(cls, value: str) -> str:
+        try:
+            value.format(site="s", count=1, first_title="t")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(
+                f"unknown placeholder {exc} (use {{site}}, {{count}}, {{first_title}})"
+            ) from None
+        return value
+
+    @field_validator("digest_windows")
+    @classmethod
+    def _every_frequency(cls, value: dict[str, float]) -> dict[str, float]:
+        return {"daily": 24, "weekly": 72, "monthly": 168} | value
+
+    @model_validator(mode="after")
+    def _dkim_complete(self) -> Settings:
+        parts = (self.dkim_key_file, self.dkim_selector, self.dkim_domain)
+        if any(parts) and not all(parts):
+            raise ValueError(
+                "DKIM needs all of NEWSLETTER_DKIM_KEY_FILE, NEWSLETTER_DKIM_SELECTOR "
+                "and NEWSLETTER_DKIM_DOMAIN"
+            )
+        return self
 
     @field_validator("database_url")
     @classmethod
@@ -196,9 +238,11 @@ def load_settings(**overrides: Any) -> Settings:
 
 def _describe(error: Any) -> str:
     location = [str(part) for part in error["loc"]]
-    variable = ENV_PREFIX + location[0].upper() if location else ENV_PREFIX
-    detail = " ".join(location[1:])
     message = str(error["msg"]).removeprefix("Value error, ")
+    if not location:  # a rule across several settings names them itself
+        return message
+    variable = ENV_PREFIX + location[0].upper()
+    detail = " ".join(location[1:])
     where = f"{variable} ({detail})" if detail else variable
     return f"{where}: {message}"
 

@@ -73,3 +73,16 @@ def test_duplicate_source_names_are_refused(monkeypatch: pytest.MonkeyPatch) -> 
     )
     with pytest.raises(SettingsProblem, match="source names must be unique: a"):
         load_settings()
+
+
+def test_digest_settings_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEWSLETTER_DIGEST_WINDOWS", '{"daily": 12}')
+    assert load_settings().digest_windows == {"daily": 12, "weekly": 72, "monthly": 168}
+    monkeypatch.setenv("NEWSLETTER_DIGEST_SUBJECT", "{site}: {nope}")
+    with pytest.raises(SettingsProblem, match=r"NEWSLETTER_DIGEST_SUBJECT: unknown placeholder"):
+        load_settings()
+    monkeypatch.delenv("NEWSLETTER_DIGEST_SUBJECT")
+    monkeypatch.setenv("NEWSLETTER_DKIM_SELECTOR", "s1")
+    with pytest.raises(SettingsProblem) as problem:
+        load_settings()
+    assert str(problem.value).startswith("DKIM needs all of NEWSLETTER_DKIM_KEY_FILE")
