@@ -60,3 +60,19 @@ def test_datetimes_come_back_aware_and_equal(db: Database) -> None:
     assert stored.published == moment
     assert stored.published.utcoffset() == timedelta(0)
     assert stored.authors == ["A"]
+
+
+def test_migrations_create_exactly_what_the_models_describe(db: Database) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from pipeline.storage.models import Base
+
+    with db.engine.connect() as connection:
+        context = MigrationContext.configure(connection)
+        differences = [
+            diff
+            for diff in compare_metadata(context, Base.metadata)
+            if "alembic_version" not in str(diff)
+        ]
+    assert differences == []

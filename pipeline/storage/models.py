@@ -5,14 +5,21 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Index, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from subscribers import Base as SubscriberBase
 from subscribers.timestamps import UTCDateTime
 
 
 class Base(DeclarativeBase):
-    """Declarative base for every table of the pipeline."""
+    """Declarative base for the pipeline's tables.
+
+    It shares the subscriber tables' MetaData, so the outbox can reference subscribers
+    by foreign key and Alembic sees one schema.
+    """
+
+    metadata = SubscriberBase.metadata
 
 
 class Post(Base):
@@ -51,3 +58,70 @@ class SourceState(Base):
     name: Mapped[str] = mapped_column(String(200), primary_key=True)
     state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     last_read: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class DigestRun(Base):
+    """One digest for one frequency and period (e.g. weekly, 2026-W47): never two.
+
+    `cutoff` is when it was planned: posts published after it wait for the next run.
+    Its life: queued → sending → done, or paused (resumable), expired, cancelled.
+    """
+
+    __tablename__ = "digest_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    frequency: Mapped[str] = mapped_column(String(16))
+    period: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    created: Mapped[datetime] = mapped_column(UTCDateTime())
+    cutoff: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    __table_args__ = (UniqueConstraint("frequency", "period", name="uq_digest_runs_period"),)
+
+
+class DigestSelection(Base):
+    """A distinct list of posts within a run: rendered once for everyone who gets it."""
+
+    __tablename__ = "digest_selections"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("digest_runs.id", ondelete="CASCADE"))
+    post_ids: Mapped[list[int]] = mapped_column(JSON)
+
+
+class OutboxItem(Base):
+    """One recipient of one run: claimed before sending, marked after, so never sent twice.
+
+    queued → sending (claimed, with a lease) → sent | failed | skipped; a transient
+    failure goes back to queued with `next_attempt_at` later.
+    """
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("digest_runs.id", ondelete="CASCADE"))
+    selection_id: Mapped[int] = mapped_column(
+        ForeignKey("digest_selections.id", ondelete="CASCADE")
+    )
+    subscriber_id: Mapped[int | None] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="SET NULL"), nullable=True
+    )
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    attempts: Mapped[int] = mapped_column(default=0)
+    claim: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    message_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    provider_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    __table_args__ = (
+        UniqueConstraint("run_id", "subscriber_id", name="uq_outbox_recipient"),
+        Index("ix_outbox_run_status", "run_id", "status", "id"),
+        Index("ix_outbox_claim", "claim"),
+        Index("ix_outbox_subscriber_status", "subscriber_id", "status"),
+    )

@@ -3,12 +3,11 @@
 from alembic import context
 
 from pipeline.storage.models import Base
-from subscribers import Base as SubscribersBase
 
 connection = context.config.attributes["connection"]
 context.configure(
     connection=connection,
-    target_metadata=[Base.metadata, SubscribersBase.metadata],
+    target_metadata=Base.metadata,  # shared by the pipeline's and the subscribers' tables
     render_as_batch=connection.dialect.name == "sqlite",
 )
 with context.begin_transaction():
