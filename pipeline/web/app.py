@@ -9,11 +9,15 @@ from fastapi import FastAPI
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.staticfiles import StaticFiles
 
+from pipeline.keys import signing_keys
 from pipeline.settings import Settings
 from pipeline.storage import Database, open_database
-from pipeline.web import health, pages
+from pipeline.web import health, pages, subscribe
 from pipeline.web.feeds import feed_routes
 from pipeline.web.headers import SecurityHeaders
+from pipeline.web.ratelimit import SlidingWindow
+from subscribers import FREQUENCIES, SubscriberStore, TokenSigner
+from subscribers.profile import DEFAULT_FREQUENCY
 
 GZIP_MINIMUM_BYTES = 500
 
@@ -39,7 +43,16 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.db = database
     app.state.templates = pages.page_templates(settings)
+    app.state.templates.env.globals.update(
+        frequencies=FREQUENCIES, default_frequency=DEFAULT_FREQUENCY
+    )
+    app.state.subscribers = SubscriberStore(database.sessions, default_timezone=settings.timezone)
+    app.state.signer = TokenSigner(signing_keys(settings))
+    app.state.signup_limiter = SlidingWindow(
+        subscribe.SIGNUP_LIMIT, subscribe.SIGNUP_WINDOW_SECONDS
+    )
     app.include_router(pages.router)
+    app.include_router(subscribe.router)
     app.include_router(health.router)
     app.mount("/static", StaticFiles(directory=pages.TEMPLATES_DIR / "static"), name="static")
     app.add_exception_handler(404, pages.not_found)
