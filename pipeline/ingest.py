@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from pipeline.sanitize import plain_text, sanitize_html, summarise
+from pipeline.sanitize import sanitize_html, summarise
 from pipeline.settings import Settings, SourceConfig
 from pipeline.sources import Batch, Entry, Source, SourceError, open_source
 from pipeline.storage import Database
@@ -164,7 +164,7 @@ def _row(
         "source": source,
         "slug": slug,
         "status": DRAFT if entry.draft else PUBLISHED,
-        "title": plain_text(entry.title) or "(untitled)",
+        "title": " ".join(entry.title.split()) or "(untitled)",
         "url": entry.url or f"{settings.base_url}/posts/{slug}",
         "authors": list(entry.authors),
         "tags": list(entry.tags),

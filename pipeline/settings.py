@@ -93,7 +93,7 @@ class Settings(BaseSettings):
     mailgun_domain: str | None = None
     send_rate: Annotated[float, Field(ge=0)] = 0
     send_max_attempts: Annotated[int, Field(ge=1, le=50)] = 5
-    send_lease_seconds: Annotated[int, Field(ge=10, le=86_400)] = 300
+    send_lease_seconds: Annotated[int, Field(ge=1, le=86_400)] = 300
     pause_after_failures: Annotated[int, Field(ge=1)] = 50
     hard_bounce_limit: Annotated[int, Field(ge=1, le=100)] = 2
     webhook_secret: SecretStr | None = None

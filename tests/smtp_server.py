@@ -19,6 +19,7 @@ types).
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -38,12 +39,15 @@ class Received:
     mail_from: str
     rcpt_tos: tuple[str, ...]
     raw: bytes
+    peer: tuple[str, int] = ("", 0)  # the client's address: which connection it came on
 
 
 class SMTPServer:
     """The server and its script. Set `rcpt_replies[address] = "550 5.1.1 No such user"`
     to refuse a recipient, append to `data_replies` (a reply such as "451 4.3.0 Try later",
-    or DROP) to script the next DATA commands; anything unscripted is accepted."""
+    or DROP) to script the next DATA commands; anything unscripted is accepted. With
+    `data_delay` seconds each DATA answer waits, so that concurrent clients overlap;
+    `peak_data` is the most DATA commands that were in progress at once."""
 
     host = "127.0.0.1"
 
@@ -53,6 +57,9 @@ class SMTPServer:
         self.rcpt_replies: dict[str, str] = {}
         self.data_replies: list[str] = []
         self.connections = 0
+        self.data_delay = 0.0
+        self.peak_data = 0
+        self._in_data = 0
         self._ids = itertools.count(1)
         self._controller = _Controller(
             self,
@@ -110,6 +117,12 @@ class SMTPServer:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self._in_data += 1
+        self.peak_data = max(self.peak_data, self._in_data)
+        try:
+            await asyncio.sleep(self.data_delay)
+        finally:
+            self._in_data -= 1
         reply = self.data_replies.pop(0) if self.data_replies else None
         if reply == DROP:
             assert server.transport is not None
@@ -119,7 +132,12 @@ class SMTPServer:
             return reply
         assert envelope.mail_from is not None and envelope.original_content is not None
         self.received.append(
-            Received(envelope.mail_from, tuple(envelope.rcpt_tos), envelope.original_content)
+            Received(
+                envelope.mail_from,
+                tuple(envelope.rcpt_tos),
+                envelope.original_content,
+                tuple(session.peer[:2]),
+            )
         )
         return f"250 2.0.0 OK queued as test-{next(self._ids)}"
 

@@ -17,10 +17,12 @@ from pipeline.delivery import (
     FileBackend,
     SendResult,
     SMTPBackend,
+    SMTPPool,
     open_backend,
+    smtp_connection,
 )
 from pipeline.mail import OutgoingMessage, compose
-from pipeline.settings import SettingsProblem, load_settings
+from pipeline.settings import load_settings
 
 pytest_plugins = ["smtp_server"]
 
@@ -36,9 +38,8 @@ def message(to: str = "ada@example.org", subject: str = "Hello") -> OutgoingMess
 
 
 def smtp_backend(server: SMTPServer, **overrides: object) -> SMTPBackend:
-    backend = open_backend(load_settings(**{**server.settings, **overrides}))
-    assert isinstance(backend, SMTPBackend)
-    return backend
+    """One connection of the pool (tests/test_delivery_pool.py covers the pool)."""
+    return smtp_connection(load_settings(**{**server.settings, **overrides}))
 
 
 def outcome(results: list[SendResult]) -> list[tuple[str, bool, bool, str | None]]:
@@ -91,15 +92,7 @@ def test_console_backend_prints_messages() -> None:
 def test_open_backend_by_setting(tmp_path: Path) -> None:
     assert isinstance(open_backend(load_settings(email_backend="file")), FileBackend)
     assert isinstance(open_backend(load_settings(email_backend="console")), ConsoleBackend)
-    assert isinstance(open_backend(load_settings(email_backend="smtp")), SMTPBackend)
-
-
-@pytest.mark.parametrize("name", ["postmark", "sendgrid", "mailgun", "resend"])
-def test_api_backends_are_not_available_yet(name: str) -> None:
-    with pytest.raises(DeliveryConfigError) as error:
-        open_backend(load_settings(email_backend=name))
-    assert str(error.value) == f"NEWSLETTER_EMAIL_BACKEND={name} is not available yet"
-    assert isinstance(error.value, SettingsProblem)  # so commands exit 2 with one line
+    assert isinstance(open_backend(load_settings(email_backend="smtp")), SMTPPool)
 
 
 def test_smtp_username_needs_password() -> None:

@@ -149,7 +149,7 @@ def test_title_is_kept_as_rendered(
 
     [entry] = source(site.base, session).read({}).entries
 
-    assert entry.title == "Housing &#038; the new planning bill"
+    assert entry.title == "Housing & the new planning bill"  # rendered HTML becomes plain text
 
 
 def test_present_lists_every_live_post(

@@ -7,7 +7,7 @@ import sys
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
-from pipeline.cli import content, demo, feeds, serve, subscribers
+from pipeline.cli import content, demo, digest, feeds, serve, subscribers
 from pipeline.cli.context import EXIT_BAD_INPUT, describe_database_error, err
 
 app = typer.Typer(
@@ -24,6 +24,8 @@ app.add_typer(content.config_app, name="config")
 app.add_typer(content.posts_app, name="posts")
 app.add_typer(feeds.feeds_app, name="feeds")
 app.add_typer(subscribers.subscribers_app, name="subscribers")
+app.add_typer(digest.digest_app, name="digest")
+app.command()(digest.deliveries)
 
 
 def main() -> None:

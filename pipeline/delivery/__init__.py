@@ -4,20 +4,33 @@ from __future__ import annotations
 
 import sys
 
+from pipeline.delivery.api import APIBackend, Provider
 from pipeline.delivery.base import Backend, DeliveryConfigError, SendResult
 from pipeline.delivery.console import ConsoleBackend
 from pipeline.delivery.file import FileBackend
-from pipeline.delivery.smtp import SMTPBackend
+from pipeline.delivery.http import RetryPolicy
+from pipeline.delivery.mailgun import Mailgun
+from pipeline.delivery.pool import SMTPPool
+from pipeline.delivery.postmark import Postmark
+from pipeline.delivery.ratelimit import TokenBucket
+from pipeline.delivery.resend import Resend
+from pipeline.delivery.sendgrid import SendGrid
+from pipeline.delivery.smtp import SMTPBackend, smtp_connection
 from pipeline.settings import ENV_PREFIX, Settings
 
 __all__ = [
+    "APIBackend",
     "Backend",
     "ConsoleBackend",
     "DeliveryConfigError",
     "FileBackend",
+    "RetryPolicy",
     "SMTPBackend",
+    "SMTPPool",
     "SendResult",
+    "TokenBucket",
     "open_backend",
+    "smtp_connection",
 ]
 
 
@@ -29,17 +42,34 @@ def open_backend(settings: Settings) -> Backend:
         case "console":
             return ConsoleBackend(sys.stdout)
         case "smtp":
-            password = settings.smtp_password
-            if settings.smtp_username and not password:
-                raise DeliveryConfigError(
-                    f"{ENV_PREFIX}SMTP_PASSWORD: needed when {ENV_PREFIX}SMTP_USERNAME is set"
-                )
-            return SMTPBackend(
-                host=settings.smtp_host,
-                port=settings.smtp_port,
-                security=settings.smtp_security,
-                username=settings.smtp_username,
-                password=password.get_secret_value() if password else None,
+            connections = [smtp_connection(settings) for _ in range(settings.smtp_connections)]
+            return SMTPPool(connections, TokenBucket(settings.send_rate))
+        case _:
+            return APIBackend(
+                _provider(settings),
+                base_url=str(settings.api_base_url) if settings.api_base_url else None,
+                timeout=settings.http_timeout,
+                limiter=TokenBucket(settings.send_rate),
             )
-        case name:
-            raise DeliveryConfigError(f"{ENV_PREFIX}EMAIL_BACKEND={name} is not available yet")
+
+
+def _provider(settings: Settings) -> Provider:
+    name = settings.email_backend
+    if settings.api_key is None:
+        raise DeliveryConfigError(
+            f"{ENV_PREFIX}API_KEY: needed for {ENV_PREFIX}EMAIL_BACKEND={name}"
+        )
+    key = settings.api_key.get_secret_value()
+    match name:
+        case "postmark":
+            return Postmark(key)
+        case "sendgrid":
+            return SendGrid(key)
+        case "resend":
+            return Resend(key)
+        case _:
+            if not settings.mailgun_domain:
+                raise DeliveryConfigError(
+                    f"{ENV_PREFIX}MAILGUN_DOMAIN: needed for {ENV_PREFIX}EMAIL_BACKEND=mailgun"
+                )
+            return Mailgun(key, settings.mailgun_domain)

@@ -1,10 +1,12 @@
-"""The `smtp` backend: messages over one SMTP connection, kept open between batches.
+"""One SMTP connection, kept open between batches: what `SMTPPool` runs in each worker.
 
 Replies decide the outcome: 2xx sent, 4xx try again later, 5xx refused for good. A dropped
 connection or a 421 (the server closing) gets one fresh connection for the same message,
 since servers close idle connections and that says nothing about the message. If no
 connection can be made at all, the rest of the batch fails at once as transient instead of
-waiting for a timeout per message.
+waiting for a timeout per message. After `max_messages` on one connection it says QUIT and
+opens a new one: many servers limit messages per session, and some leak state across long
+ones.
 """
 
 from __future__ import annotations
@@ -15,15 +17,34 @@ import ssl
 from collections.abc import Sequence
 from typing import Literal
 
-from pipeline.delivery.base import SendResult, failed
+from pipeline.delivery.base import DeliveryConfigError, SendResult, failed
 from pipeline.mail.compose import OutgoingMessage
+from pipeline.settings import ENV_PREFIX, Settings
 
 Security = Literal["starttls", "ssl", "none"]
 CLOSING = 421  # "service not available, closing transmission channel"
+MESSAGES_PER_CONNECTION = 500
+TIMEOUT_SECONDS = 30.0
 
 
-class _Unreachable(Exception):
+class Unreachable(Exception):
     """No connection could be opened (network, TLS or authentication): no message can go."""
+
+
+def smtp_connection(settings: Settings) -> SMTPBackend:
+    """One connection's worth of the SMTP_* settings (not yet connected)."""
+    password = settings.smtp_password
+    if settings.smtp_username and not password:
+        raise DeliveryConfigError(
+            f"{ENV_PREFIX}SMTP_PASSWORD: needed when {ENV_PREFIX}SMTP_USERNAME is set"
+        )
+    return SMTPBackend(
+        host=settings.smtp_host,
+        port=settings.smtp_port,
+        security=settings.smtp_security,
+        username=settings.smtp_username,
+        password=password.get_secret_value() if password else None,
+    )
 
 
 class SMTPBackend:
@@ -37,19 +58,21 @@ class SMTPBackend:
         security: Security,
         username: str | None = None,
         password: str | None = None,
-        timeout: float = 30.0,
+        timeout: float = TIMEOUT_SECONDS,
+        max_messages: int = MESSAGES_PER_CONNECTION,
     ) -> None:
         self.host, self.port, self.security = host, port, security
         self.username, self.password = username, password
-        self.timeout = timeout
+        self.timeout, self.max_messages = timeout, max_messages
         self._connection: smtplib.SMTP | None = None
+        self._used = 0  # transactions on the current connection
 
     def send(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
         results: list[SendResult] = []
         for index, message in enumerate(messages):
             try:
-                results += self._send(message)
-            except _Unreachable as exc:
+                results += self.deliver(message)
+            except Unreachable as exc:
                 for unsent in messages[index:]:
                     results += failed(unsent, str(exc), permanent=False)
                 break
@@ -58,12 +81,14 @@ class SMTPBackend:
     def close(self) -> None:
         """Say QUIT if the server still listens, and drop the connection."""
         connection, self._connection = self._connection, None
+        self._used = 0
         if connection is not None:
             with contextlib.suppress(smtplib.SMTPException, OSError):
                 connection.quit()
             connection.close()
 
-    def _send(self, message: OutgoingMessage) -> list[SendResult]:
+    def deliver(self, message: OutgoingMessage) -> list[SendResult]:
+        """One message's results; raises `Unreachable` if no connection can be opened."""
         outcome = self._attempt(message)
         if isinstance(outcome, str):  # the connection went away: once more on a fresh one
             outcome = self._attempt(message)
@@ -94,6 +119,8 @@ class SMTPBackend:
         return lost
 
     def _connect(self) -> smtplib.SMTP:
+        if self._used >= self.max_messages:
+            self.close()
         if self._connection is None:
             try:
                 self._connection = self._open()
@@ -103,7 +130,8 @@ class SMTPBackend:
                     if isinstance(exc, smtplib.SMTPResponseException)
                     else str(exc) or type(exc).__name__
                 )
-                raise _Unreachable(f"SMTP {self.host}:{self.port}: {detail}") from exc
+                raise Unreachable(f"SMTP {self.host}:{self.port}: {detail}") from exc
+        self._used += 1
         return self._connection
 
     def _open(self) -> smtplib.SMTP:

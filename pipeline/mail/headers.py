@@ -16,6 +16,8 @@ from email.utils import formataddr
 # As lenient as the email package's own parser: any `=?charset?Q|B?text?=`, anywhere.
 _ENCODED_WORD = re.compile(r"=\?([^?]*)\?([QqBb])\?(.*?)\?=", re.DOTALL)
 _QUOTED_BYTE = re.compile(rb"=([0-9A-Fa-f]{2})")
+# Printable ASCII, single spaces, no encoded-word: already safe.
+_PLAIN = re.compile(r"(?:[!-~]+(?: [!-~]+)*)?", re.ASCII)
 _BREAKING = frozenset({"Cc", "Zl", "Zp"})  # control characters, line and paragraph separators
 
 
@@ -26,6 +28,8 @@ def safe_header(value: str) -> str:
     its commas inside one word); suspicious ones are removed, repeatedly, so that removing one
     cannot leave another behind.
     """
+    if "=?" not in value and _PLAIN.fullmatch(value):  # links, ids, plain names: nothing to do
+        return value
     value = "".join(" " if _breaks(char) else char for char in value)
     while (cleaned := _ENCODED_WORD.sub(_keep_if_harmless, value)) != value:
         value = cleaned

@@ -80,9 +80,15 @@ class MessageTemplate:
     chunks: tuple[bytes | tuple[Context, str], ...]
     slot: re.Pattern[str]
 
-    def render(self, recipient: Recipient) -> OutgoingMessage:
-        """This recipient's message: the template's bytes with their values in the slots."""
-        message_id = f"<{uuid.uuid4().hex}@{self.message_id_domain}>"
+    def render(self, recipient: Recipient, *, message_key: str | None = None) -> OutgoingMessage:
+        """This recipient's message: the template's bytes with their values in the slots.
+
+        With `message_key` the Message-ID is derived from it, so a copy re-sent after a
+        crash carries the same Message-ID (mail clients and APIs can spot the repeat);
+        without, it is random.
+        """
+        unique = message_key or uuid.uuid4().hex
+        message_id = f"<{unique}@{self.message_id_domain}>"
         values = slot_values(recipient, message_id)
         parts = [
             chunk if isinstance(chunk, bytes) else _encode(values[chunk[1]], chunk[0])

@@ -35,7 +35,7 @@ class Entry:
 
     guid: str
     slug: str
-    title: str
+    title: str  # plain text (a source whose titles are HTML converts them)
     content_html: str
     url: str | None = None
     authors: tuple[str, ...] = ()

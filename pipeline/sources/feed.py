@@ -15,6 +15,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 import feedparser
 import requests
 
+from pipeline.sanitize import plain_text
 from pipeline.sources.base import Batch, Entry, ParseError, SourceError, derive_guid, slugify
 from pipeline.sources.collect import collect_entries, unique
 from pipeline.sources.dates import from_struct_time, parse_iso
@@ -100,7 +101,7 @@ class FeedSource:
         return self._entry(
             source_id=raw.get("id"),
             url=urljoin(base, raw["link"]) if raw.get("link") else None,
-            title=raw.get("title", ""),
+            title=_feedparser_title(raw),
             content_html=content,
             summary=summary,
             authors=_names(raw.get("authors")) or inherited,
@@ -261,3 +262,11 @@ def _slug(url: str | None, fallback: str) -> str:
     segment = unquote(urlsplit(url or "").path.rstrip("/").rpartition("/")[2])
     stem = segment.rsplit(".", 1)[0] if segment.endswith((".html", ".htm", ".php")) else segment
     return slugify(stem or fallback)
+
+
+def _feedparser_title(raw: Mapping[str, Any]) -> str:
+    """The entry's title as plain text: feedparser decodes text titles, not HTML ones."""
+    title = raw.get("title", "")
+    if raw.get("title_detail", {}).get("type") in ("text/html", "application/xhtml+xml"):
+        return plain_text(title)
+    return title

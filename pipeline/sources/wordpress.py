@@ -16,6 +16,7 @@ from urllib.parse import unquote, urljoin
 
 import requests
 
+from pipeline.sanitize import plain_text
 from pipeline.sources.base import Batch, Entry, ParseError, SourceError, derive_guid, slugify
 from pipeline.sources.collect import collect_entries, unique
 from pipeline.sources.dates import parse_iso
@@ -106,7 +107,7 @@ class WordPressSource:
         return Entry(
             guid=guid,
             slug=_slug(post),
-            title=_rendered(post, "title"),
+            title=plain_text(_rendered(post, "title")),  # WordPress renders titles as HTML
             content_html=_rendered(post, "content"),
             url=self._link(post),
             authors=unique(

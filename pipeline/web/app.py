@@ -12,7 +12,7 @@ from starlette.staticfiles import StaticFiles
 from pipeline.keys import signing_keys
 from pipeline.settings import Settings
 from pipeline.storage import Database, open_database
-from pipeline.web import health, pages, subscribe
+from pipeline.web import health, pages, subscribe, webhooks
 from pipeline.web.feeds import feed_routes
 from pipeline.web.headers import SecurityHeaders
 from pipeline.web.ratelimit import SlidingWindow
@@ -53,6 +53,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     )
     app.include_router(pages.router)
     app.include_router(subscribe.router)
+    app.include_router(webhooks.router)
     app.include_router(health.router)
     app.mount("/static", StaticFiles(directory=pages.TEMPLATES_DIR / "static"), name="static")
     app.add_exception_handler(404, pages.not_found)

@@ -1,0 +1,244 @@
+"""`newsletter digest preview|send` and `newsletter deliveries`."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from sqlalchemy import select
+
+from pipeline.cli.context import (
+    EXIT_OK,
+    EXIT_PARTIAL,
+    database,
+    err,
+    fail,
+    out,
+    print_json,
+    settings,
+)
+from pipeline.delivery import open_backend
+from pipeline.digest import digest_recipient, digest_template, message_parts, render_digest
+from pipeline.digest.runs import counts, find_run, recent_runs, run_json, start_run
+from pipeline.digest.select import period_of, plan, selection_for
+from pipeline.digest.send import RunSender, SendReport
+from pipeline.keys import signing_keys
+from pipeline.mail.template import Recipient
+from pipeline.settings import Settings
+from pipeline.storage import Database
+from pipeline.storage.models import Post
+from subscribers import Subscriber, SubscriberError, TokenSigner, normalise_email
+
+digest_app = typer.Typer(help="Preview and send email digests.", no_args_is_help=True)
+
+Frequency = Literal["daily", "weekly", "monthly"]
+FrequencyOption = Annotated[Frequency, typer.Option(help="Which digest.")]
+SAMPLE_POSTS = 5
+SAMPLE_READER = Subscriber(id=0, email="reader@example.org", name="Sample Reader", token_nonce="0")
+
+
+@digest_app.command("preview")
+def preview(
+    frequency: FrequencyOption = "weekly",
+    email: Annotated[str | None, typer.Option(help="Preview for this subscriber.")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", metavar="DIR")] = None,
+) -> None:
+    """Write the digest a subscriber (or a sample reader) would get now, as .html and .txt."""
+    config = settings()
+    db = database(config)
+    subscriber = _subscriber(db, email) if email else SAMPLE_READER
+    posts = _posts_for(db, subscriber if email else None, frequency)
+    if not posts:
+        fail("no published posts to preview (run `newsletter ingest` first)")
+    signer = TokenSigner(signing_keys(config))
+    message = digest_template(config, render_digest(config, posts)).render(
+        digest_recipient(config, signer, subscriber, "preview")
+    )
+    html, text = message_parts(message)
+    folder = out_dir or config.data_dir / "preview"
+    folder.mkdir(parents=True, exist_ok=True)
+    for suffix, body in (("html", html), ("txt", text)):
+        path = folder / f"digest-{frequency}.{suffix}"
+        path.write_text(body, encoding="utf-8")
+        out.print(str(path), markup=False)
+
+
+def _subscriber(db: Database, email: str) -> Subscriber:
+    try:
+        address = normalise_email(email)
+    except SubscriberError as exc:
+        fail(f"{email}: {exc}")
+    with db.session() as session:
+        found = session.scalars(
+            select(Subscriber).where(Subscriber.email_key == address.lower())
+        ).one_or_none()
+    if found is None:
+        fail(f"{email}: not on the list")
+    return found
+
+
+def _posts_for(db: Database, subscriber: Subscriber | None, frequency: str) -> list[Post]:
+    """What `subscriber` would get now; failing that, the latest posts, as a sample."""
+    now = datetime.now(UTC)
+    with db.session() as session:
+        ids = selection_for(session, subscriber, frequency, now)
+        query = select(Post).where(Post.status == "published")
+        if ids:
+            found = {post.id: post for post in session.scalars(query.where(Post.id.in_(ids)))}
+            return [found[post_id] for post_id in ids if post_id in found]
+        newest = query.order_by(Post.published.desc()).limit(SAMPLE_POSTS)
+        return list(session.scalars(newest))
+
+
+@digest_app.command("send")
+def send(
+    frequency: FrequencyOption = "weekly",
+    yes: Annotated[bool, typer.Option("--yes", help="Send without asking.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List who would get which posts; send nothing.")
+    ] = False,
+    test_to: Annotated[
+        str | None, typer.Option(help="Send one copy here; no subscriber's state changes.")
+    ] = None,
+) -> None:
+    """Send this period's digest to every subscriber of FREQUENCY with something new."""
+    config = settings()
+    db = database(config)
+    if test_to:
+        _send_test(config, db, frequency, test_to)
+    elif dry_run:
+        _dry_run(db, frequency)
+    else:
+        _send_run(config, db, frequency, yes)
+
+
+def _send_test(config: Settings, db: Database, frequency: str, address: str) -> None:
+    try:
+        email = normalise_email(address)
+    except SubscriberError as exc:
+        fail(f"{address}: {exc}")
+    posts = _posts_for(db, None, frequency)
+    if not posts:
+        fail("no published posts to send (run `newsletter ingest` first)")
+    template = digest_template(config, render_digest(config, posts))
+    links = {"unsubscribe_url": f"{config.base_url}/", "preferences_url": f"{config.base_url}/"}
+    message = template.render(Recipient("test", email, "", links | {"unsubscribe_token": "test"}))
+    backend = open_backend(config)
+    try:
+        [result] = backend.send([message])
+    finally:
+        backend.close()
+    if not result.ok:
+        fail(f"{email}: {result.error}", code=EXIT_PARTIAL)
+    out.print(f"test digest ({len(posts)} posts) sent to {email}", markup=False)
+
+
+def _dry_run(db: Database, frequency: str) -> None:
+    now = datetime.now(UTC)
+    with db.session() as session:
+        groups = plan(session, frequency, now).groups
+        emails = dict(session.execute(select(Subscriber.id, Subscriber.email)).all())
+        titles = dict(session.execute(select(Post.id, Post.title)).all())
+    for post_ids, subscriber_ids in groups.items():
+        listed = "; ".join(titles[post_id] for post_id in post_ids)
+        for subscriber_id in subscriber_ids:
+            out.print(f"{emails[subscriber_id]}: {len(post_ids)} posts ({listed})", markup=False)
+    total = sum(len(ids) for ids in groups.values())
+    out.print(f"{total} subscribers would get the {frequency} digest", markup=False)
+
+
+def _send_run(config: Settings, db: Database, frequency: str, yes: bool) -> None:
+    now = datetime.now(UTC)
+    period = period_of(frequency, now, config.zone)
+    existing = find_run(db, frequency, period)
+    if existing is not None and existing.status in ("done", "expired", "cancelled"):
+        out.print(
+            f"the {frequency} digest for {period} is {existing.status} (run {existing.id}):"
+            " nothing to send",
+            markup=False,
+        )
+        return
+    if not yes:
+        _confirm(db, frequency, period, existing_id=existing.id if existing else None)
+    run = start_run(db, config, frequency, now).run
+    left = counts(db, [run.id])[run.id]
+    total = left["queued"] + left["sending"]
+    backend = open_backend(config)
+    try:
+        report = _with_progress(RunSender(db, config, backend), run.id, total)
+    finally:
+        backend.close()
+    for line in report.errors[:20]:
+        err.print(f"error: {line}", markup=False)
+    out.print(report.summary(), markup=False)
+    partial = report.failed or report.retrying or report.status == "paused"
+    raise typer.Exit(EXIT_PARTIAL if partial else EXIT_OK)
+
+
+def _confirm(db: Database, frequency: str, period: str, existing_id: int | None) -> None:
+    """Ask before sending; a script must say --yes."""
+    if existing_id is not None:
+        left = counts(db, [existing_id])[existing_id]
+        question = f"Resume run {existing_id} ({left['queued']} messages left)?"
+    else:
+        with db.session() as session:
+            recipients = plan(session, frequency, datetime.now(UTC)).recipients
+        question = f"Send the {frequency} digest for {period} to {recipients} subscribers?"
+    if not sys.stdin.isatty():
+        fail(f"{question} Add --yes to send without asking.")
+    if not typer.confirm(question):
+        raise typer.Exit(EXIT_OK)
+
+
+def _with_progress(sender: RunSender, run_id: int, total: int) -> SendReport:
+    """Send with a progress bar (sent, failed, rate, ETA) on a terminal."""
+    bar = Progress(
+        TextColumn("Sending"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[failed]} failed"),
+        TextColumn("{task.fields[rate]:.0f} msg/s"),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    )
+    with bar:
+        task = bar.add_task("send", total=total, failed=0, rate=0.0)
+
+        def update(report: SendReport) -> None:
+            done = report.sent + report.failed + report.skipped
+            speed = bar.tasks[0].speed or 0.0
+            bar.update(task, completed=done, failed=report.failed, rate=speed)
+
+        return sender.send(run_id, update)
+
+
+def deliveries(
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
+) -> None:
+    """Digest runs, newest first, with how many messages are in each state."""
+    db = database(settings())
+    runs = recent_runs(db)
+    by_run = counts(db, [run.id for run in runs])
+    items = [run_json(run, by_run[run.id]) for run in runs]
+    if as_json:
+        print_json(items)
+        return
+    for item in items:
+        tally = ", ".join(f"{count} {status}" for status, count in item["counts"].items() if count)
+        out.print(
+            f"run {item['id']}  {item['frequency']} {item['period']}  {item['status']}"
+            f"  {tally or 'no messages'}",
+            markup=False,
+        )

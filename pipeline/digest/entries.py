@@ -1,0 +1,89 @@
+"""Posts as a digest shows them: short, dated in the site's zone, and inert.
+
+The rendered digest is a message template: `%%slot%%` placeholders in it become each
+recipient's values. Post text comes from other people's feeds, so any `%%` in it is broken
+with an invisible word joiner (U+2060): a post saying `%%email%%` must never show a
+recipient their own address, let alone someone else's.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+from pipeline.sanitize import shorten
+from pipeline.storage.models import Post
+
+TITLE_LENGTH = 200  # a title is a line, not an essay: the size cap counts on it
+BYLINE_AUTHORS = 3
+
+_SLOT_START = re.compile(r"%(?=%)")
+_URL_SAFE = "!#$%&'()*+,-./:;=?@[]_~"  # reserved characters and escapes stay as they are
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One post's fields, ready for both templates (Jinja2 escapes them for the HTML)."""
+
+    title: str
+    url: str
+    byline: str
+    date: str  # "3 November 2026"
+    date_iso: str  # "2026-11-03", for <time datetime>
+    summary: str  # empty when the digest shows titles only
+
+
+def inert(text: str) -> str:
+    """`text` with no `%%` left in it, looking the same."""
+    return _SLOT_START.sub("%\u2060", text)
+
+
+def entries(
+    posts: Sequence[Post], *, zone: ZoneInfo, base_url: str, summary_length: int
+) -> list[Entry]:
+    """The posts as entries; `summary_length` 0 leaves summaries out."""
+    return [
+        Entry(
+            title=inert(shorten(post.title, TITLE_LENGTH)),
+            url=_link(post, base_url),
+            byline=inert(byline(post.authors)),
+            date=long_date(post.published, zone),
+            date_iso=post.published.astimezone(zone).date().isoformat(),
+            summary=inert(shorten(post.summary, summary_length)) if summary_length else "",
+        )
+        for post in posts
+    ]
+
+
+def byline(authors: Sequence[str]) -> str:
+    """Who wrote it: "By Ann, Bo and Cy", or "By Ann, Bo, Cy and 4 others" for a long list."""
+    names = [name for name in authors if name.strip()]
+    if len(names) > BYLINE_AUTHORS + 1:
+        names = [*names[:BYLINE_AUTHORS], f"{len(names) - BYLINE_AUTHORS} others"]
+    if not names:
+        return ""
+    if len(names) == 1:
+        return f"By {names[0]}"
+    return f"By {', '.join(names[:-1])} and {names[-1]}"
+
+
+def long_date(moment: datetime, zone: ZoneInfo) -> str:
+    """The day as readers in the site's time zone saw it: "3 November 2026"."""
+    local = moment.astimezone(zone)
+    return f"{local.day} {local:%B} {local.year}"
+
+
+def _link(post: Post, base_url: str) -> str:
+    """The post's own address if it is a web link, else its page on this site.
+
+    Anything but printable ASCII is percent-encoded (MJML would write it into the href as a
+    Rust escape such as `\\u{a0}`), and a `%%` becomes `%25%`, what a browser would request
+    anyway, so that it cannot form a slot.
+    """
+    web = post.url.lower().startswith(("https://", "http://"))
+    url = quote(post.url if web else f"{base_url}/posts/{post.slug}", safe=_URL_SAFE)
+    return _SLOT_START.sub("%25", url)

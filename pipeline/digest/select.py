@@ -1,0 +1,125 @@
+"""Who gets which posts: periods, each subscriber's posts since their last digest, grouping.
+
+A subscriber gets the published posts that appeared after their last delivered digest
+(any frequency: switching from weekly to daily neither repeats nor skips a post) and up
+to the run's cutoff, filtered by their topics. On a first digest the window is the last
+1/7/30 days. Subscribers with the same posts share one selection, rendered once.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, tzinfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from pipeline.storage.models import DigestRun, OutboxItem, Post
+from subscribers import Subscriber
+
+FIRST_DIGEST_LOOKBACK = {
+    "daily": timedelta(days=1),
+    "weekly": timedelta(days=7),
+    "monthly": timedelta(days=30),
+}
+
+
+def period_of(frequency: str, moment: datetime, zone: tzinfo) -> str:
+    """The key of the daily (2026-11-22), weekly (ISO week, 2026-W47) or monthly (2026-11)
+    period `moment` falls in, read in `zone`."""
+    day = moment.astimezone(zone).date()
+    if frequency == "daily":
+        return day.isoformat()
+    if frequency == "weekly":
+        year, week, _ = day.isocalendar()
+        return f"{year}-W{week:02d}"
+    if frequency == "monthly":
+        return f"{day:%Y-%m}"
+    raise ValueError(f"unknown frequency {frequency!r}")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A post that may go into this run: what selection needs to know of it."""
+
+    id: int
+    published: datetime
+    tags: frozenset[str]
+
+
+@dataclass
+class Plan:
+    """A run's recipients grouped by selection: post ids (newest first) → subscriber ids."""
+
+    groups: dict[tuple[int, ...], list[int]] = field(default_factory=dict)
+
+    @property
+    def recipients(self) -> int:
+        return sum(len(subscribers) for subscribers in self.groups.values())
+
+
+def plan(session: Session, frequency: str, cutoff: datetime) -> Plan:
+    """Every confirmed subscriber of `frequency` with something new, grouped by selection."""
+    subscribers = session.execute(
+        select(Subscriber.id, Subscriber.topics).where(
+            Subscriber.status == "confirmed", Subscriber.frequency == frequency
+        )
+    ).all()
+    last = last_digests(session, (row.id for row in subscribers))
+    lookback = cutoff - FIRST_DIGEST_LOOKBACK[frequency]
+    earliest = min([lookback, *last.values()])
+    posts = candidates(session, earliest, cutoff)
+    groups: dict[tuple[int, ...], list[int]] = defaultdict(list)
+    for row in subscribers:
+        chosen = choose(posts, last.get(row.id, lookback), row.topics)
+        if chosen:
+            groups[chosen].append(row.id)
+    return Plan(dict(groups))
+
+
+def selection_for(
+    session: Session, subscriber: Subscriber | None, frequency: str, cutoff: datetime
+) -> tuple[int, ...]:
+    """The posts one subscriber (or, for None, a new subscriber) would get now."""
+    lookback = cutoff - FIRST_DIGEST_LOOKBACK[frequency]
+    if subscriber is None:
+        return choose(candidates(session, lookback, cutoff), lookback, ())
+    since = last_digests(session, [subscriber.id]).get(subscriber.id, lookback)
+    return choose(candidates(session, since, cutoff), since, subscriber.topics)
+
+
+def choose(
+    posts: Iterable[Candidate], since: datetime, topics: Iterable[str] | None
+) -> tuple[int, ...]:
+    """The ids of `posts` published after `since` that match `topics` (none: all)."""
+    wanted = frozenset(topic.casefold() for topic in topics or ())
+    return tuple(
+        post.id for post in posts if post.published > since and (not wanted or post.tags & wanted)
+    )
+
+
+def candidates(session: Session, after: datetime, cutoff: datetime) -> list[Candidate]:
+    """Published posts in (after, cutoff], newest first; drafts and removed posts never."""
+    rows = session.execute(
+        select(Post.id, Post.published, Post.tags)
+        .where(Post.status == "published", Post.published > after, Post.published <= cutoff)
+        .order_by(Post.published.desc(), Post.id.desc())
+    )
+    return [
+        Candidate(row.id, row.published, frozenset(tag.casefold() for tag in row.tags))
+        for row in rows
+    ]
+
+
+def last_digests(session: Session, subscriber_ids: Iterable[int]) -> dict[int, datetime]:
+    """Each subscriber's last delivered digest's cutoff (absent: never had one)."""
+    wanted = set(subscriber_ids)
+    rows = session.execute(
+        select(OutboxItem.subscriber_id, func.max(DigestRun.cutoff))
+        .join(DigestRun, DigestRun.id == OutboxItem.run_id)
+        .where(OutboxItem.status == "sent")
+        .group_by(OutboxItem.subscriber_id)
+    )
+    return {subscriber: cutoff for subscriber, cutoff in rows if subscriber in wanted}

@@ -1,0 +1,77 @@
+"""`newsletter digest …` and `newsletter deliveries` as a user runs them (file backend)."""
+
+from __future__ import annotations
+
+import email
+import json
+from email import policy
+from pathlib import Path
+
+from cli_runner import run
+
+CONTENT = Path(__file__).resolve().parents[1] / "content"
+
+
+def prepared(tmp_path: Path) -> Path:
+    """A working folder with the bundled content ingested and two confirmed subscribers."""
+    (tmp_path / "content").symlink_to(CONTENT)
+    assert run("ingest", cwd=tmp_path).returncode == 0
+    run("subscribers", "add", "ann@example.org", "--name", "Ann", "--confirmed", cwd=tmp_path)
+    run("subscribers", "add", "bo@example.org", "--frequency", "daily", "--confirmed", cwd=tmp_path)
+    run("subscribers", "add", "pending@example.org", cwd=tmp_path)
+    return tmp_path / "var" / "outbox"
+
+
+def test_dry_run_lists_recipients_and_sends_nothing(tmp_path: Path) -> None:
+    outbox = prepared(tmp_path)
+    result = run("digest", "send", "--dry-run", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("ann@example.org: 2 posts (Running a library on volunteers; ")
+    assert lines[-1] == "1 subscribers would get the weekly digest"
+    assert not outbox.exists()
+    assert json.loads(run("deliveries", "--json", cwd=tmp_path).stdout) == []
+
+
+def test_send_asks_unless_yes_then_sends_once(tmp_path: Path) -> None:
+    outbox = prepared(tmp_path)
+    refused = run("digest", "send", cwd=tmp_path)
+    assert refused.returncode == 2
+    assert "to 1 subscribers? Add --yes to send without asking." in refused.stderr
+    sent = run("digest", "send", "--yes", cwd=tmp_path)
+    assert sent.returncode == 0, sent.stderr
+    assert sent.stdout.strip() == "run 1: 1 sent, 0 failed, 0 skipped (done)"
+    [eml] = outbox.glob("*.eml")
+    message = email.message_from_bytes(eml.read_bytes(), policy=policy.default)
+    assert message["To"] == "Ann <ann@example.org>"
+    again = run("digest", "send", "--yes", cwd=tmp_path)
+    assert "is done (run 1): nothing to send" in again.stdout
+    assert len(list(outbox.glob("*.eml"))) == 1
+    [delivery] = json.loads(run("deliveries", "--json", cwd=tmp_path).stdout)
+    assert delivery["frequency"] == "weekly" and delivery["status"] == "done"
+    assert delivery["counts"] == {"queued": 0, "sending": 0, "sent": 1, "failed": 0, "skipped": 0}
+
+
+def test_test_send_touches_no_state(tmp_path: Path) -> None:
+    outbox = prepared(tmp_path)
+    result = run("digest", "send", "--test-to", "editor@example.org", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "test digest (2 posts) sent to editor@example.org"
+    [eml] = outbox.glob("*.eml")
+    assert b"editor@example.org" in eml.read_bytes()
+    assert json.loads(run("deliveries", "--json", cwd=tmp_path).stdout) == []
+    assert "1 subscribers would get" in run("digest", "send", "--dry-run", cwd=tmp_path).stdout
+
+
+def test_preview_for_a_sample_reader_and_unknown_email(tmp_path: Path) -> None:
+    prepared(tmp_path)
+    result = run("digest", "preview", "--frequency", "daily", cwd=tmp_path)
+    assert result.stdout.split() == [
+        "var/preview/digest-daily.html",
+        "var/preview/digest-daily.txt",
+    ]
+    html = (tmp_path / "var/preview/digest-daily.html").read_text()
+    assert '<html lang="en"' in html and "Running a library on volunteers" in html
+    unknown = run("digest", "preview", "--email", "nobody@example.org", cwd=tmp_path)
+    assert unknown.returncode == 2
+    assert unknown.stderr.strip() == "error: nobody@example.org: not on the list"

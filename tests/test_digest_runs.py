@@ -1,0 +1,235 @@
+"""Digest runs on real databases: periods, selection, one run per period, and draining the
+outbox through a real SMTP server (aiosmtpd) exactly once per subscriber."""
+
+from __future__ import annotations
+
+import email
+import threading
+from datetime import UTC, datetime, timedelta
+from email import policy
+from zoneinfo import ZoneInfo
+
+import pytest
+from smtp_server import SMTPServer
+from sqlalchemy import select
+
+from pipeline.delivery import open_backend
+from pipeline.digest.runs import counts, resume_run, start_run
+from pipeline.digest.select import period_of, plan
+from pipeline.digest.send import RunSender
+from pipeline.settings import Settings, load_settings
+from pipeline.storage import Database
+from pipeline.storage.models import DigestRun, OutboxItem, Post
+from subscribers import SubscriberStore
+
+pytest_plugins = ["smtp_server"]
+
+NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)  # a Monday
+LONDON, NEW_YORK = ZoneInfo("Europe/London"), ZoneInfo("America/New_York")
+
+
+def add_post(
+    db: Database,
+    title: str,
+    published: datetime,
+    *,
+    tags: tuple[str, ...] = (),
+    status: str = "published",
+) -> int:
+    slug = title.lower().replace(" ", "-")
+    with db.session() as session:
+        post = Post(
+            guid=f"urn:test:{slug}",
+            source="test",
+            slug=slug,
+            status=status,
+            title=title,
+            url=f"https://blog.example.org/posts/{slug}",
+            authors=["Ann Lee"],
+            tags=list(tags),
+            summary=f"About {title}.",
+            content_html=f"<p>About {title}.</p>",
+            content_hash=slug,
+            published=published,
+            updated=published,
+            first_seen=published,
+        )
+        session.add(post)
+        session.flush()
+        return post.id
+
+
+def add_subscriber(db: Database, address: str, frequency: str = "weekly", topics=()) -> int:
+    store = SubscriberStore(db.sessions, default_timezone="Europe/London")
+    subscriber, _ = store.add(address, frequency=frequency, topics=list(topics), confirmed=True)
+    return subscriber.id
+
+
+@pytest.fixture
+def smtp_settings(settings: Settings, smtp_server: SMTPServer) -> Settings:
+    return load_settings(
+        **{
+            **settings.model_dump(include={"database_url", "data_dir", "site_url"}),
+            **smtp_server.settings,
+            "secret_key": "test-secret-key-0123456789",
+            "email_from": "Riverside Notes <news@blog.example.org>",
+            "send_lease_seconds": 60,
+            "pause_after_failures": 3,
+        }
+    )
+
+
+def sender(db: Database, settings: Settings, clock=lambda: NOW) -> RunSender:
+    return RunSender(db, settings, open_backend(settings), retry_base=0.05, clock=clock)
+
+
+def received_by(smtp_server: SMTPServer) -> dict[str, int]:
+    tally: dict[str, int] = {}
+    for envelope in smtp_server.received:
+        for address in envelope.rcpt_tos:
+            tally[address] = tally.get(address, 0) + 1
+    return tally
+
+
+@pytest.mark.parametrize(
+    ("frequency", "moment", "zone", "key"),
+    [
+        ("daily", datetime(2026, 11, 23, 4, 30, tzinfo=UTC), NEW_YORK, "2026-11-22"),
+        ("daily", datetime(2026, 11, 23, 4, 30, tzinfo=UTC), LONDON, "2026-11-23"),
+        ("weekly", datetime(2026, 11, 23, 0, 30, tzinfo=UTC), LONDON, "2026-W48"),
+        ("weekly", datetime(2026, 11, 23, 0, 30, tzinfo=UTC), NEW_YORK, "2026-W47"),
+        ("weekly", datetime(2027, 1, 1, 12, tzinfo=UTC), LONDON, "2026-W53"),
+        ("monthly", datetime(2026, 12, 1, 2, tzinfo=UTC), NEW_YORK, "2026-11"),
+    ],
+)
+def test_periods_are_read_in_the_time_zone(frequency, moment, zone, key) -> None:
+    assert period_of(frequency, moment, zone) == key
+
+
+def test_selection_by_frequency_topics_and_history(db: Database) -> None:
+    old = add_post(db, "Too old", NOW - timedelta(days=9))
+    week = add_post(db, "This week", NOW - timedelta(days=3), tags=("Housing",))
+    today = add_post(db, "Today", NOW - timedelta(hours=2), tags=("data",))
+    add_post(db, "Draft", NOW - timedelta(hours=1), status="draft")
+    add_post(db, "Removed", NOW - timedelta(hours=1), status="removed")
+    add_post(db, "Future", NOW + timedelta(hours=1))
+    weekly = add_subscriber(db, "weekly@example.org")
+    housing = add_subscriber(db, "housing@example.org", topics=["housing"])
+    daily = add_subscriber(db, "daily@example.org", "daily")
+    add_subscriber(db, "sports@example.org", topics=["sports"])
+    with db.session() as session:
+        weekly_plan = plan(session, "weekly", NOW).groups
+        daily_plan = plan(session, "daily", NOW).groups
+    assert weekly_plan == {(today, week): [weekly], (week,): [housing]}
+    assert daily_plan == {(today,): [daily]}
+    assert old not in {post for posts in weekly_plan for post in posts}
+
+
+def test_one_run_per_period_even_when_raced(db: Database, settings: Settings) -> None:
+    add_post(db, "News", NOW - timedelta(hours=1))
+    add_subscriber(db, "a@example.org")
+    results = []
+    threads = [
+        threading.Thread(target=lambda: results.append(start_run(db, settings, "weekly", NOW)))
+        for _ in range(4)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len({result.run.id for result in results}) == 1
+    assert sum(result.created for result in results) == 1
+    with db.session() as session:
+        assert session.scalar(select(OutboxItem.id).where(OutboxItem.status == "queued"))
+
+
+def test_send_reaches_everyone_once_and_the_next_run_only_has_new_posts(
+    db: Database, smtp_settings: Settings, smtp_server: SMTPServer
+) -> None:
+    add_post(db, "First", NOW - timedelta(days=2))
+    for number in range(25):
+        add_subscriber(db, f"reader{number}@example.org")
+    run = start_run(db, smtp_settings, "weekly", NOW).run
+    report = sender(db, smtp_settings).send(run.id)
+    assert (report.sent, report.failed, report.status) == (25, 0, "done")
+    assert set(received_by(smtp_server).values()) == {1} and len(received_by(smtp_server)) == 25
+    message = email.message_from_bytes(smtp_server.received[0].raw, policy=policy.default)
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    # Running again for the same period sends nothing more.
+    again = start_run(db, smtp_settings, "weekly", NOW + timedelta(hours=1))
+    assert (again.created, again.run.id) == (False, run.id)
+    assert sender(db, smtp_settings).send(run.id).sent == 0
+    # Next week: only the post published since.
+    next_week = NOW + timedelta(days=7)
+    new = add_post(db, "Second", NOW + timedelta(days=1))
+    with db.session() as session:
+        assert plan(session, "weekly", next_week).groups.keys() == {(new,)}
+
+
+def test_unsubscribed_after_planning_is_skipped(
+    db: Database, smtp_settings: Settings, smtp_server: SMTPServer
+) -> None:
+    add_post(db, "Post", NOW - timedelta(hours=3))
+    add_subscriber(db, "stays@example.org")
+    add_subscriber(db, "leaves@example.org")
+    run = start_run(db, smtp_settings, "weekly", NOW).run
+    store = SubscriberStore(db.sessions, default_timezone="Europe/London")
+    leaver = store.find("leaves@example.org")
+    assert store.unsubscribe(leaver.id, leaver.token_nonce) is not None
+    report = sender(db, smtp_settings).send(run.id)
+    assert (report.sent, report.skipped) == (1, 1)
+    assert list(received_by(smtp_server)) == ["stays@example.org"]
+
+
+def test_transient_failures_are_retried_and_hard_bounces_recorded(
+    db: Database, smtp_settings: Settings, smtp_server: SMTPServer
+) -> None:
+    add_post(db, "Post", NOW - timedelta(hours=3))
+    add_subscriber(db, "busy@example.org")
+    add_subscriber(db, "gone@example.org")
+    smtp_server.rcpt_replies["gone@example.org"] = "550 5.1.1 No such user"
+    smtp_server.data_replies.append("451 4.3.0 Try again later")
+    run = start_run(db, smtp_settings, "weekly", NOW).run
+    report = sender(db, smtp_settings, clock=lambda: datetime.now(UTC)).send(run.id)
+    assert (report.sent, report.failed) == (1, 1)
+    assert report.errors == ["gone@example.org: 550 5.1.1 No such user"]
+    assert received_by(smtp_server) == {"busy@example.org": 1}
+    with db.session() as session:
+        attempts = dict(session.execute(select(OutboxItem.status, OutboxItem.attempts)).all())
+    assert attempts == {"sent": 2, "failed": 1}
+
+
+def test_a_run_past_its_window_expires_instead_of_sending_late(
+    db: Database, smtp_settings: Settings, smtp_server: SMTPServer
+) -> None:
+    add_post(db, "Post", NOW - timedelta(hours=3))
+    add_subscriber(db, "late@example.org")
+    run = start_run(db, smtp_settings, "weekly", NOW).run
+    four_days_later = NOW + timedelta(days=4)
+    report = sender(db, smtp_settings, clock=lambda: four_days_later).send(run.id)
+    assert report.status == "expired" and report.sent == 0
+    assert "1 messages not sent late" in (report.note or "")
+    assert smtp_server.received == []
+    assert counts(db, [run.id])[run.id]["skipped"] == 1
+
+
+def test_a_run_that_keeps_failing_pauses_and_resumes(
+    db: Database, smtp_settings: Settings, smtp_server: SMTPServer
+) -> None:
+    add_post(db, "Post", NOW - timedelta(hours=3))
+    for number in range(5):
+        address = f"bad{number}@example.org"
+        add_subscriber(db, address)
+        smtp_server.rcpt_replies[address] = "451 4.7.1 Greylisted"
+    run = start_run(db, smtp_settings, "weekly", NOW).run
+    report = sender(db, smtp_settings).send(run.id)
+    assert report.status == "paused" and report.sent == 0
+    assert report.note.startswith("paused after 3 consecutive failures")
+    with db.session() as session:
+        assert session.get(DigestRun, run.id).status == "paused"
+    assert sender(db, smtp_settings).send(run.id).sent == 0  # stays paused
+    smtp_server.rcpt_replies.clear()
+    resume_run(db, run.id)
+    later = NOW + timedelta(minutes=5)
+    resumed = sender(db, smtp_settings, clock=lambda: later).send(run.id)
+    assert (resumed.sent, resumed.status) == (5, "done")
