@@ -113,6 +113,8 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     admin_username: str | None = None
     admin_password: SecretStr | None = None
+    api_token: SecretStr | None = None
+    poll_minutes: Annotated[int, Field(ge=1, le=1440)] = 15
     broker_url: str | None = None
 
     @field_validator("timezone")

@@ -14,7 +14,7 @@ from smtp_server import SMTPServer
 from sqlalchemy import select
 
 from pipeline.delivery import open_backend
-from pipeline.digest.runs import counts, resume_run, start_run
+from pipeline.digest.runs import cancel_run, counts, pause_run, resume_run, start_run
 from pipeline.digest.select import period_of, plan
 from pipeline.digest.send import RunSender
 from pipeline.settings import Settings, load_settings
@@ -233,3 +233,33 @@ def test_a_run_that_keeps_failing_pauses_and_resumes(
     later = NOW + timedelta(minutes=5)
     resumed = sender(db, smtp_settings, clock=lambda: later).send(run.id)
     assert (resumed.sent, resumed.status) == (5, "done")
+
+
+def test_scheduled_runs_wait_for_each_zones_local_hour(db: Database, settings: Settings) -> None:
+    add_post(db, "Post", NOW - timedelta(hours=3))
+    london = add_subscriber(db, "london@example.org")
+    store = SubscriberStore(db.sessions, default_timezone="Europe/London")
+    new_york, _ = store.add("ny@example.org", timezone="America/New_York", confirmed=True)
+    tokyo, _ = store.add("tokyo@example.org", timezone="Asia/Tokyo", confirmed=True)
+    run = start_run(db, settings, "weekly", NOW, local_hours=True).run  # 08:00 in London
+    with db.session() as session:
+        due = dict(
+            session.execute(
+                select(OutboxItem.subscriber_id, OutboxItem.next_attempt_at).where(
+                    OutboxItem.run_id == run.id
+                )
+            ).all()
+        )
+    assert due[london] is None and due[tokyo.id] is None  # 08:00 there is now or past
+    assert due[new_york.id] == datetime(2026, 11, 23, 13, 0, tzinfo=UTC)  # 08:00 in New York
+
+
+def test_admins_can_pause_resume_and_cancel(db: Database, settings: Settings) -> None:
+    add_post(db, "Post", NOW - timedelta(hours=3))
+    add_subscriber(db, "a@example.org")
+    run = start_run(db, settings, "weekly", NOW).run
+    assert pause_run(db, run.id).status == "paused"
+    assert resume_run(db, run.id).status == "sending"
+    assert cancel_run(db, run.id, NOW).status == "cancelled"
+    assert counts(db, [run.id])[run.id]["skipped"] == 1
+    assert resume_run(db, run.id).status == "cancelled"

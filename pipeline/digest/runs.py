@@ -12,8 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -35,8 +36,14 @@ class RunStart:
     created: bool
 
 
-def start_run(db: Database, settings: Settings, frequency: str, now: datetime) -> RunStart:
-    """The run for the period `now` falls in: created with its outbox rows, or the existing one."""
+def start_run(
+    db: Database, settings: Settings, frequency: str, now: datetime, *, local_hours: bool = False
+) -> RunStart:
+    """The run for the period `now` falls in: created with its outbox rows, or the existing one.
+
+    With `local_hours` (scheduled runs), subscribers in zones where DIGEST_SCHEDULE's time
+    of day is still to come get their copy then; everyone else at once.
+    """
     period = period_of(frequency, now, settings.zone)
     existing = find_run(db, frequency, period)
     if existing is not None:
@@ -55,7 +62,8 @@ def start_run(db: Database, settings: Settings, frequency: str, now: datetime) -
             session.add(run)
             session.flush()
             recipients = plan(session, frequency, now)
-            _queue(session, run, recipients)
+            send_at = _local_times(settings, recipients, now) if local_hours else {}
+            _queue(session, run, recipients, send_at)
             if not recipients.recipients:
                 run.status, run.finished_at, run.note = "done", now, "nothing new to send"
     except IntegrityError:  # another process created it between our look and our insert
@@ -66,7 +74,32 @@ def start_run(db: Database, settings: Settings, frequency: str, now: datetime) -
     return RunStart(run, created=True)
 
 
-def _queue(session: Session, run: DigestRun, recipients: Plan) -> None:
+def _local_times(settings: Settings, recipients: Plan, now: datetime) -> dict[str, datetime]:
+    """Per time zone, when its subscribers' copies are due (zones already past: absent)."""
+    clock = schedule_time(settings.digest_schedule)
+    if clock is None:
+        return {}
+    hour, minute = clock
+    due: dict[str, datetime] = {}
+    for zone in set(recipients.zones.values()):
+        local = now.astimezone(ZoneInfo(zone))
+        at = local.replace(hour=hour, minute=minute, second=0, microsecond=0)
+        if at > local:
+            due[zone] = at
+    return due
+
+
+def schedule_time(cron: str) -> tuple[int, int] | None:
+    """The (hour, minute) a crontab line fires at, if it names exactly one."""
+    minute, hour = cron.split()[:2]
+    if minute.isdigit() and hour.isdigit():
+        return int(hour), int(minute)
+    return None
+
+
+def _queue(
+    session: Session, run: DigestRun, recipients: Plan, send_at: dict[str, datetime]
+) -> None:
     """One selection row per distinct post list, one outbox row per recipient."""
     rows: list[dict[str, Any]] = []
     for post_ids, subscriber_ids in recipients.groups.items():
@@ -80,6 +113,7 @@ def _queue(session: Session, run: DigestRun, recipients: Plan) -> None:
                 "subscriber_id": subscriber,
                 "status": "queued",
                 "attempts": 0,
+                "next_attempt_at": send_at.get(recipients.zones.get(subscriber, "")),
             }
             for subscriber in subscriber_ids
         )
@@ -89,10 +123,39 @@ def _queue(session: Session, run: DigestRun, recipients: Plan) -> None:
 
 def resume_run(db: Database, run_id: int) -> DigestRun | None:
     """Let a paused run send again (after fixing what made it pause)."""
+    return _transition(db, run_id, {"paused": "sending"}, note=None)
+
+
+def pause_run(db: Database, run_id: int) -> DigestRun | None:
+    """Stop a run between batches; `resume_run` continues it where it stopped."""
+    return _transition(
+        db, run_id, {"queued": "paused", "sending": "paused"}, note="paused by an admin"
+    )
+
+
+def cancel_run(db: Database, run_id: int, now: datetime) -> DigestRun | None:
+    """End a run for good: what was not sent yet is skipped."""
     with db.session() as session:
         run = session.get(DigestRun, run_id)
-        if run is not None and run.status == "paused":
-            run.status, run.note = "sending", None
+        if run is None or run.status in FINISHED:
+            return run
+        session.execute(
+            update(OutboxItem)
+            .where(OutboxItem.run_id == run_id, OutboxItem.status == "queued")
+            .values(status="skipped", last_error="run cancelled")
+        )
+        run.status, run.finished_at, run.note = "cancelled", now, "cancelled by an admin"
+        return run
+
+
+def _transition(
+    db: Database, run_id: int, moves: dict[str, str], *, note: str | None
+) -> DigestRun | None:
+    """Move a run from one of `moves`' statuses to the matching one; others stay put."""
+    with db.session() as session:
+        run = session.get(DigestRun, run_id)
+        if run is not None and run.status in moves:
+            run.status, run.note = moves[run.status], note
         return run
 
 

@@ -54,6 +54,7 @@ class Plan:
     """A run's recipients grouped by selection: post ids (newest first) → subscriber ids."""
 
     groups: dict[tuple[int, ...], list[int]] = field(default_factory=dict)
+    zones: dict[int, str] = field(default_factory=dict)  # subscriber id → time zone
 
     @property
     def recipients(self) -> int:
@@ -63,7 +64,7 @@ class Plan:
 def plan(session: Session, frequency: str, cutoff: datetime) -> Plan:
     """Every confirmed subscriber of `frequency` with something new, grouped by selection."""
     subscribers = session.execute(
-        select(Subscriber.id, Subscriber.topics).where(
+        select(Subscriber.id, Subscriber.topics, Subscriber.timezone).where(
             Subscriber.status == "confirmed", Subscriber.frequency == frequency
         )
     ).all()
@@ -76,7 +77,7 @@ def plan(session: Session, frequency: str, cutoff: datetime) -> Plan:
         chosen = choose(posts, last.get(row.id, lookback), row.topics)
         if chosen:
             groups[chosen].append(row.id)
-    return Plan(dict(groups))
+    return Plan(dict(groups), {row.id: row.timezone for row in subscribers})
 
 
 def selection_for(
