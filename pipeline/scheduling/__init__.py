@@ -1,0 +1,1 @@
+"""The scheduler: polling, digests on their schedules, retries and clean-up, one leader."""
