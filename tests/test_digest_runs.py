@@ -263,3 +263,17 @@ def test_admins_can_pause_resume_and_cancel(db: Database, settings: Settings) ->
     assert cancel_run(db, run.id, NOW).status == "cancelled"
     assert counts(db, [run.id])[run.id]["skipped"] == 1
     assert resume_run(db, run.id).status == "cancelled"
+
+
+def test_a_post_updated_after_it_was_sent_is_not_sent_again(
+    db: Database, smtp_settings: Settings, smtp_server: SMTPServer
+) -> None:
+    post_id = add_post(db, "Once", NOW - timedelta(hours=3))
+    add_subscriber(db, "reader@example.org")
+    run = start_run(db, smtp_settings, "weekly", NOW).run
+    assert sender(db, smtp_settings).send(run.id).sent == 1
+    with db.session() as session:
+        post = session.get(Post, post_id)
+        post.content_html, post.updated = "<p>Corrected.</p>", NOW + timedelta(days=2)
+    with db.session() as session:
+        assert plan(session, "weekly", NOW + timedelta(days=7)).groups == {}
