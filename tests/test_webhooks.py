@@ -24,7 +24,6 @@ from test_web import running
 from pipeline.settings import load_settings
 from pipeline.storage import Database
 from pipeline.web import create_app
-from pipeline.web.webhooks import router
 from subscribers import SubscriberStore
 
 ADA = "ada@example.org"
@@ -241,7 +240,6 @@ def site_for(tmp_path: Path, database_url: str, db: Database) -> Iterator[Callab
                 data_dir=tmp_path / "var", database_url=database_url, webhook_secret=secret
             )
             app = create_app(settings, db)
-            app.include_router(router)
             app.state.subscribers.add(ADA, confirmed=True)
             return Site(stack.enter_context(running(app)), app.state.subscribers)
 

@@ -28,23 +28,27 @@ from pipeline.cli.context import (
     settings,
 )
 from pipeline.delivery import open_backend
-from pipeline.digest import digest_recipient, digest_template, message_parts, render_digest
-from pipeline.digest.runs import counts, find_run, recent_runs, run_json, start_run
-from pipeline.digest.select import period_of, plan, selection_for
+from pipeline.digest import message_parts
+from pipeline.digest.preview import (
+    SendOutlook,
+    editor_copy,
+    preview_message,
+    preview_posts,
+    send_one,
+    send_outlook,
+)
+from pipeline.digest.runs import counts, recent_runs, run_json, start_run
+from pipeline.digest.select import plan
 from pipeline.digest.send import RunSender, SendReport
-from pipeline.keys import signing_keys
-from pipeline.mail.template import Recipient
 from pipeline.settings import Settings
 from pipeline.storage import Database
 from pipeline.storage.models import Post
-from subscribers import Subscriber, SubscriberError, TokenSigner, normalise_email
+from subscribers import Subscriber, SubscriberError, normalise_email
 
 digest_app = typer.Typer(help="Preview and send email digests.", no_args_is_help=True)
 
 Frequency = Literal["daily", "weekly", "monthly"]
 FrequencyOption = Annotated[Frequency, typer.Option(help="Which digest.")]
-SAMPLE_POSTS = 5
-SAMPLE_READER = Subscriber(id=0, email="reader@example.org", name="Sample Reader", token_nonce="0")
 
 
 @digest_app.command("preview")
@@ -56,15 +60,11 @@ def preview(
     """Write the digest a subscriber (or a sample reader) would get now, as .html and .txt."""
     config = settings()
     db = database(config)
-    subscriber = _subscriber(db, email) if email else SAMPLE_READER
-    posts = _posts_for(db, subscriber if email else None, frequency)
+    subscriber = _subscriber(db, email) if email else None
+    posts = preview_posts(db, subscriber, frequency, datetime.now(UTC))
     if not posts:
         fail("no published posts to preview (run `newsletter ingest` first)")
-    signer = TokenSigner(signing_keys(config))
-    message = digest_template(config, render_digest(config, posts)).render(
-        digest_recipient(config, signer, subscriber, "preview")
-    )
-    html, text = message_parts(message)
+    html, text = message_parts(preview_message(config, posts, subscriber))
     folder = out_dir or config.data_dir / "preview"
     folder.mkdir(parents=True, exist_ok=True)
     for suffix, body in (("html", html), ("txt", text)):
@@ -85,19 +85,6 @@ def _subscriber(db: Database, email: str) -> Subscriber:
     if found is None:
         fail(f"{email}: not on the list")
     return found
-
-
-def _posts_for(db: Database, subscriber: Subscriber | None, frequency: str) -> list[Post]:
-    """What `subscriber` would get now; failing that, the latest posts, as a sample."""
-    now = datetime.now(UTC)
-    with db.session() as session:
-        ids = selection_for(session, subscriber, frequency, now)
-        query = select(Post).where(Post.status == "published")
-        if ids:
-            found = {post.id: post for post in session.scalars(query.where(Post.id.in_(ids)))}
-            return [found[post_id] for post_id in ids if post_id in found]
-        newest = query.order_by(Post.published.desc()).limit(SAMPLE_POSTS)
-        return list(session.scalars(newest))
 
 
 @digest_app.command("send")
@@ -127,17 +114,10 @@ def _send_test(config: Settings, db: Database, frequency: str, address: str) -> 
         email = normalise_email(address)
     except SubscriberError as exc:
         fail(f"{address}: {exc}")
-    posts = _posts_for(db, None, frequency)
+    posts = preview_posts(db, None, frequency, datetime.now(UTC))
     if not posts:
         fail("no published posts to send (run `newsletter ingest` first)")
-    template = digest_template(config, render_digest(config, posts))
-    links = {"unsubscribe_url": f"{config.base_url}/", "preferences_url": f"{config.base_url}/"}
-    message = template.render(Recipient("test", email, "", links | {"unsubscribe_token": "test"}))
-    backend = open_backend(config)
-    try:
-        [result] = backend.send([message])
-    finally:
-        backend.close()
+    result = send_one(config, editor_copy(config, posts, email))
     if not result.ok:
         fail(f"{email}: {result.error}", code=EXIT_PARTIAL)
     out.print(f"test digest ({len(posts)} posts) sent to {email}", markup=False)
@@ -159,17 +139,16 @@ def _dry_run(db: Database, frequency: str) -> None:
 
 def _send_run(config: Settings, db: Database, frequency: str, yes: bool) -> None:
     now = datetime.now(UTC)
-    period = period_of(frequency, now, config.zone)
-    existing = find_run(db, frequency, period)
-    if existing is not None and existing.status in ("done", "expired", "cancelled"):
+    outlook = send_outlook(db, config, frequency, now)
+    if outlook.finished and outlook.run is not None:
         out.print(
-            f"the {frequency} digest for {period} is {existing.status} (run {existing.id}):"
-            " nothing to send",
+            f"the {frequency} digest for {outlook.period} is {outlook.run.status}"
+            f" (run {outlook.run.id}): nothing to send",
             markup=False,
         )
         return
     if not yes:
-        _confirm(db, frequency, period, existing_id=existing.id if existing else None)
+        _confirm(outlook)
     run = start_run(db, config, frequency, now).run
     left = counts(db, [run.id])[run.id]
     total = left["queued"] + left["sending"]
@@ -185,15 +164,15 @@ def _send_run(config: Settings, db: Database, frequency: str, yes: bool) -> None
     raise typer.Exit(EXIT_PARTIAL if partial else EXIT_OK)
 
 
-def _confirm(db: Database, frequency: str, period: str, existing_id: int | None) -> None:
+def _confirm(outlook: SendOutlook) -> None:
     """Ask before sending; a script must say --yes."""
-    if existing_id is not None:
-        left = counts(db, [existing_id])[existing_id]
-        question = f"Resume run {existing_id} ({left['queued']} messages left)?"
+    if outlook.run is not None:
+        question = f"Resume run {outlook.run.id} ({outlook.left} messages left)?"
     else:
-        with db.session() as session:
-            recipients = plan(session, frequency, datetime.now(UTC)).recipients
-        question = f"Send the {frequency} digest for {period} to {recipients} subscribers?"
+        question = (
+            f"Send the {outlook.frequency} digest for {outlook.period}"
+            f" to {outlook.recipients} subscribers?"
+        )
     if not sys.stdin.isatty():
         fail(f"{question} Add --yes to send without asking.")
     if not typer.confirm(question):

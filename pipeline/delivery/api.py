@@ -89,6 +89,11 @@ class APIBackend:
         self.retry = retry or RetryPolicy()
         self.session = api_session(provider.headers)
 
+    @property
+    def max_batch(self) -> int:
+        """How many messages one `send` should get: a full request's worth."""
+        return self.provider.batch_size
+
     def send(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
         results: list[list[SendResult]] = [[] for _ in messages]
         for index, message in enumerate(messages):

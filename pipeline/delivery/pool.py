@@ -23,6 +23,8 @@ from pipeline.delivery.ratelimit import TokenBucket
 from pipeline.delivery.smtp import SMTPBackend, Unreachable
 from pipeline.mail.compose import OutgoingMessage
 
+MESSAGES_PER_CONNECTION_PER_CALL = 50
+
 
 class SMTPPool:
     """Sends through `connections` (unconnected `SMTPBackend`s are fine: each connects on
@@ -34,6 +36,12 @@ class SMTPPool:
         self._idle: queue.LifoQueue[SMTPBackend] = queue.LifoQueue()
         for connection in self.connections:
             self._idle.put(connection)
+
+    @property
+    def max_batch(self) -> int:
+        """How many messages one `send` should get: enough to keep every connection busy
+        for a while (each call starts the workers afresh), few enough to record often."""
+        return MESSAGES_PER_CONNECTION_PER_CALL * len(self.connections)
 
     def send(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
         if not messages:

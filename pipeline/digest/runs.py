@@ -100,25 +100,25 @@ def schedule_time(cron: str) -> tuple[int, int] | None:
 def _queue(
     session: Session, run: DigestRun, recipients: Plan, send_at: dict[str, datetime]
 ) -> None:
-    """One selection row per distinct post list, one outbox row per recipient."""
-    rows: list[dict[str, Any]] = []
+    """One selection row per distinct post list, one outbox row per recipient, inserted in
+    chunks so memory stays flat however long the list."""
     for post_ids, subscriber_ids in recipients.groups.items():
         selection = DigestSelection(run_id=run.id, post_ids=list(post_ids))
         session.add(selection)
         session.flush()
-        rows += (
-            {
-                "run_id": run.id,
-                "selection_id": selection.id,
-                "subscriber_id": subscriber,
-                "status": "queued",
-                "attempts": 0,
-                "next_attempt_at": send_at.get(recipients.zones.get(subscriber, "")),
-            }
-            for subscriber in subscriber_ids
-        )
-    for start in range(0, len(rows), _INSERT_CHUNK):
-        session.execute(insert(OutboxItem), rows[start : start + _INSERT_CHUNK])
+        for start in range(0, len(subscriber_ids), _INSERT_CHUNK):
+            rows = [
+                {
+                    "run_id": run.id,
+                    "selection_id": selection.id,
+                    "subscriber_id": subscriber,
+                    "status": "queued",
+                    "attempts": 0,
+                    "next_attempt_at": send_at.get(recipients.zones.get(subscriber, "")),
+                }
+                for subscriber in subscriber_ids[start : start + _INSERT_CHUNK]
+            ]
+            session.execute(insert(OutboxItem), rows)
 
 
 def resume_run(db: Database, run_id: int) -> DigestRun | None:

@@ -200,6 +200,7 @@ class RunSender:
         report.skipped += len(outcomes)
         self._record(run_id, outcomes, report)
         # Marked chunk by chunk: a crash can leave at most one chunk sent but unmarked.
+        # A backend may say how much it takes at once (`max_batch`: a full API request).
         chunk = getattr(self.backend, "max_batch", MARK_EVERY)
         for start in range(0, len(messages), chunk):
             if report.status == "paused":

@@ -12,6 +12,28 @@ from pipeline.settings import Settings
 FREQUENCIES = ("daily", "weekly", "monthly")
 
 
+class WallClockTrigger(CronTrigger):
+    """A cron trigger that fires once at a local time the clocks pass twice.
+
+    When DST ends, 01:30 happens twice and APScheduler's CronTrigger fires at both; this
+    one keeps the first. A time skipped when DST starts already fires once, just after
+    the gap (01:30 becomes 02:30 BST), so every local day gets exactly one fire.
+    """
+
+    def get_next_fire_time(
+        self, previous_fire_time: datetime | None, now: datetime
+    ) -> datetime | None:
+        fire = super().get_next_fire_time(previous_fire_time, now)
+        while fire is not None and _second_pass(fire):
+            fire = super().get_next_fire_time(fire, fire)
+        return fire
+
+
+def _second_pass(moment: datetime) -> bool:
+    """Whether `moment` is the repeat of an ambiguous local time (fold=1 with its own offset)."""
+    return moment.fold == 1 and moment.utcoffset() != moment.replace(fold=0).utcoffset()
+
+
 def digest_triggers(settings: Settings) -> dict[str, CronTrigger]:
     """One cron trigger per frequency."""
     minute, hour = settings.digest_schedule.split()[:2]
@@ -21,7 +43,7 @@ def digest_triggers(settings: Settings) -> dict[str, CronTrigger]:
         "monthly": f"{minute} {hour} 1 * *",
     }
     return {
-        frequency: CronTrigger.from_crontab(line, timezone=settings.zone)
+        frequency: WallClockTrigger.from_crontab(line, timezone=settings.zone)
         for frequency, line in lines.items()
     }
 

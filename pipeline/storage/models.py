@@ -125,3 +125,14 @@ class OutboxItem(Base):
         Index("ix_outbox_claim", "claim"),
         Index("ix_outbox_subscriber_status", "subscriber_id", "status"),
     )
+
+
+class SchedulerLease(Base):
+    """Which `serve` process runs the scheduler: its holder renews it, anyone may take it
+    once it expires (the holder died), so jobs fire in one process only."""
+
+    __tablename__ = "scheduler_lease"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(255))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())

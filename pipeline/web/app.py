@@ -12,7 +12,8 @@ from starlette.staticfiles import StaticFiles
 from pipeline.keys import signing_keys
 from pipeline.settings import Settings
 from pipeline.storage import Database, open_database
-from pipeline.web import health, pages, subscribe, webhooks
+from pipeline.web import admin, health, pages, subscribe, webhooks
+from pipeline.web.api import install_api
 from pipeline.web.feeds import feed_routes
 from pipeline.web.headers import SecurityHeaders
 from pipeline.web.ratelimit import SlidingWindow
@@ -20,6 +21,7 @@ from subscribers import FREQUENCIES, SubscriberStore, TokenSigner
 from subscribers.profile import DEFAULT_FREQUENCY
 
 GZIP_MINIMUM_BYTES = 500
+SHUTDOWN_GRACE_SECONDS = 30
 
 
 def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
@@ -27,8 +29,9 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     database = db or open_database(settings.effective_database_url)
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
+        app.state.api.senders.join(SHUTDOWN_GRACE_SECONDS)  # let started sends finish
         if db is None:
             database.close()
 
@@ -55,6 +58,8 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     app.include_router(subscribe.router)
     app.include_router(webhooks.router)
     app.include_router(health.router)
+    install_api(app)
+    app.include_router(admin.router)  # after the API: it shares the API's background senders
     app.mount("/static", StaticFiles(directory=pages.TEMPLATES_DIR / "static"), name="static")
     app.add_exception_handler(404, pages.not_found)
     app.add_middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM_BYTES)

@@ -18,7 +18,8 @@ SECURITY_HEADERS = {
 
 
 class SecurityHeaders:
-    """Adds SECURITY_HEADERS to each HTTP response."""
+    """Adds SECURITY_HEADERS to each HTTP response that does not set its own (the admin's
+    framed email previews need a policy of their own)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -30,7 +31,9 @@ class SecurityHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                MutableHeaders(scope=message).update(SECURITY_HEADERS)
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    headers.setdefault(name, value)  # a response's own policy wins
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -1,0 +1,98 @@
+"""A digest before it goes: one reader's copy, a test copy for an editor's inbox, and what
+sending would do now.
+
+`newsletter digest` and the admin UI both use these, so a preview on either shows exactly
+the message the run would send, and "send now" asks about the same recipients.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+
+from pipeline.delivery import SendResult, open_backend
+from pipeline.digest.message import digest_recipient, digest_template
+from pipeline.digest.render import render_digest
+from pipeline.digest.runs import FINISHED, counts, find_run
+from pipeline.digest.select import period_of, plan, selection_for
+from pipeline.keys import signing_keys
+from pipeline.mail.template import OutgoingMessage, Recipient
+from pipeline.settings import Settings
+from pipeline.storage import Database
+from pipeline.storage.models import DigestRun, Post
+from subscribers import Subscriber, TokenSigner
+
+SAMPLE_POSTS = 5
+SAMPLE_READER = Subscriber(id=0, email="reader@example.org", name="Sample Reader", token_nonce="0")
+
+
+def preview_posts(
+    db: Database, subscriber: Subscriber | None, frequency: str, now: datetime
+) -> list[Post]:
+    """What `subscriber` (None: a new subscriber) would get now; failing that, the latest
+    posts, so there is always something to look at once anything is published."""
+    with db.session() as session:
+        ids = selection_for(session, subscriber, frequency, now)
+        query = select(Post).where(Post.status == "published")
+        if ids:
+            found = {post.id: post for post in session.scalars(query.where(Post.id.in_(ids)))}
+            return [found[post_id] for post_id in ids if post_id in found]
+        newest = query.order_by(Post.published.desc()).limit(SAMPLE_POSTS)
+        return list(session.scalars(newest))
+
+
+def preview_message(
+    settings: Settings, posts: list[Post], subscriber: Subscriber | None
+) -> OutgoingMessage:
+    """The copy of `posts` that `subscriber` (None: a sample reader) would get, links and all."""
+    signer = TokenSigner(signing_keys(settings))
+    reader = digest_recipient(settings, signer, subscriber or SAMPLE_READER, "preview")
+    return digest_template(settings, render_digest(settings, posts)).render(reader)
+
+
+def editor_copy(settings: Settings, posts: list[Post], email: str) -> OutgoingMessage:
+    """A copy for `email` (already normalised) whose links lead to the site, not to anyone's
+    subscription: a test changes no subscriber's state."""
+    links = {"unsubscribe_url": f"{settings.base_url}/", "preferences_url": f"{settings.base_url}/"}
+    recipient = Recipient("test", email, "", links | {"unsubscribe_token": "test"})
+    return digest_template(settings, render_digest(settings, posts)).render(recipient)
+
+
+def send_one(settings: Settings, message: OutgoingMessage) -> SendResult:
+    """Send one single-recipient message through EMAIL_BACKEND (DeliveryConfigError if that
+    cannot work)."""
+    backend = open_backend(settings)
+    try:
+        [result] = backend.send([message])
+    finally:
+        backend.close()
+    return result
+
+
+@dataclass(frozen=True)
+class SendOutlook:
+    """What sending a frequency's digest now would do: resume or leave this period's run, or
+    start one for `recipients` subscribers."""
+
+    frequency: str
+    period: str
+    run: DigestRun | None
+    left: int  # messages of `run` still queued
+    recipients: int  # subscribers a new run would mail; 0 when `run` exists
+
+    @property
+    def finished(self) -> bool:
+        return self.run is not None and self.run.status in FINISHED
+
+
+def send_outlook(db: Database, settings: Settings, frequency: str, now: datetime) -> SendOutlook:
+    period = period_of(frequency, now, settings.zone)
+    run = find_run(db, frequency, period)
+    if run is not None:
+        left = counts(db, [run.id])[run.id]["queued"]
+        return SendOutlook(frequency, period, run, left, 0)
+    with db.session() as session:
+        recipients = plan(session, frequency, now).recipients
+    return SendOutlook(frequency, period, None, 0, recipients)

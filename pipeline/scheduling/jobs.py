@@ -1,0 +1,148 @@
+"""What the scheduler runs: polling the sources, digests, the send sweep, the clean-up.
+
+Each job is a function of the database and the settings (and a clock), so tests run them
+at any moment. The job store pickles a job as a reference to a module-level function
+with plain arguments, so it holds the `*_job` entry points at the bottom instead, which
+run the jobs on the database and settings the scheduler bound here when it started.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from pipeline.delivery import open_backend
+from pipeline.digest.runs import start_run
+from pipeline.digest.send import RunSender, SendReport
+from pipeline.refresh import refresh
+from pipeline.scheduling.misfire import latest_fire
+from pipeline.scheduling.retention import prune_outbox
+from pipeline.scheduling.triggers import digest_triggers
+from pipeline.settings import Settings
+from pipeline.storage import Database
+from pipeline.storage.models import DigestRun
+from subscribers.timestamps import utcnow
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+UNFINISHED = ("queued", "sending")  # a paused run waits for an admin
+# One sender at a time in this process, so SEND_RATE and SMTP_CONNECTIONS hold for it.
+_sending = threading.Lock()
+
+
+def poll(db: Database, settings: Settings) -> None:
+    """Read the sources; the feeds are rebuilt when a post changed."""
+    report = refresh(db, settings)
+    for source in report.sources:
+        for line in source.errors:
+            log.warning("%s", line)
+        if source.changed:
+            log.info("%s", source.summary())
+    if report.feeds is not None:
+        log.info("%s", report.feeds.summary())
+
+
+def send_digest(
+    db: Database, settings: Settings, frequency: str, *, clock: Clock = utcnow
+) -> DigestRun | None:
+    """Start the run for this frequency's latest digest time within its window, and send
+    what is due of it; None when no digest time is that recent.
+
+    The run is planned as of that time, not of now: a late digest (the scheduler was
+    down, or busy) belongs to the same period, covers the same posts and expires when it
+    would have on time. `start_run` makes it once per period, whoever asks.
+    """
+    now = clock()
+    window = timedelta(hours=settings.digest_windows[frequency])
+    due = latest_fire(digest_triggers(settings)[frequency], now - window, now)
+    if due is None:
+        log.warning("%s digest: no digest time in the last %s; nothing started", frequency, window)
+        return None
+    started = start_run(db, settings, frequency, due, local_hours=True)
+    run = started.run
+    state = "started" if started.created else f"already {run.status}"
+    log.info("%s digest %s: run %d %s", frequency, run.period, run.id, state)
+    with _sending:
+        _send(db, settings, [run.id], clock)
+    return run
+
+
+def drain(db: Database, settings: Settings, *, clock: Clock = utcnow) -> list[SendReport]:
+    """Send what has come due in every unfinished run: retries, and the copies for time
+    zones whose local hour has come. Skipped while this process is sending already (the
+    next sweep comes a minute later)."""
+    if not _sending.acquire(blocking=False):
+        return []
+    try:
+        with db.session() as session:
+            run_ids = list(
+                session.scalars(
+                    select(DigestRun.id)
+                    .where(DigestRun.status.in_(UNFINISHED))
+                    .order_by(DigestRun.id)
+                )
+            )
+        return _send(db, settings, run_ids, clock)
+    finally:
+        _sending.release()
+
+
+def _send(db: Database, settings: Settings, run_ids: list[int], clock: Clock) -> list[SendReport]:
+    """Send each run's due rows without waiting for later ones (the sweep comes back)."""
+    if not run_ids:
+        return []
+    backend = open_backend(settings)
+    try:
+        reports = [
+            RunSender(db, settings, backend, wait_budget=0, clock=clock).send(run_id)
+            for run_id in run_ids
+        ]
+    finally:
+        backend.close()
+    for report in reports:
+        if report.sent or report.failed or report.skipped:
+            log.info("%s", report.summary())
+    return reports
+
+
+def clean_up(db: Database, now: datetime) -> None:
+    """Delete outbox rows past their retention."""
+    removed = prune_outbox(db, now)
+    if removed:
+        log.info("outbox clean-up: %d old rows deleted", removed)
+
+
+_bound: tuple[Database, Settings] | None = None
+
+
+def bind(db: Database, settings: Settings) -> None:
+    """Give the entry points below this process's database and settings."""
+    global _bound
+    _bound = (db, settings)
+
+
+def _context() -> tuple[Database, Settings]:
+    if _bound is None:
+        raise RuntimeError("no scheduler has bound a database in this process")
+    return _bound
+
+
+def poll_job() -> None:
+    poll(*_context())
+
+
+def digest_job(frequency: str) -> None:
+    send_digest(*_context(), frequency)
+
+
+def drain_job() -> None:
+    drain(*_context())
+
+
+def clean_up_job() -> None:
+    clean_up(_context()[0], utcnow())

@@ -1,0 +1,168 @@
+"""The digest pages: preview any frequency for anyone, send a test copy, send now.
+
+"Send now" asks first, showing how many people the digest goes to, and its form carries a
+one-time nonce: pressing the button twice, or the browser re-posting, starts nothing new.
+Below that, the run is one per frequency and period (`start_run`), so even two admins on
+two servers send each person one copy. Sending happens in a background thread; the page
+answers at once with the run, which shows its progress.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import HTMLResponse
+
+from pipeline.delivery import DeliveryConfigError
+from pipeline.digest.preview import (
+    editor_copy,
+    preview_message,
+    preview_posts,
+    send_one,
+    send_outlook,
+)
+from pipeline.digest.runs import find_run, start_run
+from pipeline.digest.select import period_of
+from pipeline.mail.template import OutgoingMessage
+from pipeline.settings import Frequency, Settings
+from pipeline.web.admin.csrf import NONCE_FIELD
+from pipeline.web.admin.mailview import read_mail
+from pipeline.web.admin.render import framed, message_page, page, see_other
+from pipeline.web.admin.routing import AdminRoute, posted, session_of
+from pipeline.web.admin.state import admin_state
+from pipeline.web.api.sending import check_backend
+from subscribers import FREQUENCIES, SubscriberError, normalise_email
+
+router = APIRouter(route_class=AdminRoute)
+NO_POSTS = "There are no published posts yet: run `newsletter ingest` first."
+
+
+class PreviewProblem(Exception):
+    """Why there is no preview to show; `status` is the answer's."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@router.get("/digest")
+def digest(
+    request: Request, frequency: Frequency = "weekly", email: str = "", tested: str = ""
+) -> HTMLResponse:
+    """The digest `email` (blank: a new subscriber) would get now: HTML framed, text below."""
+    notice = f"A test copy went to {tested}." if tested else None
+    return _digest_page(request, frequency, email.strip(), notice=notice)
+
+
+@router.get("/digest/preview.html")
+def preview_html(request: Request, frequency: Frequency = "weekly", email: str = "") -> Response:
+    """The preview's HTML body, for the frame on the digest page."""
+    try:
+        message = _preview(request, frequency, email.strip())
+    except PreviewProblem as exc:
+        return message_page(request, exc.status, "No preview", str(exc))
+    return framed(read_mail(message.raw).html or "")
+
+
+@router.post("/digest/test")
+def send_test(request: Request) -> Response:
+    """One copy of a new subscriber's digest to the address given; no state changes."""
+    form = posted(request)
+    frequency = form.text("frequency")
+    if frequency not in FREQUENCIES:
+        return _unknown_frequency(request)
+    settings: Settings = request.app.state.settings
+    try:
+        address = normalise_email(form.text("to"))
+        posts = preview_posts(request.app.state.db, None, frequency, datetime.now(UTC))
+        if not posts:
+            raise PreviewProblem(409, NO_POSTS)
+        result = send_one(settings, editor_copy(settings, posts, address))
+    except SubscriberError as exc:
+        return _digest_page(request, frequency, "", 422, error=f"Not sent: {exc}")
+    except PreviewProblem as exc:
+        return _digest_page(request, frequency, "", exc.status, error=f"Not sent: {exc}")
+    except DeliveryConfigError as exc:
+        return _digest_page(request, frequency, "", 503, error=f"Not sent: {exc}")
+    if not result.ok:
+        return _digest_page(request, frequency, "", 502, error=f"Not sent: {result.error}")
+    return see_other(f"/admin/digest?{urlencode({'frequency': frequency, 'tested': address})}")
+
+
+@router.get("/digest/send")
+def confirm_send(request: Request, frequency: Frequency = "weekly") -> HTMLResponse:
+    """What sending now would do, and the button that does it."""
+    state = request.app.state
+    outlook = send_outlook(state.db, state.settings, frequency, datetime.now(UTC))
+    sendable = not outlook.finished and (outlook.run is not None or outlook.recipients > 0)
+    nonce = admin_state(request.app).nonces.issue() if sendable else None
+    return page(request, "send.html", outlook=outlook, nonce=nonce)
+
+
+@router.post("/digest/send")
+def send_now(request: Request) -> Response:
+    """Start (or resume) this period's run and send it in the background; a form sent
+    again only leads to the run its first sending started."""
+    form = posted(request)
+    frequency = form.text("frequency")
+    if frequency not in FREQUENCIES:
+        return _unknown_frequency(request)
+    db, settings = request.app.state.db, request.app.state.settings
+    try:
+        check_backend(settings)
+    except DeliveryConfigError as exc:
+        return message_page(request, 503, "Cannot send", str(exc))
+    state = admin_state(request.app)
+    now = datetime.now(UTC)
+    if not state.nonces.use(form.text(NONCE_FIELD)):
+        run = find_run(db, frequency, period_of(frequency, now, settings.zone))
+        return see_other(f"/admin/runs/{run.id}" if run else "/admin/runs")
+    run = start_run(db, settings, frequency, now).run
+    state.senders.start(db, settings, run)
+    return see_other(f"/admin/runs/{run.id}")
+
+
+def _unknown_frequency(request: Request) -> HTMLResponse:
+    choices = ", ".join(FREQUENCIES)
+    return message_page(request, 422, "Unknown frequency", f"Choose one of {choices}.")
+
+
+def _preview(request: Request, frequency: str, email: str) -> OutgoingMessage:
+    """The message `email` (blank: a sample reader) would get now; PreviewProblem if none."""
+    state = request.app.state
+    subscriber = None
+    if email:
+        try:
+            subscriber = state.subscribers.find(email)
+        except SubscriberError as exc:
+            raise PreviewProblem(422, f"{email}: {exc}") from None
+        if subscriber is None:
+            raise PreviewProblem(404, f"{email} is not on the list.")
+    posts = preview_posts(state.db, subscriber, frequency, datetime.now(UTC))
+    if not posts:
+        raise PreviewProblem(409, NO_POSTS)
+    return preview_message(state.settings, posts, subscriber)
+
+
+def _digest_page(
+    request: Request, frequency: str, email: str, status: int = 200, **context: str | None
+) -> HTMLResponse:
+    try:
+        mail = read_mail(_preview(request, frequency, email).raw)
+    except PreviewProblem as exc:  # a failed test send's error, if any, comes first
+        mail, status = None, status if status != 200 else exc.status
+        context.setdefault("error", str(exc))
+    user = session_of(request).user
+    return page(
+        request,
+        "digest.html",
+        status,
+        frequency=frequency,
+        email=email,
+        mail=mail,
+        frame=f"/admin/digest/preview.html?{urlencode({'frequency': frequency, 'email': email})}",
+        test_to=user if "@" in user else "",
+        **context,
+    )

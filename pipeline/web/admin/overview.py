@@ -1,0 +1,78 @@
+"""The dashboard, the posts list and the settings page: what the admin reads at a glance."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
+from sqlalchemy import func, select
+
+from pipeline.digest.runs import counts, recent_runs
+from pipeline.scheduling.triggers import next_runs
+from pipeline.storage import Database
+from pipeline.storage.models import DigestRun, Post
+from pipeline.web.admin.charts import bar_chart, line_chart, weekly_totals
+from pipeline.web.admin.paging import Paging
+from pipeline.web.admin.render import page
+from pipeline.web.admin.routing import AdminRoute
+from subscribers import Subscriber
+
+router = APIRouter(route_class=AdminRoute)
+RUNS_LISTED = 10
+RUNS_CHARTED = 20
+POSTS_PER_PAGE = 50
+
+
+@router.get("/")
+def dashboard(request: Request) -> HTMLResponse:
+    state = request.app.state
+    db: Database = state.db
+    now = datetime.now(UTC)
+    runs = recent_runs(db, limit=RUNS_CHARTED)
+    by_run = counts(db, [run.id for run in runs])
+    with db.session() as session:
+        posts = dict(session.execute(select(Post.status, func.count()).group_by(Post.status)).all())
+        created = list(session.scalars(select(Subscriber.created)))
+    growth = [
+        (f"{week:%d %b %Y}", total)
+        for week, total in weekly_totals(created, state.settings.zone, now.date())
+    ]
+    sent = [(_run_label(run), by_run[run.id]) for run in reversed(runs)]
+    return page(
+        request,
+        "dashboard.html",
+        posts=posts,
+        subscribers=state.subscribers.counts(),
+        upcoming=next_runs(state.settings, now),
+        runs=[(run, by_run[run.id]) for run in runs[:RUNS_LISTED]],
+        growth=line_chart("Subscribers, by week", growth),
+        messages=bar_chart("Messages per run", sent, ("sent", "failed")),
+    )
+
+
+@router.get("/posts")
+def posts(request: Request, page_number: int = Query(1, alias="page", ge=1)) -> HTMLResponse:
+    """Every post, drafts and removed ones too, newest first."""
+    with request.app.state.db.session() as session:
+        total = session.scalar(select(func.count()).select_from(Post)) or 0
+        paging = Paging(page_number, POSTS_PER_PAGE, total)
+        rows = list(
+            session.scalars(
+                select(Post)
+                .order_by(Post.published.desc(), Post.id.desc())
+                .offset(paging.offset)
+                .limit(paging.size)
+            )
+        )
+    return page(request, "posts.html", posts=rows, paging=paging)
+
+
+@router.get("/settings")
+def settings_page(request: Request) -> HTMLResponse:
+    """The effective settings, secrets masked (as `newsletter config check` prints them)."""
+    return page(request, "settings.html", settings=request.app.state.settings.masked())
+
+
+def _run_label(run: DigestRun) -> str:
+    return f"run {run.id} ({run.frequency} {run.period})"

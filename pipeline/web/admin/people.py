@@ -1,0 +1,127 @@
+"""The subscriber list: search, add one, import a CSV, export the list."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import HTMLResponse
+from sqlalchemy import Select, func, or_, select
+
+from pipeline.web.admin.paging import Paging
+from pipeline.web.admin.render import page, see_other
+from pipeline.web.admin.routing import AdminRoute, posted
+from subscribers import Subscriber, SubscriberError, SubscriberStore, export_csv, import_csv
+
+router = APIRouter(route_class=AdminRoute)
+PER_PAGE = 50
+REFUSALS_SHOWN = 200
+SEARCH_LENGTH = 320
+ADDED = {"created": "Added", "merged": "Updated"}
+
+
+@router.get("/subscribers")
+def subscribers(
+    request: Request,
+    q: str = Query("", max_length=SEARCH_LENGTH),
+    page_number: int = Query(1, alias="page", ge=1),
+    added: str = "",
+) -> HTMLResponse:
+    """Subscribers whose address or name contains `q` (any case), newest first."""
+    return _list(request, q.strip(), page_number, notice=_added_notice(added, q))
+
+
+@router.post("/subscribers")
+def add(request: Request) -> Response:
+    form = posted(request)
+    store: SubscriberStore = request.app.state.subscribers
+    try:
+        subscriber, outcome = store.add(
+            form.text("email"),
+            name=form.text("name") or None,
+            frequency=form.text("frequency") or None,
+            confirmed=form.text("confirmed") == "yes",
+            method="admin",
+            ip=request.client.host if request.client else None,
+            user_agent=request.headers.get("user-agent"),
+        )
+    except SubscriberError as exc:
+        return _list(request, "", 1, status=422, error=f"Not added: {exc}", form=form.fields)
+    return see_other(f"/admin/subscribers?{urlencode({'q': subscriber.email, 'added': outcome})}")
+
+
+@router.post("/subscribers/import")
+def import_file(request: Request) -> HTMLResponse:
+    """Add or merge each row of the uploaded CSV; report what happened to each."""
+    form = posted(request)
+    data = form.files.get("file", b"")
+    if not data.strip():
+        return _list(request, "", 1, status=422, error="Choose a CSV file to import.")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        return _list(request, "", 1, status=422, error=f"Not UTF-8 text (byte {exc.start}).")
+    report = import_csv(
+        io.StringIO(text, newline=""),
+        request.app.state.subscribers,
+        confirmed=form.text("confirmed") == "yes",
+    )
+    return page(request, "imported.html", report=report, refused=report.refused[:REFUSALS_SHOWN])
+
+
+@router.get("/subscribers/export.csv")
+def export(request: Request) -> Response:
+    """Every subscriber as CSV, cells that a spreadsheet would run as formulas defused."""
+    stream = io.StringIO(newline="")
+    export_csv(request.app.state.subscribers, stream)
+    name = f"subscribers-{datetime.now(UTC):%Y-%m-%d}.csv"
+    return Response(
+        stream.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+def _list(
+    request: Request, q: str, page_number: int, status: int = 200, **context: object
+) -> HTMLResponse:
+    query = _matching(q)
+    with request.app.state.db.session() as session:
+        total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        paging = Paging(page_number, PER_PAGE, total)
+        rows = list(
+            session.scalars(
+                query.order_by(Subscriber.id.desc()).offset(paging.offset).limit(paging.size)
+            )
+        )
+    return page(
+        request,
+        "subscribers.html",
+        status,
+        subscribers=rows,
+        q=q,
+        paging=paging,
+        counts=request.app.state.subscribers.counts(),
+        **context,
+    )
+
+
+def _matching(q: str) -> Select[tuple[Subscriber]]:
+    """Subscribers whose address or name contains `q`, `%` and `_` taken literally."""
+    query = select(Subscriber)
+    if not q:
+        return query
+    needle = q.lower()
+    return query.where(
+        or_(
+            func.lower(Subscriber.email).contains(needle, autoescape=True),
+            func.lower(Subscriber.name).contains(needle, autoescape=True),
+        )
+    )
+
+
+def _added_notice(added: str, email: str) -> str | None:
+    verb = ADDED.get(added)
+    return f"{verb} {email}." if verb else None

@@ -1,0 +1,91 @@
+"""Digest runs: the list, one run's progress and failures, and pause, resume, cancel."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Literal
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import HTMLResponse
+from sqlalchemy import select
+
+from pipeline.digest.runs import (
+    FINISHED,
+    cancel_run,
+    counts,
+    get_run,
+    pause_run,
+    recent_runs,
+    resume_run,
+)
+from pipeline.storage.models import OutboxItem
+from pipeline.web.admin.render import message_page, page, see_other
+from pipeline.web.admin.routing import AdminRoute
+from pipeline.web.admin.state import admin_state
+from subscribers import Subscriber
+
+router = APIRouter(route_class=AdminRoute)
+RUNS_LISTED = 50
+PROBLEMS_SHOWN = 200
+REFRESH_SECONDS = 3
+NO_RUN = "There is no such digest run."
+
+
+@router.get("/runs")
+def runs(request: Request) -> HTMLResponse:
+    db = request.app.state.db
+    listed = recent_runs(db, limit=RUNS_LISTED)
+    by_run = counts(db, [run.id for run in listed])
+    return page(request, "runs.html", runs=[(run, by_run[run.id]) for run in listed])
+
+
+@router.get("/runs/{run_id}")
+def run_page(request: Request, run_id: int) -> HTMLResponse:
+    """A run's messages by status, the ones that failed (or wait for a retry) with their
+    errors, and its controls; refreshed every few seconds until it is over."""
+    db = request.app.state.db
+    run = get_run(db, run_id)
+    if run is None:
+        return message_page(request, 404, "No such run", NO_RUN)
+    query = (
+        select(OutboxItem, Subscriber.email)
+        .outerjoin(Subscriber, Subscriber.id == OutboxItem.subscriber_id)
+        .where(
+            OutboxItem.run_id == run_id,
+            OutboxItem.status.in_(("failed", "queued")),
+            OutboxItem.last_error.is_not(None),
+        )
+        .order_by(OutboxItem.id)
+        .limit(PROBLEMS_SHOWN)
+    )
+    with db.session() as session:
+        problems = session.execute(query).all()
+    active = run.status not in FINISHED
+    return page(
+        request,
+        "run.html",
+        run=run,
+        counts=counts(db, [run_id])[run_id],
+        problems=problems,
+        refresh=REFRESH_SECONDS if active and run.status != "paused" else None,
+        finished=not active,
+    )
+
+
+@router.post("/runs/{run_id}/{action}")
+def control(
+    request: Request, run_id: int, action: Literal["pause", "resume", "cancel"]
+) -> Response:
+    """Pause a run between batches, resume it (sending again here), or cancel what is left."""
+    state = request.app.state
+    if action == "pause":
+        run = pause_run(state.db, run_id)
+    elif action == "resume":
+        run = resume_run(state.db, run_id)
+        if run is not None:
+            admin_state(request.app).senders.start(state.db, state.settings, run)
+    else:
+        run = cancel_run(state.db, run_id, datetime.now(UTC))
+    if run is None:
+        return message_page(request, 404, "No such run", NO_RUN)
+    return see_other(f"/admin/runs/{run_id}")

@@ -1,0 +1,101 @@
+"""Signing in and out of the admin pages."""
+
+from __future__ import annotations
+
+import math
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import HTMLResponse
+
+from pipeline.web.admin.auth import (
+    COOKIE,
+    HOME,
+    SIGNIN_COOKIE,
+    SIGNIN_PATH,
+    credentials_match,
+    new_token,
+)
+from pipeline.web.admin.render import page, see_other
+from pipeline.web.admin.routing import AdminRoute, SignInRoute, posted, session_of
+from pipeline.web.admin.state import admin_state
+from pipeline.web.ratelimit import client_key
+
+router = APIRouter(route_class=SignInRoute)
+signout_router = APIRouter(route_class=AdminRoute)
+WRONG = "Wrong username or password."
+USERNAME_KEY_LENGTH = 200
+
+
+@router.get("/signin")
+def signin_page(request: Request, next_page: str = Query(HOME, alias="next")) -> Response:
+    """The form; a signed-in admin goes straight on."""
+    state = admin_state(request.app)
+    if state.cookies.session(request.cookies.get(COOKIE)) is not None:
+        return see_other(_safe_next(next_page))
+    return _form(request, _safe_next(next_page))
+
+
+@router.post("/signin")
+async def signin(request: Request) -> Response:
+    """Sign in, unless this address or username has failed too often lately (429).
+
+    On the event loop, with no await between the backoff's check and its count, so
+    parallel guesses cannot all slip in before the first failures are counted."""
+    form = posted(request)
+    username, password = form.text("username"), str(form.fields.get("password", ""))
+    next_page = _safe_next(form.text("next"))
+    state = admin_state(request.app)
+    host = request.client.host if request.client else None
+    keys = (f"address {client_key(host)}", f"user {username.casefold()[:USERNAME_KEY_LENGTH]}")
+    wait = state.backoff.wait(*keys)
+    if wait:
+        retry = math.ceil(wait)
+        message = f"Too many failed sign-ins. Try again in {retry} seconds."
+        return _form(request, next_page, 429, error=message, headers={"Retry-After": str(retry)})
+    settings = request.app.state.settings
+    if not credentials_match(settings, username, password):
+        state.backoff.failed(*keys)
+        return _form(request, next_page, 401, error=WRONG, username=username)
+    state.backoff.succeeded(*keys)
+    response = see_other(next_page)
+    state.cookies.start(response, username)
+    return response
+
+
+@signout_router.post("/signout")
+def signout(request: Request) -> Response:
+    response = see_other(SIGNIN_PATH)
+    admin_state(request.app).cookies.end(response, session_of(request))
+    return response
+
+
+def _form(
+    request: Request,
+    next_page: str,
+    status: int = 200,
+    *,
+    headers: dict[str, str] | None = None,
+    **context: str,
+) -> HTMLResponse:
+    """The sign-in form, with the token of its cookie (a fresh one if it has none)."""
+    cookies = admin_state(request.app).cookies
+    token = cookies.signin_token(request.cookies.get(SIGNIN_COOKIE))
+    fresh = token is None
+    token = token or new_token()
+    response = page(
+        request,
+        "signin.html",
+        status,
+        headers=headers,
+        signin_token=token,
+        next=next_page,
+        **context,
+    )
+    if fresh:
+        cookies.offer_signin(response, token)
+    return response
+
+
+def _safe_next(path: str) -> str:
+    """Where to go after signing in: an admin page, never another site (`//evil`)."""
+    return path if path.startswith(HOME) and "\\" not in path else HOME

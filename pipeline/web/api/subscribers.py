@@ -1,0 +1,113 @@
+"""The list: browse it by status, add to it, see (GDPR access) and remove one person."""
+
+from __future__ import annotations
+
+from itertools import islice
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Response
+
+from pipeline.web.api.context import StoreDep
+from pipeline.web.api.errors import ApiError
+from pipeline.web.api.models import (
+    NewSubscriber,
+    PersonalData,
+    Removal,
+    Stats,
+    Status,
+    SubscriberOut,
+    SubscriberPage,
+    failures,
+)
+from pipeline.web.api.routing import ApiRoute
+from subscribers import subscriber_json
+
+router = APIRouter(route_class=ApiRoute, tags=["subscribers"])
+Email = Annotated[
+    str,
+    Path(
+        max_length=320,
+        description="the address, in any case",
+        json_schema_extra={"format": "email"},
+    ),
+]
+MAX_PAGE = 1_000
+
+
+@router.get("/subscribers", response_model=SubscriberPage, summary="Subscribers, oldest first")
+def list_subscribers(
+    store: StoreDep,
+    status: Status | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> dict[str, Any]:
+    """A page of the list, filtered by status; `total` counts every page."""
+    by_status = store.counts()["status"]
+    total = by_status[status] if status else sum(by_status.values())
+    matching = store.iter_all(status=status, batch=min(offset + limit, MAX_PAGE))
+    page = [subscriber_json(item) for item in islice(matching, offset, offset + limit)]
+    return {"items": page, "total": total, "offset": offset, "limit": limit}
+
+
+@router.post(
+    "/subscribers",
+    response_model=SubscriberOut,
+    status_code=201,
+    summary="Add a subscriber",
+    responses={200: {"model": SubscriberOut, "description": "known address, updated"}},
+)
+def add_subscriber(new: NewSubscriber, store: StoreDep, response: Response) -> dict[str, Any]:
+    """Add an address (pending, or confirmed with `confirmed`); a known one takes the
+    fields given, and one that had left comes back. A suppressed address is refused."""
+    subscriber, outcome = store.add(
+        new.email,
+        name=new.name,
+        frequency=new.frequency,
+        timezone=new.timezone,
+        topics=new.topics,
+        confirmed=new.confirmed,
+        method="api",
+    )
+    if outcome == "merged":
+        response.status_code = 200
+    return subscriber_json(subscriber)
+
+
+@router.get(
+    "/subscribers/{email}",
+    response_model=PersonalData,
+    summary="All that is stored about one subscriber",
+    responses=failures({404: "no subscriber with this address"}),
+)
+def personal_data(email: Email, store: StoreDep) -> dict[str, Any]:
+    """Profile, dates, bounces and every consent record (a GDPR access request)."""
+    data = store.personal_data(email)
+    if data is None:
+        raise ApiError(404, "no subscriber with this address")
+    return data
+
+
+@router.delete(
+    "/subscribers/{email}",
+    response_model=Removal,
+    summary="Remove a subscriber",
+    responses=failures({404: "no subscriber with this address (and no `erase`)"}),
+)
+def remove_subscriber(
+    email: Email,
+    store: StoreDep,
+    erase: Annotated[
+        bool, Query(description="also suppress the address: it is never added or mailed again")
+    ] = False,
+) -> dict[str, Any]:
+    """Delete the subscriber and their consent records. With `erase` (GDPR erasure) only a
+    hash of the address stays, on the suppression list, even if it was not subscribed."""
+    removed = store.remove(email, erase=erase)
+    if not (removed or erase):
+        raise ApiError(404, "no subscriber with this address")
+    return {"email": email, "removed": removed, "erased": erase}
+
+
+@router.get("/stats", response_model=Stats, summary="Subscribers by status and frequency")
+def stats(store: StoreDep) -> dict[str, dict[str, int]]:
+    return store.counts()

@@ -1,0 +1,285 @@
+"""The admin's defences over real HTTP (uvicorn on a free port): sign-in, the session
+cookie, CSRF tokens, backoff after failed sign-ins, sign-out, the admin being off without
+credentials, and every /admin route refusing anonymous requests.
+
+Helpers here are shared by the other admin tests."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from http.cookies import SimpleCookie
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from fastapi import FastAPI, routing
+from test_web import running
+
+from pipeline.settings import Settings, load_settings
+from pipeline.storage import Database
+from pipeline.web import create_app
+from pipeline.web.admin.backoff import FAILURES_ALLOWED
+
+USER = "editor@example.org"
+PASSWORD = "correct horse battery staple"
+LOCAL_SITE = "http://127.0.0.1:8000"  # cookies without Secure, so requests sends them back
+_TOKEN = re.compile(r'name="(csrf|nonce)" value="([^"]+)"')
+
+
+def admin_settings(tmp_path: Path, database_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "data_dir": tmp_path / "var",
+        "database_url": database_url,
+        "site_url": LOCAL_SITE,
+        "site_title": "Policy Notes",
+        "email_backend": "file",
+        "admin_username": USER,
+        "admin_password": PASSWORD,
+        "sources": [{"name": "posts", "kind": "directory", "path": str(tmp_path / "posts")}],
+    }
+    return load_settings(**values | overrides)
+
+
+def admin_app(settings: Settings, db: Database) -> FastAPI:
+    """The web app, admin included, as `newsletter serve` builds it."""
+    return create_app(settings, db)
+
+
+def tokens(page: str) -> dict[str, str]:
+    """The hidden csrf and nonce fields of a page's (first) forms."""
+    found: dict[str, str] = {}
+    for name, value in _TOKEN.findall(page):
+        found.setdefault(name, value)
+    return found
+
+
+def sign_in(
+    base_url: str,
+    session: requests.Session | None = None,
+    *,
+    username: str = USER,
+    password: str = PASSWORD,
+    ip: str | None = None,
+    next_page: str | None = None,
+) -> requests.Response:
+    """Open the sign-in form and post it, as a browser does; the answer is not followed."""
+    session = session or requests.Session()
+    headers = {"X-Forwarded-For": ip} if ip else {}
+    form = session.get(f"{base_url}/admin/signin", headers=headers, timeout=10)
+    fields = {"csrf": tokens(form.text)["csrf"], "username": username, "password": password}
+    if next_page is not None:
+        fields["next"] = next_page
+    return session.post(
+        f"{base_url}/admin/signin",
+        data=fields,
+        headers=headers,
+        allow_redirects=False,
+        timeout=10,
+    )
+
+
+def signed_in(base_url: str) -> requests.Session:
+    session = requests.Session()
+    answer = sign_in(base_url, session)
+    assert answer.status_code == 303, answer.text
+    return session
+
+
+def form_post(
+    session: requests.Session, base_url: str, page: str, action: str, **fields: Any
+) -> requests.Response:
+    """Open `page`, then post its form to `action` with its tokens and `fields`."""
+    opened = session.get(f"{base_url}{page}", timeout=10)
+    assert opened.status_code == 200, opened.text
+    return session.post(
+        f"{base_url}{action}",
+        data=tokens(opened.text) | fields,
+        allow_redirects=False,
+        timeout=10,
+    )
+
+
+def set_cookies(response: requests.Response) -> SimpleCookie:
+    """Every Set-Cookie of a response, with its attributes."""
+    cookies: SimpleCookie = SimpleCookie()
+    for header in response.raw.headers.getlist("Set-Cookie"):
+        cookies.load(header)
+    return cookies
+
+
+def admin_routes(app: FastAPI) -> list[tuple[str, str]]:
+    """(path, method) of every route under /admin, however FastAPI nests included routers."""
+    listed = getattr(routing, "iter_route_contexts", iter)(app.routes)
+    return sorted(
+        (route.path, method)
+        for route in listed
+        if (route.path or "").startswith("/admin")
+        for method in route.methods or ()
+    )
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return admin_settings(tmp_path, database_url)
+
+
+@pytest.fixture
+def app(settings: Settings, db: Database) -> FastAPI:
+    return admin_app(settings, db)
+
+
+@pytest.fixture
+def site(app: FastAPI) -> Iterator[str]:
+    with running(app) as base_url:
+        yield base_url
+
+
+def test_sign_in_sets_a_strict_http_only_session_cookie(site: str) -> None:
+    anonymous = requests.get(f"{site}/admin/subscribers?q=ann", allow_redirects=False, timeout=10)
+    assert anonymous.status_code == 303
+    assert anonymous.headers["Location"] == "/admin/signin?next=%2Fadmin%2Fsubscribers%3Fq%3Dann"
+
+    session = requests.Session()
+    answer = sign_in(site, session, next_page="/admin/subscribers?q=ann")
+    assert answer.status_code == 303
+    assert answer.headers["Location"] == "/admin/subscribers?q=ann"
+    cookie = set_cookies(answer)["newsletter_admin"]
+    assert cookie["httponly"] is True and cookie["samesite"].lower() == "strict"
+    assert cookie["path"] == "/admin" and int(cookie["max-age"]) > 0
+    assert not cookie["secure"]  # SITE_URL is http here
+
+    page = session.get(f"{site}/admin/", timeout=10)
+    assert page.status_code == 200 and "Dashboard" in page.text
+    assert page.headers["Cache-Control"] == "no-store"
+    assert page.headers["X-Frame-Options"] == "DENY"
+    assert "Sign out editor@example.org" in page.text
+
+
+def test_the_cookie_is_secure_when_the_site_is_https(
+    tmp_path: Path, database_url: str, db: Database
+) -> None:
+    https = admin_settings(tmp_path, database_url, site_url="https://blog.example.org")
+    with running(admin_app(https, db)) as base_url:
+        form = requests.get(f"{base_url}/admin/signin", timeout=10)
+        assert set_cookies(form)["newsletter_admin_signin"]["secure"] is True
+        answer = requests.post(
+            f"{base_url}/admin/signin",
+            data={"csrf": tokens(form.text)["csrf"], "username": USER, "password": PASSWORD},
+            cookies=dict(form.cookies),  # a plain dict: sent over http, Secure or not
+            allow_redirects=False,
+            timeout=10,
+        )
+    assert answer.status_code == 303
+    assert set_cookies(answer)["newsletter_admin"]["secure"] is True
+
+
+def test_a_wrong_password_or_username_signs_no_one_in(site: str) -> None:
+    for username, password in ((USER, "wrong"), ("someone", PASSWORD), (USER, "")):
+        session = requests.Session()
+        answer = sign_in(site, session, username=username, password=password)
+        assert answer.status_code == 401
+        assert "Wrong username or password." in answer.text
+        assert "newsletter_admin" not in set_cookies(answer)
+        assert session.get(f"{site}/admin/", allow_redirects=False, timeout=10).status_code == 303
+
+
+def test_repeated_failures_from_one_address_get_429_with_a_growing_wait(site: str) -> None:
+    for attempt in range(FAILURES_ALLOWED):
+        answer = sign_in(site, username=f"guess{attempt}", password="x", ip="203.0.113.9")
+        assert answer.status_code == 401
+    refused = sign_in(site, password="x", ip="203.0.113.9")
+    assert refused.status_code == 429
+    assert 0 < int(refused.headers["Retry-After"]) <= 30
+    # While it waits, not even the right password gets in (and nothing is learnt).
+    assert sign_in(site, ip="203.0.113.9").status_code == 429
+    # Another address is not held up by this one.
+    assert sign_in(site, ip="203.0.113.10").status_code == 303
+
+
+def test_repeated_failures_for_one_username_get_429_from_any_address(site: str) -> None:
+    for attempt in range(FAILURES_ALLOWED):
+        answer = sign_in(site, password="x", ip=f"198.51.100.{attempt + 1}")
+        assert answer.status_code == 401
+    refused = sign_in(site, ip="198.51.100.99")
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+
+
+def test_posts_without_the_right_csrf_token_are_refused(site: str, app: FastAPI) -> None:
+    session = signed_in(site)
+    fields = {"email": "forged@example.org"}
+    for token in ({}, {"csrf": "not-the-token"}):
+        answer = session.post(f"{site}/admin/subscribers", data=fields | token, timeout=10)
+        assert answer.status_code == 403
+        assert "Form expired" in answer.text
+    # Another session's token does not fit this session either.
+    other = tokens(signed_in(site).get(f"{site}/admin/subscribers", timeout=10).text)
+    forged = session.post(f"{site}/admin/subscribers", data=fields | other, timeout=10)
+    assert forged.status_code == 403
+    assert app.state.subscribers.find("forged@example.org") is None
+    # The sign-in form needs its own cookie's token.
+    blind = requests.post(
+        f"{site}/admin/signin",
+        data={"username": USER, "password": PASSWORD, "csrf": "guess"},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert blind.status_code == 403 and "newsletter_admin" not in set_cookies(blind)
+    # Nor can anyone make it buffer an upload: it reads no more than a public form.
+    huge = requests.post(f"{site}/admin/signin", data={"csrf": "x" * 20_000}, timeout=10)
+    assert huge.status_code == 413
+
+
+def test_signing_out_ends_the_session_even_for_a_copied_cookie(site: str) -> None:
+    session = signed_in(site)
+    copied = session.cookies.get("newsletter_admin")
+    answer = form_post(session, site, "/admin/", "/admin/signout")
+    assert answer.status_code == 303 and answer.headers["Location"] == "/admin/signin"
+    assert set_cookies(answer)["newsletter_admin"]["max-age"] == "0"
+    replayed = requests.get(
+        f"{site}/admin/", cookies={"newsletter_admin": copied}, allow_redirects=False, timeout=10
+    )
+    assert replayed.status_code == 303
+
+
+def test_after_sign_in_only_admin_pages_are_followed(site: str) -> None:
+    for elsewhere in ("//evil.example/admin/", "https://evil.example/", "/feed.xml", "/admin\\x"):
+        answer = sign_in(site, next_page=elsewhere)
+        assert answer.headers["Location"] == "/admin/"
+
+
+def test_the_admin_is_off_without_credentials(
+    tmp_path: Path, database_url: str, db: Database
+) -> None:
+    off = admin_settings(tmp_path, database_url, admin_username=None, admin_password=None)
+    with running(admin_app(off, db)) as base_url:
+        for method, path in (
+            ("GET", "/admin/"),
+            ("GET", "/admin/signin"),
+            ("POST", "/admin/signin"),
+        ):
+            answer = requests.request(method, f"{base_url}{path}", timeout=10)
+            assert answer.status_code == 503
+            assert "NEWSLETTER_ADMIN_USERNAME" in answer.text
+            assert "NEWSLETTER_ADMIN_PASSWORD" in answer.text
+            assert answer.headers["Cache-Control"] == "no-store"
+
+
+def test_every_admin_route_refuses_anonymous_requests(site: str, app: FastAPI) -> None:
+    routes = admin_routes(app)
+    assert ("/admin/digest/send", "POST") in routes and len(routes) > 15
+    examples = {"{run_id}": "1", "{action}": "pause", "{name}": "x.eml"}
+    for path, method in routes:
+        if path == "/admin/signin":
+            continue
+        url = path
+        for placeholder, value in examples.items():
+            url = url.replace(placeholder, value)
+        assert "{" not in url, f"no example value for {path}"
+        answer = requests.request(method, f"{site}{url}", allow_redirects=False, timeout=10)
+        if method == "GET":
+            assert answer.status_code in (302, 303), (method, path)
+            assert answer.headers["Location"].startswith("/admin/signin?next="), path
+        else:
+            assert answer.status_code in (401, 403), (method, path)
