@@ -43,7 +43,9 @@ def demo() -> None:
         f"\nDigest: {sent.summary()}"
         f"\nSent mail: {_mail_location(config)}"
         f"\nFeeds: {feeds / 'feed.xml'}, {feeds / 'atom.xml'}, {feeds / 'feed.json'}"
-        f"\nNext: `make run` and open {config.base_url}/",
+        f"\nNext: `make run` and open {config.base_url}/"
+        f"\nAdmin: {config.base_url}/admin/ (set NEWSLETTER_ADMIN_USERNAME and"
+        " NEWSLETTER_ADMIN_PASSWORD first)",
         markup=False,
     )
     raise typer.Exit(EXIT_PARTIAL if report.failed or sent.failed else EXIT_OK)
