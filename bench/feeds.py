@@ -21,28 +21,9 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-WORDS = [
-    "council",
-    "budget",
-    "resident",
-    "service",
-    "data",
-    "partnership",
-    "housing",
-    "library",
-    "trust",
-    "evidence",
-    "policy",
-    "reform",
-    "local",
-    "health",
-    "care",
-    "school",
-    "transport",
-    "planning",
-    "community",
-    "digital",
-]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for bench.corpus
+from bench.corpus import WORDS
+
 START = datetime(2020, 1, 1, 9, 0, tzinfo=UTC)
 
 

@@ -18,28 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
-WORDS = [
-    "council",
-    "budget",
-    "resident",
-    "service",
-    "data",
-    "partnership",
-    "housing",
-    "library",
-    "trust",
-    "evidence",
-    "policy",
-    "reform",
-    "local",
-    "health",
-    "care",
-    "school",
-    "transport",
-    "planning",
-    "community",
-    "digital",
-]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for bench.corpus
+from bench.corpus import WORDS
 
 
 def generate(folder: Path, count: int) -> None:

@@ -31,33 +31,14 @@ from typing import TYPE_CHECKING
 
 from dkim import dknewkey
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for bench.corpus
+from bench.corpus import WORDS
+
 if TYPE_CHECKING:
     from pipeline.settings import Settings
     from pipeline.storage.models import Post
     from subscribers import Subscriber, TokenSigner
 
-WORDS = [
-    "council",
-    "budget",
-    "resident",
-    "service",
-    "data",
-    "partnership",
-    "housing",
-    "library",
-    "trust",
-    "evidence",
-    "policy",
-    "reform",
-    "local",
-    "health",
-    "care",
-    "school",
-    "transport",
-    "planning",
-    "community",
-    "digital",
-]
 SITE = "https://blog.example.org"
 NEWEST = datetime(2026, 11, 3, 9, tzinfo=UTC)
 

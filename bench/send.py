@@ -39,6 +39,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for bench.corpus
+from bench.corpus import WORDS
+
 if TYPE_CHECKING:
     from pipeline.settings import Settings
 
@@ -50,28 +53,6 @@ SENDER = "Policy Blog <news@blog.example.org>"
 POSTS = 5
 SIGNUP_CHUNK = 5_000
 SMALL, LARGE = 5_000, 200_000
-WORDS = [
-    "council",
-    "budget",
-    "resident",
-    "service",
-    "data",
-    "partnership",
-    "housing",
-    "library",
-    "trust",
-    "evidence",
-    "policy",
-    "reform",
-    "local",
-    "health",
-    "care",
-    "school",
-    "transport",
-    "planning",
-    "community",
-    "digital",
-]
 
 
 # --- in a phase process -------------------------------------------------------------------
