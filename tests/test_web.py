@@ -355,7 +355,12 @@ def test_readers_never_see_a_partial_feed_while_it_is_replaced(site: str, feeds_
     ]
     for thread in threads:
         thread.start()
-    time.sleep(1.5)
+    # Until readers have seen the feed change a few times (a loaded machine is slow).
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not failures:
+        if len(seen) >= 40 and len({body for _, body in list(seen)}) > 2:
+            break
+        time.sleep(0.1)
     stop.set()
     for thread in threads:
         thread.join(timeout=10)
