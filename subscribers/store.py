@@ -247,6 +247,11 @@ class SubscriberStore:
         """By id (as a signed link carries it); None if unknown."""
         return self._transaction(lambda session: session.get(Subscriber, subscriber_id))
 
+    def holding(self, subscriber_id: int, nonce: str) -> Subscriber | None:
+        """The subscriber a signed link is for, if its nonce is still current (a
+        re-subscription renews the nonce, and with it every link)."""
+        return self._transaction(lambda session: _holding(session, subscriber_id, nonce))
+
     def find(self, email: str) -> Subscriber | None:
         """By address, in any case; None if unknown, SubscriberError if not an address."""
         address = normalise_email(email)

@@ -333,3 +333,11 @@ def test_concurrent_sign_ups_of_one_address_make_one_subscriber(store: Subscribe
     with ThreadPoolExecutor(max_workers=6) as pool:
         list(pool.map(sign_up_all, range(6)))
     assert sorted(s.email_key for s in store.iter_all()) == sorted(addresses)
+
+
+def test_holding_checks_the_links_nonce(db) -> None:
+    store = SubscriberStore(db.sessions, default_timezone="Europe/London")
+    subscriber, _ = store.add("nonce@example.org", confirmed=True)
+    assert store.holding(subscriber.id, subscriber.token_nonce).email == "nonce@example.org"
+    assert store.holding(subscriber.id, "not-the-nonce") is None
+    assert store.holding(subscriber.id + 1000, subscriber.token_nonce) is None

@@ -9,7 +9,6 @@ prefetch an unsubscribe link unsubscribe no one.
 
 from __future__ import annotations
 
-import hmac
 import logging
 import math
 from dataclasses import asdict, dataclass
@@ -343,13 +342,7 @@ def _holder(request: Request, token: str) -> Subscriber | None:
     ids = _manage_ids(request, token)
     if ids is None:
         return None
-    subscriber_id, nonce = ids
-    subscriber = request.app.state.subscribers.get(subscriber_id)
-    if subscriber is None or not hmac.compare_digest(
-        subscriber.token_nonce.encode(), nonce.encode()
-    ):
-        return None
-    return subscriber
+    return request.app.state.subscribers.holding(*ids)
 
 
 def _known_topics(db: Database) -> list[str]:
