@@ -75,3 +75,15 @@ def test_preview_for_a_sample_reader_and_unknown_email(tmp_path: Path) -> None:
     unknown = run("digest", "preview", "--email", "nobody@example.org", cwd=tmp_path)
     assert unknown.returncode == 2
     assert unknown.stderr.strip() == "error: nobody@example.org: not on the list"
+
+
+def test_bad_addresses_are_one_line_errors(tmp_path: Path) -> None:
+    prepared(tmp_path)
+    for args, message in [
+        (("send", "--test-to", "not-an-address"), "error: not-an-address: bad email"),
+        (("preview", "--email", "bad@"), "error: bad@: bad email 'bad@'"),
+    ]:
+        result = run("digest", *args, cwd=tmp_path)
+        assert result.returncode == 2, (args, result.stderr)
+        assert result.stderr.startswith(message)
+        assert len(result.stderr.strip().splitlines()) == 1

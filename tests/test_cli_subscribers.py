@@ -104,3 +104,11 @@ def test_show_then_erase(tmp_path: Path) -> None:
     again = run("subscribers", "add", "gdpr@example.org", cwd=tmp_path)
     assert again.returncode == 2
     assert "gdpr@example.org: suppressed" in again.stderr
+
+
+def test_import_of_a_file_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "latin1.csv").write_bytes("email,name\nzoe@example.org,Zoé\n".encode("latin-1"))
+    result = run("subscribers", "import", "latin1.csv", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: latin1.csv: not UTF-8 text (byte 29)"
+    assert listed(tmp_path) == {}

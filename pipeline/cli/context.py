@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from pipeline.settings import Settings, SettingsProblem, load_settings
 from pipeline.storage import Database, open_database
+from subscribers import Subscriber, SubscriberError, SubscriberStore
 
 EXIT_OK, EXIT_PARTIAL, EXIT_BAD_INPUT = 0, 1, 2
 T = TypeVar("T")
@@ -48,6 +49,22 @@ def database(config: Settings) -> Database:
         return open_database(url)
     except (OSError, SQLAlchemyError) as exc:
         fail(f"database {redacted(url)}: {describe_database_error(exc)}")
+
+
+def subscriber_store(config: Settings, db: Database) -> SubscriberStore:
+    """The subscriber list on this database, new subscribers defaulting to TIMEZONE."""
+    return SubscriberStore(db.sessions, default_timezone=config.timezone)
+
+
+def find_subscriber(config: Settings, db: Database, email: str) -> Subscriber:
+    """The subscriber with this address, or a one-line error and exit 2."""
+    try:
+        found = subscriber_store(config, db).find(email)
+    except SubscriberError as exc:
+        fail(f"{email}: {exc}")
+    if found is None:
+        fail(f"{email}: not on the list")
+    return found
 
 
 def redacted(url: str) -> str:

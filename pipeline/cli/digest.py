@@ -23,6 +23,7 @@ from pipeline.cli.context import (
     database,
     err,
     fail,
+    find_subscriber,
     out,
     print_json,
     settings,
@@ -60,7 +61,7 @@ def preview(
     """Write the digest a subscriber (or a sample reader) would get now, as .html and .txt."""
     config = settings()
     db = database(config)
-    subscriber = _subscriber(db, email) if email else None
+    subscriber = find_subscriber(config, db, email) if email else None
     posts = preview_posts(db, subscriber, frequency, datetime.now(UTC))
     if not posts:
         fail("no published posts to preview (run `newsletter ingest` first)")
@@ -71,20 +72,6 @@ def preview(
         path = folder / f"digest-{frequency}.{suffix}"
         path.write_text(body, encoding="utf-8")
         out.print(str(path), markup=False)
-
-
-def _subscriber(db: Database, email: str) -> Subscriber:
-    try:
-        address = normalise_email(email)
-    except SubscriberError as exc:
-        fail(f"{email}: {exc}")
-    with db.session() as session:
-        found = session.scalars(
-            select(Subscriber).where(Subscriber.email_key == address.lower())
-        ).one_or_none()
-    if found is None:
-        fail(f"{email}: not on the list")
-    return found
 
 
 @digest_app.command("send")

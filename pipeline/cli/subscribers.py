@@ -18,6 +18,7 @@ from pipeline.cli.context import (
     print_json,
     progress,
     settings,
+    subscriber_store,
 )
 from subscribers import SubscriberError, SubscriberStore, export_csv, import_csv, subscriber_json
 
@@ -29,7 +30,7 @@ CSV_FILE = Annotated[Path, typer.Argument(metavar="FILE.csv", dir_okay=False)]
 
 def _store() -> SubscriberStore:
     config = settings()
-    return SubscriberStore(database(config).sessions, default_timezone=config.timezone)
+    return subscriber_store(config, database(config))
 
 
 @subscribers_app.command("add")
