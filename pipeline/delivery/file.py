@@ -7,17 +7,16 @@ message.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-import tempfile
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from pipeline.atomic import replace_file
 from pipeline.delivery.base import SendResult, delivered, failed
 from pipeline.mail.compose import OutgoingMessage
 
+MESSAGE_MODE = 0o600  # messages hold subscribers' addresses: owner only
 _UNSAFE = re.compile(r"[^A-Za-z0-9@._-]+")
 
 
@@ -45,16 +44,5 @@ class FileBackend:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
         name = _UNSAFE.sub("_", message.message_id.strip("<>"))[:128]
         path = self.outbox / f"{stamp}-{name}.eml"
-        self.outbox.mkdir(parents=True, exist_ok=True)
-        descriptor, temporary = tempfile.mkstemp(dir=self.outbox, prefix=".", suffix=".tmp")
-        try:
-            with os.fdopen(descriptor, "wb") as file:
-                file.write(message.raw)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temporary, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temporary)
-            raise
+        replace_file(path, message.raw, mode=MESSAGE_MODE)
         return path
