@@ -13,8 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -23,6 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for bench.corpus
 from bench.corpus import WORDS
+from bench.phases import peak_mib, run_in_child
 
 START = datetime(2020, 1, 1, 9, 0, tzinfo=UTC)
 
@@ -97,8 +96,7 @@ def build(database: Path, out: Path) -> None:
     started = time.perf_counter()
     report = build_feeds(db, settings, out)
     seconds = time.perf_counter() - started
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": seconds, "peak_mib": peak_mib, "summary": report.summary()}))
+    print(json.dumps({"seconds": seconds, "peak_mib": peak_mib(), "summary": report.summary()}))
 
 
 STEPS = {"populate": populate, "change": change_one_post, "build": build}
@@ -108,11 +106,7 @@ def run(step: str, database: Path, out: Path, *options: int) -> dict:
     """Run one step in a fresh process: a child inherits its parent's peak memory, so the
     parent never generates posts itself. `-P` keeps bench/ off the child's import path,
     where a script could shadow a package of the same name."""
-    command = [sys.executable, "-P", __file__, "--step", step, str(database), str(out)]
-    output = subprocess.run(
-        [*command, *map(str, options)], check=True, capture_output=True, text=True
-    ).stdout
-    return json.loads(output or "{}")
+    return run_in_child(__file__, "--step", step, database, out, *options)
 
 
 def main() -> None:

@@ -11,8 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -20,6 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for bench.corpus
 from bench.corpus import WORDS
+from bench.phases import peak_mib, run_in_child
 
 
 def generate(folder: Path, count: int) -> None:
@@ -53,18 +52,11 @@ def phase(folder: Path, database: Path) -> None:
     started = time.perf_counter()
     [report] = ingest(db, settings)
     seconds = time.perf_counter() - started
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": seconds, "peak_mib": peak_mib, "summary": report.summary()}))
+    print(json.dumps({"seconds": seconds, "peak_mib": peak_mib(), "summary": report.summary()}))
 
 
 def run_phase(folder: Path, database: Path) -> dict:
-    output = subprocess.run(
-        [sys.executable, "-P", __file__, "--phase", str(folder), str(database)],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return json.loads(output)
+    return run_in_child(__file__, "--phase", folder, database)
 
 
 def main() -> None:

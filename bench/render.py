@@ -19,8 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,6 +31,7 @@ from dkim import dknewkey
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for bench.corpus
 from bench.corpus import WORDS
+from bench.phases import peak_mib, run_in_child
 
 if TYPE_CHECKING:
     from pipeline.settings import Settings
@@ -159,18 +158,13 @@ def phase(approach: str, subscribers: int, count: int) -> None:
         message = APPROACHES[approach](settings, signer, chosen)  # reads the key, if any
     size = sum(len(message(number, reader)) for number, reader in enumerate(readers(subscribers)))
     seconds = time.perf_counter() - started
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": seconds, "peak_mib": peak_mib, "mean_bytes": size / subscribers}))
+    print(
+        json.dumps({"seconds": seconds, "peak_mib": peak_mib(), "mean_bytes": size / subscribers})
+    )
 
 
 def run_phase(approach: str, subscribers: int, count: int) -> dict:
-    output = subprocess.run(
-        [sys.executable, "-P", __file__, "--phase", approach, str(subscribers), str(count)],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return json.loads(output)
+    return run_in_child(__file__, "--phase", approach, subscribers, count)
 
 
 def main() -> None:

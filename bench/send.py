@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for bench.corpus
 from bench.corpus import WORDS
+from bench.phases import peak_mib, run_in_child
 
 if TYPE_CHECKING:
     from pipeline.settings import Settings
@@ -56,11 +57,6 @@ SMALL, LARGE = 5_000, 200_000
 
 
 # --- in a phase process -------------------------------------------------------------------
-
-
-def peak_mib() -> float:
-    """This process's peak RSS so far (ru_maxrss is in KiB on Linux)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def cpu_seconds() -> float:
@@ -295,15 +291,20 @@ def run_phase(
     profile: str | None = None,
 ) -> dict[str, Any]:
     """One phase in a fresh process (in the database's folder, no NEWSLETTER_ variables)."""
-    command = [sys.executable, "-P", __file__, "--phase", kind, str(database)]
-    command += [str(messages), str(connections), str(port)]
-    if profile:
-        command += ["--profile", profile]
+    extra = ["--profile", profile] if profile else []
     env = {key: value for key, value in os.environ.items() if not key.startswith("NEWSLETTER_")}
-    output = subprocess.run(
-        command, check=True, stdout=subprocess.PIPE, text=True, cwd=database.parent, env=env
-    ).stdout
-    return json.loads(output)
+    return run_in_child(
+        __file__,
+        "--phase",
+        kind,
+        database,
+        messages,
+        connections,
+        port,
+        *extra,
+        cwd=database.parent,
+        env=env,
+    )
 
 
 def fresh_copy(prepared: Path, folder: Path) -> Path:

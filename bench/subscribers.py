@@ -13,12 +13,13 @@ import argparse
 import csv
 import json
 import random
-import resource
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for bench.phases
+from bench.phases import peak_mib, run_in_child
 
 FREQUENCIES = ["daily", "weekly", "weekly", "weekly", "monthly", ""]
 ZONES = ["Europe/London", "Europe/Berlin", "America/New_York", "Asia/Tokyo", "UTC", ""]
@@ -61,20 +62,11 @@ def phase(source: Path, database: Path) -> None:
     with source.open(encoding="utf-8-sig", newline="") as stream:
         report = import_csv(stream, store, confirmed=True)
     seconds = time.perf_counter() - started
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": seconds, "peak_mib": peak_mib, "summary": report.summary()}))
+    print(json.dumps({"seconds": seconds, "peak_mib": peak_mib(), "summary": report.summary()}))
 
 
 def run_phase(source: Path, database: Path) -> dict:
-    # -P: this file's folder must not come first on sys.path, or this file would shadow
-    # the `subscribers` package it measures.
-    output = subprocess.run(
-        [sys.executable, "-P", __file__, "--phase", str(source), str(database)],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return json.loads(output)
+    return run_in_child(__file__, "--phase", source, database)
 
 
 def main() -> None:
