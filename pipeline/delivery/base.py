@@ -35,8 +35,17 @@ class SendResult:
     provider_id: str | None = None
 
 
+DEFAULT_BATCH = 50
+
+
 class Backend(Protocol):
-    """Sends messages; `close` releases connections (safe to call more than once)."""
+    """Sends messages; `close` releases connections (safe to call more than once).
+
+    `max_batch` is how many messages one `send` should get: the outbox marks results after
+    each call, so it is also the most a crash can leave sent but unrecorded.
+    """
+
+    max_batch: int
 
     def send(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]: ...
 

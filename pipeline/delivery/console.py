@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TextIO
 
-from pipeline.delivery.base import SendResult, delivered
+from pipeline.delivery.base import DEFAULT_BATCH, SendResult, delivered
 from pipeline.mail.compose import OutgoingMessage
 
 _SEPARATOR = "-" * 72
@@ -13,6 +13,8 @@ _SEPARATOR = "-" * 72
 
 class ConsoleBackend:
     """Writes each message, as it would go on the wire, between separator lines."""
+
+    max_batch = DEFAULT_BATCH
 
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream

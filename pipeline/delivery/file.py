@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pipeline.atomic import replace_file
-from pipeline.delivery.base import SendResult, delivered, failed
+from pipeline.delivery.base import DEFAULT_BATCH, SendResult, delivered, failed
 from pipeline.mail.compose import OutgoingMessage
 
 MESSAGE_MODE = 0o600  # messages hold subscribers' addresses: owner only
@@ -22,6 +22,8 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9@._-]+")
 
 class FileBackend:
     """Writes `<timestamp>-<message-id>.eml` files into `outbox`."""
+
+    max_batch = DEFAULT_BATCH
 
     def __init__(self, outbox: Path) -> None:
         self.outbox = outbox

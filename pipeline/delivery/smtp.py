@@ -17,7 +17,7 @@ import ssl
 from collections.abc import Sequence
 from typing import Literal
 
-from pipeline.delivery.base import DeliveryConfigError, SendResult, failed
+from pipeline.delivery.base import DEFAULT_BATCH, DeliveryConfigError, SendResult, failed
 from pipeline.mail.compose import OutgoingMessage
 from pipeline.settings import ENV_PREFIX, Settings
 
@@ -49,6 +49,8 @@ def smtp_connection(settings: Settings) -> SMTPBackend:
 
 class SMTPBackend:
     """Sends through one SMTP server; STARTTLS or implicit TLS, AUTH when a username is set."""
+
+    max_batch = DEFAULT_BATCH
 
     def __init__(
         self,

@@ -33,7 +33,6 @@ from pipeline.storage.models import DigestRun, DigestSelection, OutboxItem, Post
 from subscribers import Subscriber, SubscriberStore, TokenSigner
 
 BATCH_SIZE = 500
-MARK_EVERY = 50
 RETRY_BASE_SECONDS = 30.0
 RETRY_MAX_SECONDS = 3_600.0
 WAIT_BUDGET_SECONDS = 120.0
@@ -200,8 +199,7 @@ class RunSender:
         report.skipped += len(outcomes)
         self._record(run_id, outcomes, report)
         # Marked chunk by chunk: a crash can leave at most one chunk sent but unmarked.
-        # A backend may say how much it takes at once (`max_batch`: a full API request).
-        chunk = getattr(self.backend, "max_batch", MARK_EVERY)
+        chunk = self.backend.max_batch
         for start in range(0, len(messages), chunk):
             if report.status == "paused":
                 self._release(messages[start:])
