@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from smtp_server import DROP, SMTPServer
+from test_delivery import message
 
 from pipeline.delivery import (
     SendResult,
@@ -18,20 +19,10 @@ from pipeline.delivery import (
     open_backend,
     smtp_connection,
 )
-from pipeline.mail import OutgoingMessage, compose
+from pipeline.mail import OutgoingMessage
 from pipeline.settings import load_settings
 
 pytest_plugins = ["smtp_server"]
-
-
-def message(to: str = "ada@example.org", subject: str = "Hello") -> OutgoingMessage:
-    return compose(
-        sender="Policy Blog <news@blog.example.org>",
-        to=to,
-        subject=subject,
-        text="New posts this week.\n",
-        html="<p>New posts this week.</p>",
-    )
 
 
 def numbered(count: int) -> list[OutgoingMessage]:

@@ -14,9 +14,10 @@ from pathlib import Path
 from cli_runner import NEWSLETTER, clean_environment, run
 from smtp_server import SMTPServer
 from sqlalchemy import func, select
+from test_digest_runs import add_post
 
 from pipeline.storage import open_database
-from pipeline.storage.models import OutboxItem, Post
+from pipeline.storage.models import OutboxItem
 from subscribers import Signup, SubscriberStore
 
 pytest_plugins = ["smtp_server"]
@@ -28,25 +29,7 @@ KILL_AFTER = 400
 def prepare(database_url: str) -> None:
     db = open_database(database_url)
     now = datetime.now(UTC)
-    with db.session() as session:
-        session.add(
-            Post(
-                guid="urn:test:crash",
-                source="test",
-                slug="crash",
-                status="published",
-                title="Resilience",
-                url="https://blog.example.org/posts/crash",
-                authors=["Ann Lee"],
-                tags=[],
-                summary="On recovering from crashes.",
-                content_html="<p>On recovering from crashes.</p>",
-                content_hash="crash",
-                published=now - timedelta(hours=1),
-                updated=now - timedelta(hours=1),
-                first_seen=now - timedelta(hours=1),
-            )
-        )
+    add_post(db, "Resilience", now - timedelta(hours=1))
     store = SubscriberStore(db.sessions, default_timezone="Europe/London")
     signups = [
         Signup(f"reader{number}@example.org", None, None, None, None, True)

@@ -23,7 +23,7 @@ from pipeline.delivery.ratelimit import TokenBucket
 from pipeline.delivery.smtp import SMTPBackend, Unreachable
 from pipeline.mail.compose import OutgoingMessage
 
-MESSAGES_PER_CONNECTION_PER_CALL = 50
+MESSAGES_PER_CONNECTION_PER_CALL = 25
 
 
 class SMTPPool:
