@@ -87,3 +87,14 @@ def test_bad_addresses_are_one_line_errors(tmp_path: Path) -> None:
         assert result.returncode == 2, (args, result.stderr)
         assert result.stderr.startswith(message)
         assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_an_unworkable_backend_is_one_line_and_starts_no_run(tmp_path: Path) -> None:
+    prepared(tmp_path)
+    for args in (("send", "--yes"), ("send", "--test-to", "editor@example.org")):
+        result = run("digest", *args, cwd=tmp_path, EMAIL_BACKEND="postmark")
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.strip() == (
+            "error: NEWSLETTER_API_KEY: needed for NEWSLETTER_EMAIL_BACKEND=postmark"
+        )
+    assert json.loads(run("deliveries", "--json", cwd=tmp_path).stdout) == []

@@ -9,6 +9,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from pipeline.cli import content, demo, digest, feeds, serve, subscribers
 from pipeline.cli.context import EXIT_BAD_INPUT, describe_database_error, err
+from pipeline.settings import SettingsProblem
 
 app = typer.Typer(
     help="Posts in; feeds and email digests out.",
@@ -29,9 +30,13 @@ app.command()(digest.deliveries)
 
 
 def main() -> None:
-    """Entry point: a database failing mid-command is one line, not a traceback."""
+    """Entry point: a setting found unworkable mid-command (a delivery backend without its
+    key, an unreadable DKIM key) or a failing database is one line, not a traceback."""
     try:
         app()
+    except SettingsProblem as exc:
+        err.print(f"error: {exc}", markup=False)
+        sys.exit(EXIT_BAD_INPUT)
     except SQLAlchemyError as exc:
         err.print(f"error: database: {describe_database_error(exc)}", markup=False)
         sys.exit(EXIT_BAD_INPUT)

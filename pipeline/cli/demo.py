@@ -56,10 +56,10 @@ def _send_sample_digest(db: Database, config: Settings) -> SendReport:
     store = SubscriberStore(db.sessions, default_timezone=config.timezone)
     for email, name, zone in SAMPLE_READERS:
         store.add(email, name=name, timezone=zone, confirmed=True, method="admin")
-    run = start_run(db, config, "weekly", datetime.now(UTC)).run
     backend = open_backend(config)
     try:
-        return RunSender(db, config, backend).send(run.id)
+        sender = RunSender(db, config, backend)
+        return sender.send(start_run(db, config, "weekly", datetime.now(UTC)).run.id)
     finally:
         backend.close()
 

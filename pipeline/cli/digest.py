@@ -136,12 +136,12 @@ def _send_run(config: Settings, db: Database, frequency: str, yes: bool) -> None
         return
     if not yes:
         _confirm(outlook)
-    run = start_run(db, config, frequency, now).run
-    left = counts(db, [run.id])[run.id]
-    total = left["queued"] + left["sending"]
-    backend = open_backend(config)
+    backend = open_backend(config)  # a delivery setting that cannot work stops us before the run
     try:
-        report = _with_progress(RunSender(db, config, backend), run.id, total)
+        sender = RunSender(db, config, backend)
+        run = start_run(db, config, frequency, now).run
+        left = counts(db, [run.id])[run.id]
+        report = _with_progress(sender, run.id, left["queued"] + left["sending"])
     finally:
         backend.close()
     for line in report.errors[:20]:
