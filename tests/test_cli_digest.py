@@ -98,3 +98,11 @@ def test_an_unworkable_backend_is_one_line_and_starts_no_run(tmp_path: Path) -> 
             "error: NEWSLETTER_API_KEY: needed for NEWSLETTER_EMAIL_BACKEND=postmark"
         )
     assert json.loads(run("deliveries", "--json", cwd=tmp_path).stdout) == []
+
+
+def test_preview_into_an_unwritable_folder_is_one_line(tmp_path: Path) -> None:
+    prepared(tmp_path)
+    (tmp_path / "a-file").write_text("not a folder")
+    result = run("digest", "preview", "--out", "a-file/sub", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: cannot write the preview to a-file/sub: Not a directory"

@@ -67,10 +67,14 @@ def preview(
         fail("no published posts to preview (run `newsletter ingest` first)")
     html, text = message_parts(preview_message(config, posts, subscriber))
     folder = out_dir or config.data_dir / "preview"
-    folder.mkdir(parents=True, exist_ok=True)
-    for suffix, body in (("html", html), ("txt", text)):
-        path = folder / f"digest-{frequency}.{suffix}"
-        path.write_text(body, encoding="utf-8")
+    paths = [folder / f"digest-{frequency}.{suffix}" for suffix in ("html", "txt")]
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for path, body in zip(paths, (html, text), strict=True):
+            path.write_text(body, encoding="utf-8")
+    except OSError as exc:
+        fail(f"cannot write the preview to {folder}: {exc.strerror or exc}")
+    for path in paths:
         out.print(str(path), markup=False)
 
 
