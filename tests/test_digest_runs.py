@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import email
 import threading
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email import policy
 from zoneinfo import ZoneInfo
@@ -77,6 +79,12 @@ def smtp_settings(settings: Settings, smtp_server: SMTPServer) -> Settings:
             "pause_after_failures": 3,
         }
     )
+
+
+def ticking_from(start: datetime) -> Callable[[], datetime]:
+    """A clock that reads `start` now and advances with real time, for sends that wait."""
+    origin = time.monotonic()
+    return lambda: start + timedelta(seconds=time.monotonic() - origin)
 
 
 def sender(db: Database, settings: Settings, clock=lambda: NOW) -> RunSender:
@@ -190,7 +198,7 @@ def test_transient_failures_are_retried_and_hard_bounces_recorded(
     smtp_server.rcpt_replies["gone@example.org"] = "550 5.1.1 No such user"
     smtp_server.data_replies.append("451 4.3.0 Try again later")
     run = start_run(db, smtp_settings, "weekly", NOW).run
-    report = sender(db, smtp_settings, clock=lambda: datetime.now(UTC)).send(run.id)
+    report = sender(db, smtp_settings, clock=ticking_from(NOW)).send(run.id)
     assert (report.sent, report.failed) == (1, 1)
     assert report.errors == ["gone@example.org: 550 5.1.1 No such user"]
     assert received_by(smtp_server) == {"busy@example.org": 1}
