@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
 import requests
-from cli_runner import NEWSLETTER, clean_environment, run
+from cli_runner import run, serving
 
 CONTENT = Path(__file__).resolve().parents[1] / "content"
 
@@ -118,29 +115,8 @@ def test_unreachable_postgres_is_one_line(tmp_path: Path) -> None:
 
 def test_serve_reads_the_sources_and_serves_feeds_at_once(tmp_path: Path) -> None:
     (tmp_path / "content").symlink_to(CONTENT)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [NEWSLETTER, "serve", "--port", str(port)],
-        cwd=tmp_path,
-        env=clean_environment(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        response = None
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and response is None:
-            try:
-                response = requests.get(f"http://127.0.0.1:{port}/feed.xml", timeout=2)
-            except requests.ConnectionError:
-                time.sleep(0.2)
-        assert response is not None, "server did not start"
-        assert response.status_code == 200
-        assert response.headers["Content-Type"].startswith("application/rss+xml")
-        assert "Running a library on volunteers" in response.text
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    with serving(tmp_path) as (_, base):
+        response = requests.get(f"{base}/feed.xml", timeout=2)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("application/rss+xml")
+    assert "Running a library on volunteers" in response.text
