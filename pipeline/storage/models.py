@@ -136,3 +136,21 @@ class SchedulerLease(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     holder: Mapped[str] = mapped_column(String(255))
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class WebState(Base):
+    """Small expiring records that every web process on the database must agree on: signed-out
+    sessions, sign-in failures, rate-limit windows, used one-time tokens.
+
+    One row per (`scope`, `key`); `data` is the scope's own JSON; a row past `expires_at`
+    means nothing and is deleted by the next purge (see `pipeline.storage.webstate`).
+    """
+
+    __tablename__ = "web_state"
+
+    scope: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (Index("ix_web_state_expires_at", "expires_at"),)

@@ -12,6 +12,7 @@ from starlette.staticfiles import StaticFiles
 from pipeline.keys import signing_keys
 from pipeline.settings import Settings
 from pipeline.storage import Database, open_database
+from pipeline.storage.webstate import SharedState
 from pipeline.web import admin, health, pages, subscribe, webhooks
 from pipeline.web.api import install_api
 from pipeline.web.feeds import feed_routes
@@ -51,8 +52,9 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     )
     app.state.subscribers = SubscriberStore(database.sessions, default_timezone=settings.timezone)
     app.state.signer = TokenSigner(signing_keys(settings))
+    app.state.web_state = SharedState(database)
     app.state.signup_limiter = SlidingWindow(
-        subscribe.SIGNUP_LIMIT, subscribe.SIGNUP_WINDOW_SECONDS
+        app.state.web_state, "signup", subscribe.SIGNUP_LIMIT, subscribe.SIGNUP_WINDOW_SECONDS
     )
     app.include_router(pages.router)
     app.include_router(subscribe.router)

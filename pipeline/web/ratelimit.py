@@ -1,15 +1,13 @@
-"""A per-client sliding-window limit, in memory: enough for one process serving the public
-forms, and never a store that grows with the number of clients an attacker can make up."""
+"""A per-client sliding-window limit, kept in the database's shared web state, so every
+web process counts the same events and a restart forgets nothing."""
 
 from __future__ import annotations
 
 import ipaddress
-import threading
-import time
-from collections import OrderedDict, deque
-from collections.abc import Callable
+from datetime import UTC, datetime
 
-MAX_CLIENTS = 10_000
+from pipeline.storage.webstate import Record, SharedState
+
 IPV6_PREFIX = 64
 
 
@@ -17,50 +15,32 @@ class SlidingWindow:
     """At most `limit` events per `window` seconds per key, counted over the last `window`
     seconds (not in fixed buckets, which let twice the limit through across a boundary).
 
-    Memory is bounded: each key keeps at most `limit` times, and beyond `max_keys` keys the
-    least recently seen one is forgotten. Safe to share between threads.
+    Each key keeps at most `limit` times, and is forgotten once its last event has left
+    the window.
     """
 
-    def __init__(
-        self,
-        limit: int,
-        window: float,
-        *,
-        max_keys: int = MAX_CLIENTS,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        if limit < 1 or window <= 0 or max_keys < 1:
-            raise ValueError("limit, window and max_keys must be positive")
-        self.limit, self.window, self.max_keys = limit, window, max_keys
-        self._clock = clock
-        self._events: OrderedDict[str, deque[float]] = OrderedDict()
-        self._lock = threading.Lock()
+    def __init__(self, state: SharedState, scope: str, limit: int, window: float) -> None:
+        if limit < 1 or window <= 0:
+            raise ValueError("limit and window must be positive")
+        self.scope, self.limit, self.window = scope, limit, window
+        self._state = state
 
     def hit(self, key: str) -> float:
         """Count one event for `key`: 0 if it is allowed, else the seconds until one would be
         (a refused event is not counted, so retrying early does not push the wait back)."""
-        with self._lock:
-            now = self._clock()
-            horizon = now - self.window
-            self._forget_idle(horizon)
-            events = self._events.pop(key, None) or deque(maxlen=self.limit)
-            while events and events[0] <= horizon:
-                events.popleft()
-            wait = events[0] - horizon if len(events) == self.limit else 0.0
+
+        def count(records: dict[str, Record], now: datetime) -> float:
+            record = records[key]
+            horizon = now.timestamp() - self.window
+            events = [at for at in record.data.get("events", []) if at > horizon]
+            wait = events[0] - horizon if len(events) >= self.limit else 0.0
             if not wait:
-                events.append(now)
-            self._events[key] = events  # at the end: the most recently seen
-            if len(self._events) > self.max_keys:
-                self._events.popitem(last=False)
+                events.append(now.timestamp())
+            record.data = {"events": events[-self.limit :]}
+            record.expires_at = datetime.fromtimestamp(events[-1] + self.window, UTC)
             return wait
 
-    def _forget_idle(self, horizon: float) -> None:
-        """Drop the least recently seen keys while their last event has left the window."""
-        while self._events:
-            events = next(iter(self._events.values()))
-            if events and events[-1] > horizon:
-                return
-            self._events.popitem(last=False)
+        return self._state.change(self.scope, [key], count)
 
 
 def client_key(host: str | None) -> str:

@@ -87,7 +87,8 @@ def subscribe_page(request: Request) -> HTMLResponse:
 async def subscribe(request: Request) -> Response:
     """Start a double opt-in: the same answer for every acceptable address, and the
     confirmation mailed after the answer has gone, so its timing cannot tell either."""
-    wait = request.app.state.signup_limiter.hit(client_key(_client_ip(request)))
+    limiter = request.app.state.signup_limiter
+    wait = await run_in_threadpool(limiter.hit, client_key(_client_ip(request)))
     if wait:
         headers = {"Retry-After": str(math.ceil(wait))}
         return _signup_answer(request, 429, error=TOO_MANY, headers=headers)

@@ -1,9 +1,10 @@
 """Who may use /admin: the ADMIN_USERNAME/ADMIN_PASSWORD check and the signed session cookie.
 
 The session lives in the cookie, signed with the key ring (`pipeline.keys`), so restarting
-the server signs no one out, and no session table is needed. The signing salt includes a
-digest of the credentials: changing the password ends every session at once. Signing out
-also ends that one session here, in this process, even if its cookie was copied.
+the server signs no one out. The signing salt includes a digest of the credentials:
+changing the password ends every session at once. Signing out records the session's id in
+the database's shared web state until the cookie would have expired, so a copy of the
+cookie fails in every process, also after a restart.
 The sign-in form has its own short-lived cookie holding its CSRF token, so a page loaded
 without the session cookie (SameSite=Strict: a link from another site) never overwrites it.
 """
@@ -13,15 +14,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import threading
-import time
 from dataclasses import dataclass
+from datetime import timedelta
 
 from itsdangerous import BadData, URLSafeTimedSerializer
 from starlette.responses import Response
 
 from pipeline.keys import signing_keys
 from pipeline.settings import ENV_PREFIX, Settings
+from pipeline.storage.webstate import SharedState
 
 PATH = "/admin"
 HOME = f"{PATH}/"  # the dashboard
@@ -30,6 +31,7 @@ COOKIE = "newsletter_admin"
 SIGNIN_COOKIE = "newsletter_admin_signin"
 SESSION_SECONDS = 8 * 3600
 SIGNIN_SECONDS = 3600
+SIGNED_OUT_SCOPE = "admin-signed-out"
 ADMIN_OFF = (
     f"The admin pages are off. To turn them on, set {ENV_PREFIX}ADMIN_USERNAME and "
     f"{ENV_PREFIX}ADMIN_PASSWORD, then restart `newsletter serve`."
@@ -68,15 +70,14 @@ def credentials_match(settings: Settings, username: str, password: str) -> bool:
 class SessionCookies:
     """Issues and reads the admin's cookies for one app."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, state: SharedState) -> None:
         ring = list(reversed(signing_keys(settings)))  # itsdangerous signs with the last key
         credentials = f"{settings.admin_username}\0{_password(settings)}"
         bound = hashlib.sha256(credentials.encode()).hexdigest()[:32]
         self._session = URLSafeTimedSerializer(ring, salt=f"newsletter.admin.session.{bound}")
         self._signin = URLSafeTimedSerializer(ring, salt="newsletter.admin.signin")
         self.secure = settings.site_url.scheme == "https"
-        self._ended: dict[str, float] = {}  # sid -> when its cookie would have expired
-        self._lock = threading.Lock()
+        self._state = state
 
     def start(self, response: Response, user: str) -> None:
         """Sign `user` in on `response`, with a new session id and CSRF token (never one
@@ -86,21 +87,19 @@ class SessionCookies:
         self._set(response, SIGNIN_COOKIE, "", 0, SIGNIN_PATH)
 
     def session(self, cookie: str | None) -> AdminSession | None:
-        """The session a cookie carries, if well signed, unexpired and not signed out."""
+        """The session a cookie carries, if well signed, unexpired and not signed out (asks
+        the database)."""
         try:
             payload = self._session.loads(cookie or "", max_age=SESSION_SECONDS)
             session = AdminSession(str(payload["user"]), str(payload["sid"]), str(payload["csrf"]))
         except (BadData, KeyError, TypeError):
             return None
-        with self._lock:
-            return None if session.sid in self._ended else session
+        return None if self._state.known(SIGNED_OUT_SCOPE, session.sid) else session
 
     def end(self, response: Response, session: AdminSession) -> None:
-        """Sign out: the cookie goes, and its copies no longer work in this process."""
-        now = time.monotonic()
-        with self._lock:
-            self._ended = {sid: until for sid, until in self._ended.items() if until > now}
-            self._ended[session.sid] = now + SESSION_SECONDS
+        """Sign out: the cookie goes, and its copies no longer work anywhere."""
+        until = self._state.clock() + timedelta(seconds=SESSION_SECONDS)
+        self._state.remember(SIGNED_OUT_SCOPE, session.sid, until)
         self._set(response, COOKIE, "", 0, PATH)
 
     def signin_token(self, cookie: str | None) -> str | None:

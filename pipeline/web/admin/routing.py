@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
 
 from pipeline.web.admin.auth import (
     ADMIN_OFF,
@@ -65,7 +66,7 @@ class AdminRoute(APIRoute):
         if not admin_on(request.app.state.settings):
             return message_page(request, 503, "The admin is off", ADMIN_OFF)
         cookies = admin_state(request.app).cookies
-        session = cookies.session(request.cookies.get(COOKIE))
+        session = await run_in_threadpool(cookies.session, request.cookies.get(COOKIE))
         request.state.admin = session
         if self.needs_session and session is None:
             if request.method in ("GET", "HEAD"):

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+from functools import partial
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse
+from starlette.concurrency import run_in_threadpool
 
 from pipeline.web.admin.auth import (
     COOKIE,
@@ -15,15 +17,14 @@ from pipeline.web.admin.auth import (
     credentials_match,
     new_token,
 )
+from pipeline.web.admin.backoff import signin_limits
 from pipeline.web.admin.render import page, see_other
 from pipeline.web.admin.routing import AdminRoute, SignInRoute, posted, session_of
 from pipeline.web.admin.state import admin_state
-from pipeline.web.ratelimit import client_key
 
 router = APIRouter(route_class=SignInRoute)
 signout_router = APIRouter(route_class=AdminRoute)
 WRONG = "Wrong username or password."
-USERNAME_KEY_LENGTH = 200
 
 
 @router.get("/signin")
@@ -37,26 +38,21 @@ def signin_page(request: Request, next_page: str = Query(HOME, alias="next")) ->
 
 @router.post("/signin")
 async def signin(request: Request) -> Response:
-    """Sign in, unless this address or username has failed too often lately (429).
-
-    On the event loop, with no await between the backoff's check and its count, so
-    parallel guesses cannot all slip in before the first failures are counted."""
+    """Sign in, unless this address, or this address with this username, has failed too
+    often lately (429)."""
     form = posted(request)
     username, password = form.text("username"), str(form.fields.get("password", ""))
     next_page = _safe_next(form.text("next"))
     state = admin_state(request.app)
     host = request.client.host if request.client else None
-    keys = (f"address {client_key(host)}", f"user {username.casefold()[:USERNAME_KEY_LENGTH]}")
-    wait = state.backoff.wait(*keys)
-    if wait:
-        retry = math.ceil(wait)
+    verify = partial(credentials_match, request.app.state.settings, username, password)
+    attempt = await run_in_threadpool(state.backoff.attempt, signin_limits(host, username), verify)
+    if attempt.wait:
+        retry = math.ceil(attempt.wait)
         message = f"Too many failed sign-ins. Try again in {retry} seconds."
         return _form(request, next_page, 429, error=message, headers={"Retry-After": str(retry)})
-    settings = request.app.state.settings
-    if not credentials_match(settings, username, password):
-        state.backoff.failed(*keys)
+    if not attempt.ok:
         return _form(request, next_page, 401, error=WRONG, username=username)
-    state.backoff.succeeded(*keys)
     response = see_other(next_page)
     state.cookies.start(response, username)
     return response

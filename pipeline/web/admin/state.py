@@ -1,7 +1,8 @@
-"""What the admin pages keep per app: cookies, templates, sign-in backoff and one-time form
-nonces. Made on first use, so including the router is all an app needs to do. Runs are
-sent by the app's one `Senders` (the API's), so a run is never drained by two threads of
-one process, and shutdown waits for every send the admin started too."""
+"""What the admin pages keep per app: cookies, templates, sign-in backoff (in the database's
+shared web state) and one-time form nonces. Made on first use, so including the router is
+all an app needs to do. Runs are sent by the app's one `Senders` (the API's), so a run is
+never drained by two threads of one process, and shutdown waits for every send the admin
+started too."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ class AdminState:
     cookies: SessionCookies
     templates: Jinja2Templates
     senders: Senders
-    backoff: Backoff = field(default_factory=Backoff)
+    backoff: Backoff
     nonces: OneTimeTokens = field(default_factory=OneTimeTokens)
 
 
@@ -36,9 +37,12 @@ def admin_state(app: Starlette) -> AdminState:
         with _creating:
             state = getattr(app.state, "admin", None)
             if state is None:
-                settings = app.state.settings
+                settings, shared = app.state.settings, app.state.web_state
                 state = AdminState(
-                    SessionCookies(settings), admin_templates(settings), app.state.api.senders
+                    SessionCookies(settings, shared),
+                    admin_templates(settings),
+                    app.state.api.senders,
+                    Backoff(shared),
                 )
                 app.state.admin = state
     return state
