@@ -1,7 +1,10 @@
 """A real SMTP server for tests: aiosmtpd on a free loopback port.
 
 It records what it accepts and answers as a test tells it to: a given reply for one
-recipient, scripted replies for the next DATA commands, or a dropped connection.
+recipient, scripted replies for the next MAIL or DATA commands, or a dropped connection.
+aiosmtpd reads commands in order from its buffer, so it serves a client that pipelines
+them; `SMTPServer(pipelining=True)` also offers PIPELINING (RFC 2920) in its EHLO reply,
+and `segments` shows how the client's bytes arrived.
 
 In a test module::
 
@@ -27,7 +30,7 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Session
 
 DROP = "drop"  # in `data_replies`: close the connection instead of answering DATA
 
@@ -44,17 +47,24 @@ class Received:
 
 class SMTPServer:
     """The server and its script. Set `rcpt_replies[address] = "550 5.1.1 No such user"`
-    to refuse a recipient, append to `data_replies` (a reply such as "451 4.3.0 Try later",
-    or DROP) to script the next DATA commands; anything unscripted is accepted. With
-    `data_delay` seconds each DATA answer waits, so that concurrent clients overlap;
-    `peak_data` is the most DATA commands that were in progress at once."""
+    to refuse a recipient, append to `mail_replies` or `data_replies` (a reply such as
+    "451 4.3.0 Try later", or DROP for DATA) to script the next MAIL FROM or end of DATA;
+    anything unscripted is accepted. With `data_delay` seconds each DATA answer waits, so
+    that concurrent clients overlap; `peak_data` is the most DATA commands that were in
+    progress at once. `segments` holds the bytes each read from a client brought, in
+    order (the client's bytes as they arrived; message bodies included)."""
 
     host = "127.0.0.1"
 
-    def __init__(self, *, credentials: tuple[str, str] | None = None) -> None:
+    def __init__(
+        self, *, credentials: tuple[str, str] | None = None, pipelining: bool = False
+    ) -> None:
         self.credentials = credentials
+        self.pipelining = pipelining
         self.received: list[Received] = []
+        self.segments: list[bytes] = []
         self.rcpt_replies: dict[str, str] = {}
+        self.mail_replies: list[str] = []
         self.data_replies: list[str] = []
         self.connections = 0
         self.data_delay = 0.0
@@ -106,7 +116,14 @@ class SMTPServer:
     ) -> list[str]:
         self.connections += 1
         session.host_name = hostname
+        if self.pipelining:  # before the last line ("250 HELP"), which has no dash
+            responses.insert(-1, "250-PIPELINING")
         return responses
+
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str | object:
+        return self.mail_replies.pop(0) if self.mail_replies else MISSING
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
@@ -153,9 +170,24 @@ class SMTPServer:
         return AuthResult(success=given is not None and given == self.credentials, handled=False)
 
 
+class _Recording(SMTP):
+    """aiosmtpd's SMTP session, noting each read's bytes in the server's `segments`."""
+
+    def __init__(self, server: SMTPServer, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._segments = server.segments
+
+    def data_received(self, data: bytes) -> None:
+        self._segments.append(data)
+        super().data_received(data)
+
+
 class _Controller(Controller):
     """A Controller that binds port 0 and learns the port the system chose, so parallel
     test runs never collide on a fixed port."""
+
+    def factory(self) -> SMTP:
+        return _Recording(self.handler, self.handler, **self.SMTP_kwargs)
 
     def _trigger_server(self) -> None:
         assert self.server is not None

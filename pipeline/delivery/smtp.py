@@ -6,7 +6,8 @@ since servers close idle connections and that says nothing about the message. If
 connection can be made at all, the rest of the batch fails at once as transient instead of
 waiting for a timeout per message. After `max_messages` on one connection it says QUIT and
 opens a new one: many servers limit messages per session, and some leak state across long
-ones.
+ones. smtplib opens the connection (TLS, AUTH); each message is one `transact` on it,
+pipelined where the server offers it.
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ from collections.abc import Sequence
 from typing import Literal
 
 from pipeline.delivery.base import DEFAULT_BATCH, DeliveryConfigError, SendResult, failed
+from pipeline.delivery.transaction import ConnectionLost, Reply, sendable, transact
 from pipeline.mail.compose import OutgoingMessage
+from pipeline.mail.wire import data_payload
 from pipeline.settings import ENV_PREFIX, Settings
 
 Security = Literal["starttls", "ssl", "none"]
-CLOSING = 421  # "service not available, closing transmission channel"
 MESSAGES_PER_CONNECTION = 500
 TIMEOUT_SECONDS = 30.0
 
@@ -91,34 +93,31 @@ class SMTPBackend:
 
     def deliver(self, message: OutgoingMessage) -> list[SendResult]:
         """One message's results; raises `Unreachable` if no connection can be opened."""
-        outcome = self._attempt(message)
+        for address in (message.sender, *message.recipients):
+            if not sendable(address):  # no command may carry it, so nothing goes
+                return failed(
+                    message, f"not an address SMTP can carry: {address!r}", permanent=True
+                )
+        data = data_payload(message.raw)
+        outcome = self._attempt(message, data)
         if isinstance(outcome, str):  # the connection went away: once more on a fresh one
-            outcome = self._attempt(message)
+            outcome = self._attempt(message, data)
         if isinstance(outcome, str):
             return failed(message, outcome, permanent=False)
-        return outcome
+        return _outcome(message, outcome)
 
-    def _attempt(self, message: OutgoingMessage) -> list[SendResult] | str:
-        """The results, or why the connection was lost before the message was accepted."""
+    def _attempt(self, message: OutgoingMessage, data: bytes) -> dict[str, Reply] | str:
+        """Each recipient's deciding reply, or why the connection was lost before the
+        message was accepted."""
         connection = self._connect()
         try:
-            refused = connection.sendmail(message.sender, message.recipients, message.raw)
-        except smtplib.SMTPRecipientsRefused as exc:
-            closing = [text for code, text in exc.recipients.values() if code == CLOSING]
-            if not closing:
-                return _outcome(message, exc.recipients)
-            lost = _reply(CLOSING, closing[0])
-        except smtplib.SMTPResponseException as exc:
-            reply = _reply(exc.smtp_code, exc.smtp_error)
-            if exc.smtp_code != CLOSING:
-                return failed(message, reply, permanent=_permanent(exc.smtp_code))
-            lost = reply
-        except (smtplib.SMTPException, OSError) as exc:  # disconnected, reset, timed out
-            lost = f"connection to {self.host}:{self.port} lost: {exc}"
-        else:
-            return _outcome(message, refused)
-        self.close()
-        return lost
+            replies = transact(connection, message.sender, message.recipients, data)
+        except ConnectionLost as exc:
+            self.close()
+            return f"connection to {self.host}:{self.port} lost: {exc}"
+        if connection.sock is None:  # refused, and the server would not reset
+            self.close()
+        return replies
 
     def _connect(self) -> smtplib.SMTP:
         if self._used >= self.max_messages:
@@ -128,7 +127,7 @@ class SMTPBackend:
                 self._connection = self._open()
             except (smtplib.SMTPException, OSError) as exc:
                 detail = (
-                    _reply(exc.smtp_code, exc.smtp_error)
+                    str(Reply(exc.smtp_code, _text(exc.smtp_error)))
                     if isinstance(exc, smtplib.SMTPResponseException)
                     else str(exc) or type(exc).__name__
                 )
@@ -155,17 +154,16 @@ class SMTPBackend:
         return connection
 
 
-def _outcome(message: OutgoingMessage, refused: dict[str, tuple[int, bytes]]) -> list[SendResult]:
-    """One result per recipient: sent, unless the server refused that address."""
+def _outcome(message: OutgoingMessage, replies: dict[str, Reply]) -> list[SendResult]:
+    """One result per recipient, from the reply that decided it."""
     results: list[SendResult] = []
-    for recipient in message.recipients:
-        if recipient in refused:
-            code, text = refused[recipient]
-            results += failed(
-                message, _reply(code, text), permanent=_permanent(code), recipients=[recipient]
-            )
-        else:
+    for recipient, reply in replies.items():
+        if reply.positive:
             results.append(SendResult(message.message_id, recipient, ok=True))
+        else:
+            results += failed(
+                message, str(reply), permanent=_permanent(reply.code), recipients=[recipient]
+            )
     return results
 
 
@@ -173,8 +171,5 @@ def _permanent(code: int) -> bool:
     return 500 <= code < 600
 
 
-def _reply(code: int, text: bytes | str) -> str:
-    """The server's reply as one line, e.g. `550 5.1.1 No such user`."""
-    if isinstance(text, bytes):
-        text = text.decode("utf-8", errors="replace")
-    return " ".join(f"{code} {text}".split())
+def _text(error: bytes | str) -> str:
+    return error.decode("utf-8", errors="replace") if isinstance(error, bytes) else error

@@ -1,0 +1,185 @@
+"""The SMTP transaction against a real aiosmtpd server, with and without PIPELINING:
+the same exact bytes and the same per-recipient outcomes either way."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+
+import pytest
+from smtp_server import SMTPServer
+
+from pipeline.delivery import SendResult, SMTPBackend, smtp_connection
+from pipeline.mail import OutgoingMessage, compose
+from pipeline.settings import load_settings
+
+
+@pytest.fixture(params=[True, False], ids=["pipelining", "lockstep"])
+def server(request: pytest.FixtureRequest) -> Iterator[SMTPServer]:
+    with SMTPServer(pipelining=request.param) as running:
+        yield running
+
+
+def message(to: str = "ada@example.org", text: str = "New posts this week.\n") -> OutgoingMessage:
+    return compose(
+        sender="Policy Blog <news@blog.example.org>",
+        to=to,
+        subject="Hello",
+        text=text,
+        html="<p>New posts this week.</p>",
+    )
+
+
+def to_many(*recipients: str) -> OutgoingMessage:
+    """One message with several envelope recipients."""
+    return replace(message(recipients[0]), recipients=recipients)
+
+
+def backend(server: SMTPServer) -> SMTPBackend:
+    return smtp_connection(load_settings(**server.settings))
+
+
+def outcome(results: list[SendResult]) -> list[tuple[str, bool, bool, str | None]]:
+    return [(result.recipient, result.ok, result.permanent, result.error) for result in results]
+
+
+def envelopes(server: SMTPServer) -> list[bytes]:
+    """The reads that carried a MAIL FROM, i.e. where each transaction began."""
+    return [segment for segment in server.segments if b"MAIL FROM:" in segment]
+
+
+def test_envelope_and_data_go_in_one_write_only_where_offered(server: SMTPServer) -> None:
+    sent = to_many("ada@example.org", "grace@example.org")
+    results = backend(server).send([sent])
+
+    assert [result.ok for result in results] == [True, True]
+    assert [r.raw for r in server.received] == [sent.raw]
+    [first] = envelopes(server)
+    if server.pipelining:
+        assert (
+            first
+            == (
+                f"MAIL FROM:<news@blog.example.org> SIZE={len(sent.raw) + 3}\r\n"
+                "RCPT TO:<ada@example.org>\r\nRCPT TO:<grace@example.org>\r\nDATA\r\n"
+            ).encode()
+        )
+    else:  # each command waited for the reply to the one before
+        assert first.startswith(b"MAIL FROM:<news@blog.example.org>")
+        assert first.endswith(b"\r\n") and first.count(b"\r\n") == 1
+
+
+def test_lines_starting_with_a_dot_arrive_exactly(server: SMTPServer) -> None:
+    composed = message(text=".\n..\n.starts with a dot\nmiddle . and end.\n")
+    assert b"\r\n.starts with a dot" in composed.raw  # quoted-printable leaves it as it is
+    head = b"From: news@blog.example.org\r\nSubject: dots\r\n\r\n"
+    crafted = OutgoingMessage(
+        "news@blog.example.org",
+        ("ada@example.org",),
+        "<dots@blog.example.org>",
+        head + b".\r\n..\r\n.x\r\nlast line without an end",
+    )
+    bare_lf = replace(crafted, raw=b"Subject: LF only\n\n.one\nx\n.\n")
+
+    results = backend(server).send([composed, crafted, bare_lf])
+
+    assert all(result.ok for result in results)
+    assert [r.raw for r in server.received] == [
+        composed.raw,
+        crafted.raw + b"\r\n",  # DATA ends with a line break
+        b"Subject: LF only\r\n\r\n.one\r\nx\r\n.\r\n",
+    ]
+
+
+def test_a_refused_recipient_keeps_its_reply_and_the_others_go(server: SMTPServer) -> None:
+    server.rcpt_replies["gone@example.org"] = "550 5.1.1 No such user"
+    server.rcpt_replies["full@example.org"] = "452 4.2.2 Mailbox full"
+    sent = to_many("ada@example.org", "gone@example.org", "full@example.org", "grace@example.org")
+    results = backend(server).send([sent])
+    assert outcome(results) == [
+        ("ada@example.org", True, False, None),
+        ("gone@example.org", False, True, "550 5.1.1 No such user"),
+        ("full@example.org", False, False, "452 4.2.2 Mailbox full"),
+        ("grace@example.org", True, False, None),
+    ]
+    assert [r.rcpt_tos for r in server.received] == [("ada@example.org", "grace@example.org")]
+
+
+def test_a_4xx_at_the_end_of_data_is_for_the_accepted_recipients_only(
+    server: SMTPServer,
+) -> None:
+    server.rcpt_replies["gone@example.org"] = "550 5.1.1 No such user"
+    server.data_replies.append("451 4.3.0 Try again later")
+    results = backend(server).send([to_many("ada@example.org", "gone@example.org"), message()])
+    assert outcome(results) == [
+        ("ada@example.org", False, False, "451 4.3.0 Try again later"),
+        ("gone@example.org", False, True, "550 5.1.1 No such user"),
+        ("ada@example.org", True, False, None),
+    ]
+    assert len(server.received) == 1 and server.connections == 1
+
+
+def test_every_recipient_refused_resets_and_the_connection_carries_on(
+    server: SMTPServer,
+) -> None:
+    server.rcpt_replies["gone@example.org"] = "550 5.1.1 No such user"
+    server.rcpt_replies["left@example.org"] = "551 5.1.6 Moved away"
+    first, second = to_many("gone@example.org", "left@example.org"), message()
+    results = backend(server).send([first, second])
+    assert outcome(results) == [
+        ("gone@example.org", False, True, "550 5.1.1 No such user"),
+        ("left@example.org", False, True, "551 5.1.6 Moved away"),
+        ("ada@example.org", True, False, None),
+    ]
+    assert [r.raw for r in server.received] == [second.raw]
+    assert server.connections == 1
+
+
+def test_a_refused_sender_fails_every_recipient_with_its_reply(server: SMTPServer) -> None:
+    server.mail_replies.append("550 5.7.1 Sender blocked")
+    results = backend(server).send([to_many("ada@example.org", "grace@example.org"), message()])
+    assert outcome(results) == [
+        ("ada@example.org", False, True, "550 5.7.1 Sender blocked"),
+        ("grace@example.org", False, True, "550 5.7.1 Sender blocked"),
+        ("ada@example.org", True, False, None),
+    ]
+    assert len(server.received) == 1 and server.connections == 1
+
+
+def test_a_421_mid_transaction_retries_once_on_a_fresh_connection(server: SMTPServer) -> None:
+    server.mail_replies.append("421 4.3.2 Shutting down")
+    sent = to_many("ada@example.org", "grace@example.org")
+    results = backend(server).send([sent])
+    assert outcome(results) == [
+        ("ada@example.org", True, False, None),
+        ("grace@example.org", True, False, None),
+    ]
+    assert [r.raw for r in server.received] == [sent.raw]
+    assert server.connections == 2
+
+
+def test_a_421_for_a_recipient_twice_fails_transiently_and_the_next_goes(
+    server: SMTPServer,
+) -> None:
+    server.rcpt_replies["busy@example.org"] = "421 4.7.0 Too many connections"
+    first, second = to_many("ada@example.org", "busy@example.org"), message()
+    results = backend(server).send([first, second])
+    lost = f"connection to 127.0.0.1:{server.port} lost: 421 4.7.0 Too many connections"
+    assert outcome(results) == [
+        ("ada@example.org", False, False, lost),
+        ("busy@example.org", False, False, lost),
+        ("ada@example.org", True, False, None),
+    ]
+    assert [r.raw for r in server.received] == [second.raw]
+    assert server.connections == 3
+
+
+def test_an_address_no_command_can_carry_sends_nothing(server: SMTPServer) -> None:
+    smuggled = to_many("ada@example.org", "eve@example.org>\r\nRCPT TO:<spy@example.org")
+    results = backend(server).send([smuggled, message()])
+    assert [(r.recipient, r.ok, r.permanent) for r in results] == [
+        ("ada@example.org", False, True),
+        ("eve@example.org>\r\nRCPT TO:<spy@example.org", False, True),
+        ("ada@example.org", True, False),
+    ]
+    assert "not an address SMTP can carry" in (results[0].error or "")
+    assert [r.rcpt_tos for r in server.received] == [("ada@example.org",)]
