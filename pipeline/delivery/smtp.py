@@ -21,7 +21,6 @@ from typing import Literal
 from pipeline.delivery.base import DEFAULT_BATCH, DeliveryConfigError, SendResult, failed
 from pipeline.delivery.transaction import ConnectionLost, Reply, sendable, transact
 from pipeline.mail.compose import OutgoingMessage
-from pipeline.mail.wire import data_payload
 from pipeline.settings import ENV_PREFIX, Settings
 
 Security = Literal["starttls", "ssl", "none"]
@@ -98,7 +97,7 @@ class SMTPBackend:
                 return failed(
                     message, f"not an address SMTP can carry: {address!r}", permanent=True
                 )
-        data = data_payload(message.raw)
+        data = message.wire()
         outcome = self._attempt(message, data)
         if isinstance(outcome, str):  # the connection went away: once more on a fresh one
             outcome = self._attempt(message, data)

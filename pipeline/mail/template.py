@@ -9,6 +9,10 @@ Slots are safe by construction: each literal segment of a body is quoted-printab
 encoded on its own, with a soft line break on either side of every slot, so a value can
 never be split or change the encoding of what surrounds it; values are escaped for their
 context (HTML-escaped in the HTML part, QP-encoded in bodies, ASCII-only in headers).
+
+Every line ends in CRLF, whatever line ends the text and values came with. The template
+also keeps its bytes as the SMTP DATA command carries them (dot-stuffed, terminated; see
+`pipeline.mail.wire`), prepared once, so a copy's wire bytes are another `bytes.join`.
 """
 
 from __future__ import annotations
@@ -17,21 +21,24 @@ import binascii
 import html
 import re
 import uuid
-from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.header import Header
 from email.utils import format_datetime, formataddr, parseaddr
+from functools import cached_property
 from types import MappingProxyType
 from typing import Literal
 
 from pipeline.mail.headers import safe_header
+from pipeline.mail.wire import TERMINATOR, data_payload, stuffed
 
 Context = Literal["header", "text", "html"]
 # The slots every message has; templates may declare more (see Recipient.variables).
 # Only declared names are slots: any other `%%word%%` in a post stays text.
 BUILTIN_SLOTS = frozenset({"to", "message_id", "email", "name"})
 _SOFT_BREAK = b"=\r\n"
+_LINE_END = re.compile(r"\r\n|\r")
 _MAX_HEADER_VALUE = 900
 NO_VARIABLES: Mapping[str, str] = MappingProxyType({})
 
@@ -52,6 +59,9 @@ class OutgoingMessage:
 
     `template` and `recipient` say how it was made, so an email API backend can send the
     structured parts (or batch recipients of one template) instead of the raw bytes.
+    A rendered copy also keeps its `slots` (each slot's bytes as they stand in `raw`) and
+    `head` (header lines put before the template's bytes since, such as a DKIM-Signature):
+    `raw` is `head` plus the template's bytes with the slots filled in.
     """
 
     sender: str  # envelope sender (MAIL FROM), the From address
@@ -60,6 +70,20 @@ class OutgoingMessage:
     raw: bytes
     template: MessageTemplate | None = field(default=None, compare=False, repr=False)
     recipient: Recipient | None = field(default=None, compare=False, repr=False)
+    slots: tuple[bytes, ...] = field(default=(), compare=False, repr=False)
+    head: bytes = field(default=b"", compare=False, repr=False)
+
+    def with_head(self, lines: bytes) -> OutgoingMessage:
+        """This message with header `lines` (CRLF line ends) in front of its own."""
+        return replace(self, raw=lines + self.raw, head=lines + self.head)
+
+    def wire(self) -> bytes:
+        """The bytes the SMTP DATA command carries: from the template's prepared bytes
+        for a rendered copy, else (or if `raw` was replaced since) from `raw`."""
+        template = self.template
+        if template is not None and template.length(self.slots) + len(self.head) == len(self.raw):
+            return stuffed(self.head) + template.wire(self.slots)
+        return data_payload(self.raw)
 
 
 @dataclass(frozen=True)
@@ -79,6 +103,9 @@ class MessageTemplate:
     message_id_domain: str
     chunks: tuple[bytes | tuple[Context, str], ...]
     slot: re.Pattern[str]
+    # `chunks` as DATA carries them: literal bytes dot-stuffed and the terminator added;
+    # in place of each slot, whether its value begins a line (and so may need a dot).
+    wire_chunks: tuple[bytes | bool, ...] = field(repr=False, compare=False)
 
     def render(self, recipient: Recipient, *, message_key: str | None = None) -> OutgoingMessage:
         """This recipient's message: the template's bytes with their values in the slots.
@@ -90,18 +117,37 @@ class MessageTemplate:
         unique = message_key or uuid.uuid4().hex
         message_id = f"<{unique}@{self.message_id_domain}>"
         values = slot_values(recipient, message_id)
-        parts = [
-            chunk if isinstance(chunk, bytes) else _encode(values[chunk[1]], chunk[0])
-            for chunk in self.chunks
-        ]
+        slots = tuple(
+            _encode(values[chunk[1]], chunk[0]) for chunk in self.chunks if isinstance(chunk, tuple)
+        )
+        filled = iter(slots)
         return OutgoingMessage(
             sender=self.sender,
             recipients=(recipient.email,),
             message_id=message_id,
-            raw=b"".join(parts),
+            raw=b"".join(
+                chunk if isinstance(chunk, bytes) else next(filled) for chunk in self.chunks
+            ),
             template=self,
             recipient=recipient,
+            slots=slots,
         )
+
+    def length(self, slots: Sequence[bytes]) -> int:
+        """The size of a copy whose slots hold `slots`."""
+        return self._literal_length + sum(map(len, slots))
+
+    def wire(self, slots: Sequence[bytes]) -> bytes:
+        """A copy's bytes as DATA carries them, from its `slots` as `render` made them."""
+        filled = iter(slots)
+        return b"".join(
+            chunk if isinstance(chunk, bytes) else stuffed(next(filled), line_start=chunk)
+            for chunk in self.wire_chunks
+        )
+
+    @cached_property
+    def _literal_length(self) -> int:
+        return sum(len(chunk) for chunk in self.chunks if isinstance(chunk, bytes))
 
     def fill(self, part: str, recipient: Recipient, message_id: str, context: Context) -> str:
         """`part` (this template's text, html or a header value) for one recipient."""
@@ -167,6 +213,7 @@ def build_template(
         chunks += _qp_body(body, slot, context)
         chunks.append(b"\r\n")
     chunks.append(f"--{boundary}--\r\n".encode("ascii"))
+    merged = tuple(_merged(chunks))
     return MessageTemplate(
         sender=from_address,
         from_header=from_header,
@@ -175,9 +222,32 @@ def build_template(
         html=html_body,
         headers=dict(headers),
         message_id_domain=domain,
-        chunks=tuple(_merged(chunks)),
+        chunks=merged,
         slot=slot,
+        wire_chunks=_wire_chunks(merged),
     )
+
+
+def _wire_chunks(chunks: tuple[bytes | tuple[Context, str], ...]) -> tuple[bytes | bool, ...]:
+    """`chunks` prepared for DATA once, for every copy (see `MessageTemplate.wire_chunks`).
+
+    A literal chunk after a slot continues that slot's line: a header value has no line
+    break, and a body slot is followed by a soft line break (`=`), never by a dot.
+    """
+    prepared: list[bytes | bool] = []
+    line_start = True
+    for chunk in chunks:
+        if isinstance(chunk, bytes):
+            prepared.append(stuffed(chunk, line_start=line_start))
+            line_start = chunk.endswith(b"\n")
+        else:
+            prepared.append(line_start)
+            line_start = False
+    if isinstance(prepared[-1], bytes):  # always: the closing boundary line
+        prepared[-1] += TERMINATOR
+    else:
+        prepared.append(TERMINATOR)
+    return tuple(prepared)
 
 
 def _header(name: str, value: str) -> str:
@@ -203,7 +273,7 @@ def _qp_body(
 ) -> list[bytes | tuple[Context, str]]:
     """The body quoted-printable encoded, segment by segment around its slots."""
     chunks: list[bytes | tuple[Context, str]] = []
-    text = body.replace("\r\n", "\n")
+    text = _LINE_END.sub("\n", body)
     for index, piece in enumerate(slot.split(text if text.endswith("\n") else text + "\n")):
         if index % 2:
             chunks += [_SOFT_BREAK, (context, piece), _SOFT_BREAK]
@@ -230,7 +300,7 @@ def _encode(value: str, context: Context) -> bytes:
         return clean.encode("ascii")
     if context == "html":
         value = html.escape(value)
-    return _qp(value.encode("utf-8"))
+    return _qp(_LINE_END.sub("\n", value).encode("utf-8"))
 
 
 def _merged(chunks: list[bytes | tuple[Context, str]]) -> list[bytes | tuple[Context, str]]:
