@@ -4,7 +4,7 @@ preferences, CSV import/export, suppression. Never imports `pipeline`."""
 from subscribers.addresses import normalise_email
 from subscribers.csv_export import export_csv
 from subscribers.csv_import import ImportReport, import_csv
-from subscribers.errors import SubscriberError
+from subscribers.errors import KeptOut, SubscriberError
 from subscribers.models import STATUSES, Base, Consent, Subscriber, Suppression
 from subscribers.profile import FREQUENCIES
 from subscribers.serialise import subscriber_json
@@ -18,6 +18,7 @@ __all__ = [
     "Base",
     "Consent",
     "ImportReport",
+    "KeptOut",
     "Signup",
     "Subscriber",
     "SubscriberError",

@@ -9,7 +9,18 @@ from subscribers.formulas import protect
 from subscribers.serialise import subscriber_json
 from subscribers.store import SubscriberStore
 
-COLUMNS = ("email", "name", "status", "frequency", "timezone", "topics", "created", "confirmed_at")
+COLUMNS = (
+    "email",
+    "name",
+    "status",
+    "frequency",
+    "timezone",
+    "topics",
+    "labels",
+    "created",
+    "confirmed_at",
+    "unsubscribed_at",
+)
 
 
 def export_csv(store: SubscriberStore, stream: TextIO) -> int:
@@ -23,6 +34,7 @@ def export_csv(store: SubscriberStore, stream: TextIO) -> int:
     for subscriber in store.iter_all():
         fields = subscriber_json(subscriber)
         fields["topics"] = ";".join(fields["topics"])
+        fields["labels"] = ";".join(fields["labels"])
         writer.writerow(protect(fields[column] or "") for column in COLUMNS)
         count += 1
     return count

@@ -12,10 +12,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from subscribers.errors import SubscriberError, shown
+from subscribers.errors import KeptOut, SubscriberError, shown
 from subscribers.formulas import unprotect
 from subscribers.models import STATUSES
 from subscribers.store import Signup, SubscriberStore
+from subscribers.transitions import LEFT
 
 BATCH = 500
 REFUSED_KEPT = 1000
@@ -56,6 +57,8 @@ class ImportReport:
     merged: int = 0
     refused_count: int = 0
     refused: list[tuple[int, str]] = field(default_factory=list)
+    kept_out_count: int = 0
+    kept_out: list[tuple[int, str]] = field(default_factory=list)
     header: bool = False
 
     def refuse(self, line: int, reason: str) -> None:
@@ -63,8 +66,17 @@ class ImportReport:
         if len(self.refused) < REFUSED_KEPT:
             self.refused.append((line, reason))
 
+    def keep_out(self, line: int, reason: str) -> None:
+        """A person who left the list: not an error in the file, and not brought back."""
+        self.kept_out_count += 1
+        if len(self.kept_out) < REFUSED_KEPT:
+            self.kept_out.append((line, reason))
+
     def summary(self) -> str:
-        return f"{self.imported} imported, {self.merged} merged, {self.refused_count} refused"
+        return (
+            f"{self.imported} imported, {self.merged} merged, "
+            f"{self.kept_out_count} kept out, {self.refused_count} refused"
+        )
 
 
 def import_csv(
@@ -138,8 +150,6 @@ def _signup(cells: list[str], columns: dict[str, int], confirmed: bool) -> Signu
         return value or None  # a blank cell keeps what is stored
 
     status = (cell("status") or "").lower()
-    if status in STATUSES and status not in ("pending", "confirmed"):
-        raise SubscriberError(f"not subscribed (status {shown(status)})")
     if status and status not in STATUSES:
         raise SubscriberError(f"unknown status {shown(status)}")
     return Signup(
@@ -149,6 +159,7 @@ def _signup(cells: list[str], columns: dict[str, int], confirmed: bool) -> Signu
         timezone=cell("timezone"),
         topics=cell("topics"),
         confirmed=confirmed and status != "pending",
+        left=status if status in LEFT else None,
     )
 
 
@@ -162,8 +173,10 @@ def _add(
 ) -> None:
     """Add one batch in one transaction and tally it; empties `batch`."""
     results = store.add_many([signup for _, signup in batch], method=method)
-    for (line, _), result in zip(batch, results, strict=True):
-        if isinstance(result, SubscriberError):
+    for (line, signup), result in zip(batch, results, strict=True):
+        if isinstance(result, KeptOut):
+            report.keep_out(line, f"{signup.email.strip()}: {result}")
+        elif isinstance(result, SubscriberError):
             report.refuse(line, str(result))
         elif result[1] == "created":
             report.imported += 1

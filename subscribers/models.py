@@ -45,6 +45,9 @@ class Subscriber(Base):
     frequency: Mapped[str] = mapped_column(String(16), default=DEFAULT_FREQUENCY)
     timezone: Mapped[str] = mapped_column(String(64))
     topics: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Tags from another tool that match none of the site's: kept and shown, never used to
+    # choose posts (a topic no post has would send the person nothing).
+    labels: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     created: Mapped[datetime] = mapped_column(UTCDateTime())
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     unsubscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

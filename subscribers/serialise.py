@@ -18,6 +18,7 @@ def subscriber_json(subscriber: Subscriber) -> dict[str, Any]:
         "frequency": subscriber.frequency,
         "timezone": subscriber.timezone,
         "topics": list(subscriber.topics),
+        "labels": list(subscriber.labels or ()),
         "created": _iso(subscriber.created),
         "confirmed_at": _iso(subscriber.confirmed_at),
         "unsubscribed_at": _iso(subscriber.unsubscribed_at),

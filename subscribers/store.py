@@ -16,12 +16,18 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from subscribers import transitions
 from subscribers.addresses import email_hash, email_key, normalise_email
-from subscribers.errors import SubscriberError, shown
-from subscribers.models import REASONS, STATUSES, Consent, Subscriber, Suppression
-from subscribers.profile import DEFAULT_FREQUENCY, FREQUENCIES, Profile, check_timezone
+from subscribers.errors import KeptOut, SubscriberError, shown
+from subscribers.models import REASONS, STATUSES, Consent, Subscriber
+from subscribers.profile import (
+    DEFAULT_FREQUENCY,
+    FREQUENCIES,
+    Profile,
+    check_timezone,
+    clean_topics,
+)
 from subscribers.serialise import personal_data_json
 from subscribers.timestamps import utcnow
-from subscribers.transitions import ACTIVE, Origin
+from subscribers.transitions import ACTIVE, LEFT, Origin
 
 # At most one confirmation mail per address this often: a form cannot be used to flood one.
 CONFIRMATION_INTERVAL = timedelta(hours=1)
@@ -33,7 +39,12 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Signup:
-    """One address to add, as a person, a file or an admin gave it; the store checks it."""
+    """One address to add, as a person, a file or an admin gave it; the store checks it.
+
+    An import may say more: `left` (unsubscribed, bounced or complained) records someone
+    who had left the other tool; `joined`, `left_at` and `ip` are when and where the other
+    tool says consent was given or withdrawn; `labels` are tags kept only for the admin.
+    """
 
     email: str
     name: str | None = None
@@ -41,13 +52,19 @@ class Signup:
     timezone: str | None = None
     topics: str | Sequence[str] | None = None
     confirmed: bool = False
+    labels: Sequence[str] | None = None
+    left: str | None = None
+    joined: datetime | None = None
+    left_at: datetime | None = None
+    ip: str | None = None
 
 
 @dataclass(frozen=True)
 class _Candidate:
     email: str
     profile: Profile
-    confirmed: bool
+    signup: Signup
+    labels: list[str]
 
     @classmethod
     def of(cls, signup: Signup) -> _Candidate:
@@ -57,7 +74,20 @@ class _Candidate:
             timezone=signup.timezone,
             topics=signup.topics,
         )
-        return cls(normalise_email(signup.email), profile, signup.confirmed)
+        if signup.left is not None and signup.left not in LEFT:
+            raise SubscriberError(f"unknown status {shown(signup.left)}")
+        labels = clean_topics(signup.labels or ())
+        return cls(normalise_email(signup.email), profile, signup, labels)
+
+    @property
+    def confirmed(self) -> bool:
+        return self.signup.confirmed
+
+    def origin(self, origin: Origin) -> Origin:
+        """Where consent was given: the other tool's record of the IP, if it kept one."""
+        if self.signup.ip is None:
+            return origin
+        return Origin.of(origin.method, self.signup.ip, origin.user_agent)
 
 
 class SubscriberStore:
@@ -80,8 +110,8 @@ class SubscriberStore:
         ip: str | None = None,
         user_agent: str | None = None,
     ) -> tuple[Subscriber, Outcome]:
-        """Add or merge one address (admin, API, CLI): given fields replace stored ones, and
-        an unsubscribed address comes back pending, or confirmed if `confirmed`."""
+        """Add or merge one address (admin, API, CLI): given fields replace stored ones.
+        KeptOut if the person left the list: only their own sign-up brings them back."""
         signup = Signup(email, name, frequency, timezone, topics, confirmed)
         [result] = self.add_many([signup], method=method, ip=ip, user_agent=user_agent)
         if isinstance(result, SubscriberError):
@@ -95,9 +125,14 @@ class SubscriberStore:
         method: str = "import",
         ip: str | None = None,
         user_agent: str | None = None,
+        dry_run: bool = False,
     ) -> list[AddResult]:
         """`add` for a batch in one transaction (an import): each signup's outcome or error
-        in its place; a bad one spoils nothing else, a repeated one merges."""
+        in its place; a bad one spoils nothing else, a repeated one merges.
+
+        Someone who left the list, or whose address is suppressed, is KeptOut: only their
+        own sign-up brings them back. `dry_run` works out every outcome and writes nothing.
+        """
         origin = Origin.of(method, ip, user_agent)
         checked = [_check(signup) for signup in signups]
         candidates = [item for item in checked if isinstance(item, _Candidate)]
@@ -112,28 +147,26 @@ class SubscriberStore:
                     )
                 )
             }
-            suppressed = set(
-                session.scalars(
-                    select(Suppression.email_hash).where(
-                        Suppression.email_hash.in_({email_hash(c.email) for c in candidates})
-                    )
-                )
-            )
+            suppressed = transitions.suppression_reasons(session, (c.email for c in candidates))
             results: list[AddResult] = []
             for item in checked:
                 if isinstance(item, SubscriberError):
                     results.append(item)
-                elif email_hash(item.email) in suppressed:
-                    results.append(SubscriberError("suppressed"))
+                elif (reason := suppressed.get(email_hash(item.email))) is not None:
+                    results.append(KeptOut(transitions.WHY_SUPPRESSED[reason]))
                 elif (subscriber := known.get(email_key(item.email))) is None:
                     subscriber = self._create(session, item, origin, now)
                     known[subscriber.email_key] = subscriber
                     results.append((subscriber, "created"))
+                elif subscriber.status in LEFT and item.signup.left is None:
+                    results.append(KeptOut(subscriber.status))
                 else:
-                    _merge(session, subscriber, item, origin, now)
+                    _update(session, subscriber, item, origin, now)
                     results.append((subscriber, "merged"))
             return results
 
+        if dry_run:
+            return self._rehearse(work)
         return self._transaction(work)
 
     def request_subscription(
@@ -366,7 +399,7 @@ class SubscriberStore:
     def _create(
         self, session: Session, candidate: _Candidate, origin: Origin, at: datetime
     ) -> Subscriber:
-        profile = candidate.profile
+        profile, signup = candidate.profile, candidate.signup
         subscriber = Subscriber(
             email=candidate.email,
             email_key=email_key(candidate.email),
@@ -375,15 +408,19 @@ class SubscriberStore:
             frequency=profile.frequency or DEFAULT_FREQUENCY,
             timezone=profile.timezone or self.default_timezone,
             topics=profile.topics or [],
-            created=at,
+            labels=candidate.labels,
+            created=signup.joined or at,
             bounce_count=0,
             token_nonce=transitions.new_nonce(),
         )
         session.add(subscriber)
-        if candidate.confirmed:  # one record says both: added, and consent vouched for
-            transitions.confirm(session, subscriber, origin, at)
+        source = candidate.origin(origin)
+        if signup.left is not None:
+            transitions.unsubscribe(session, subscriber, source, signup.left_at or at, signup.left)
+        elif candidate.confirmed:  # one record says both: added, and consent vouched for
+            transitions.confirm(session, subscriber, source, signup.joined or at)
         else:
-            transitions.record(session, subscriber, "subscribe", origin, at)
+            transitions.record(session, subscriber, "subscribe", source, signup.joined or at)
         return subscriber
 
     def _all(self, query: Select[tuple[Subscriber]]) -> list[Subscriber]:
@@ -396,6 +433,15 @@ class SubscriberStore:
             return self._attempt(work)
         except IntegrityError:
             return self._attempt(work)
+
+    def _rehearse(self, work: Callable[[Session], T]) -> T:
+        """Run `work` and roll it back: what it would do, with nothing written."""
+        with self._sessions() as session, session.begin():
+            result = work(session)
+            session.flush()
+            session.expunge_all()
+            session.rollback()
+        return result
 
     def _attempt(self, work: Callable[[Session], T]) -> T:
         with self._sessions.begin() as session:
@@ -429,10 +475,32 @@ def _holding(session: Session, subscriber_id: int, nonce: str) -> Subscriber | N
     return subscriber
 
 
+def _update(
+    session: Session, subscriber: Subscriber, candidate: _Candidate, origin: Origin, at: datetime
+) -> None:
+    """An address already known, from an admin, the API or an import: take the given fields
+    and labels; record a departure the source knows of; confirm if consent is vouched for.
+    Never brings back someone who left (the caller keeps them out)."""
+    changed = transitions.apply_profile(subscriber, candidate.profile)
+    labels = clean_topics([*subscriber.labels, *candidate.labels])
+    if labels != subscriber.labels:
+        subscriber.labels = labels
+    signup = candidate.signup
+    if signup.left is not None:
+        if subscriber.status in ACTIVE:
+            transitions.unsubscribe(session, subscriber, origin, signup.left_at or at, signup.left)
+        return
+    if changed:
+        transitions.record(session, subscriber, "preferences", origin, at)
+    if candidate.confirmed and subscriber.status == "pending":
+        transitions.confirm(session, subscriber, candidate.origin(origin), at)
+
+
 def _merge(
     session: Session, subscriber: Subscriber, candidate: _Candidate, origin: Origin, at: datetime
 ) -> None:
-    """An address already known: take the given fields; bring it back if it had left."""
+    """An address already known, from the person's own sign-up: take the given fields;
+    bring it back (pending) if it had left."""
     changed = transitions.apply_profile(subscriber, candidate.profile)
     if subscriber.status not in ACTIVE:
         transitions.resubscribe(session, subscriber, origin, at)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -18,7 +19,16 @@ from subscribers.text import clean_text
 
 # The states in which a subscriber is on the list (pending ones get only the confirmation).
 ACTIVE = ("pending", "confirmed")
+# The states of someone who left: only their own sign-up brings them back.
+LEFT = ("unsubscribed", "bounced", "complained")
 _STATUS_FOR_REASON = {"bounce": "bounced", "complaint": "complained", "manual": "unsubscribed"}
+# Why a suppressed address is kept out, as a person reads it.
+WHY_SUPPRESSED = {
+    "bounce": "bounced",
+    "complaint": "complained",
+    "erased": "erased",
+    "manual": "unsubscribed",
+}
 
 
 @dataclass(frozen=True)
@@ -87,8 +97,15 @@ def resubscribe(session: Session, subscriber: Subscriber, origin: Origin, at: da
     record(session, subscriber, "subscribe", origin, at)
 
 
-def unsubscribe(session: Session, subscriber: Subscriber, origin: Origin, at: datetime) -> None:
-    subscriber.status = "unsubscribed"
+def unsubscribe(
+    session: Session,
+    subscriber: Subscriber,
+    origin: Origin,
+    at: datetime,
+    status: str = "unsubscribed",
+) -> None:
+    """Off the list as `status` (one of LEFT: an import may say how someone left)."""
+    subscriber.status = status
     subscriber.unsubscribed_at = at
     record(session, subscriber, "unsubscribe", origin, at)
 
@@ -123,6 +140,15 @@ def suppress(session: Session, email: str, reason: str, at: datetime) -> None:
 
 def is_suppressed(session: Session, email: str) -> bool:
     return session.get(Suppression, email_hash(email)) is not None
+
+
+def suppression_reasons(session: Session, emails: Iterable[str]) -> dict[str, str]:
+    """Hash -> reason, for those of `emails` that are suppressed."""
+    hashes = {email_hash(email) for email in emails}
+    rows = session.execute(
+        select(Suppression.email_hash, Suppression.reason).where(Suppression.email_hash.in_(hashes))
+    )
+    return {key: reason for key, reason in rows}
 
 
 def _clean_ip(raw: str | None) -> str | None:

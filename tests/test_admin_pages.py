@@ -132,6 +132,19 @@ def test_subscriber_search_and_add(site: str, admin: requests.Session, app: Fast
     assert 'value="nope"' in refused.text  # what was typed stays in the form
 
 
+def test_an_admin_cannot_bring_back_someone_who_left(
+    site: str, admin: requests.Session, app: FastAPI
+) -> None:
+    store = app.state.subscribers
+    store.record_complaint("bo@example.org")
+    refused = form_post(
+        admin, site, "/admin/subscribers", "/admin/subscribers",
+        email="bo@example.org", confirmed="yes",
+    )  # fmt: skip
+    assert refused.status_code == 422 and "kept out (complained)" in refused.text
+    assert store.find("bo@example.org").status == "complained"
+
+
 def test_csv_export_and_import_round_trip(site: str, admin: requests.Session, app: FastAPI) -> None:
     app.state.subscribers.add("=cmd@example.org", name="=HYPERLINK(1)", confirmed=True)
     exported = admin.get(f"{site}/admin/subscribers/export.csv", timeout=10)
@@ -158,6 +171,7 @@ def test_csv_export_and_import_round_trip(site: str, admin: requests.Session, ap
         "Rows read": str(len(rows) + 2),
         "Imported (new)": "1",
         "Merged (already on the list)": str(len(rows)),
+        "Kept out (they left the list)": "0",
         "Refused": "1",
     }
     assert f'<td class="number">{len(rows) + 3}</td>' in answer.text  # the refused row's line

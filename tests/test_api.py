@@ -303,7 +303,19 @@ def test_remove_and_erase(api: str) -> None:
     erased = call("DELETE", url, params={"erase": "true"}).json()
     assert erased == {"email": "cy@example.org", "removed": False, "erased": True}
     refused = call("POST", f"{api}/api/subscribers", json={"email": "cy@example.org"})
-    assert_error(refused, 422, "suppressed")
+    assert_error(refused, 409, "kept out (erased)")
+
+
+def test_the_api_never_brings_back_someone_who_unsubscribed(
+    api: str, store: SubscriberStore
+) -> None:
+    subscriber, _ = store.add("dee@example.org", confirmed=True)
+    store.unsubscribe(subscriber.id, subscriber.token_nonce)
+    for body in ({"confirmed": True}, {"confirmed": False, "name": "Dee"}):
+        answer = call("POST", f"{api}/api/subscribers", json={"email": "DEE@example.org", **body})
+        assert_error(answer, 409, "kept out (unsubscribed)")
+    left = store.find("dee@example.org")
+    assert left is not None and (left.status, left.name) == ("unsubscribed", "")
 
 
 def test_stats_count_by_status_and_frequency(api: str, store: SubscriberStore) -> None:

@@ -66,14 +66,14 @@ def test_import_reports_bad_rows_and_keeps_good_ones(tmp_path: Path) -> None:
         "list.csv:4: unknown frequency 'hourly'",
         "list.csv:5: bad time zone 'Mars/Base'",
     ]
-    assert result.stdout.strip() == "list.csv: 2 imported, 1 merged, 3 refused"
+    assert result.stdout.strip() == "list.csv: 2 imported, 1 merged, 0 kept out, 3 refused"
     people = listed(tmp_path)
     assert sorted(people) == ["bo@example.org", "eve@example.org"]
     assert people["bo@example.org"]["frequency"] == "daily"
     assert people["bo@example.org"]["topics"] == ["housing", "data"]
     assert {item["status"] for item in people.values()} == {"pending"}
     confirmed = run("subscribers", "import", "list.csv", "--confirmed", cwd=tmp_path)
-    assert "0 imported, 3 merged, 3 refused" in confirmed.stdout
+    assert "0 imported, 3 merged, 0 kept out, 3 refused" in confirmed.stdout
     assert {item["status"] for item in listed(tmp_path).values()} == {"confirmed"}
 
 
@@ -103,7 +103,7 @@ def test_show_then_erase(tmp_path: Path) -> None:
     assert b"gdpr@example.org" not in stored and b"Gee" not in stored
     again = run("subscribers", "add", "gdpr@example.org", cwd=tmp_path)
     assert again.returncode == 2
-    assert "gdpr@example.org: suppressed" in again.stderr
+    assert "gdpr@example.org: kept out (erased)" in again.stderr
 
 
 def test_import_of_a_file_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:
@@ -112,3 +112,22 @@ def test_import_of_a_file_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.strip() == "error: latin1.csv: not UTF-8 text (byte 29)"
     assert listed(tmp_path) == {}
+
+
+def test_no_command_brings_back_someone_who_unsubscribed(tmp_path: Path) -> None:
+    run("subscribers", "add", "out@example.org", "--confirmed", cwd=tmp_path)
+    (tmp_path / "left.csv").write_text("email,status\nout@example.org,unsubscribed\n")
+    assert run("subscribers", "import", "left.csv", cwd=tmp_path).returncode == 0
+    assert listed(tmp_path)["out@example.org"]["status"] == "unsubscribed"
+
+    again = run("subscribers", "add", "OUT@example.org", "--confirmed", cwd=tmp_path)
+    assert again.returncode == 2
+    assert "OUT@example.org: kept out (unsubscribed)" in again.stderr
+    (tmp_path / "back.csv").write_text("email\nout@example.org\nnew@example.org\n")
+    imported = run("subscribers", "import", "back.csv", "--confirmed", cwd=tmp_path)
+    assert imported.returncode == 0, imported.stderr
+    assert "back.csv:2: out@example.org: kept out (unsubscribed)" in imported.stdout
+    assert "1 imported, 0 merged, 1 kept out, 0 refused" in imported.stdout
+    people = listed(tmp_path)
+    assert people["out@example.org"]["status"] == "unsubscribed"
+    assert people["new@example.org"]["status"] == "confirmed"

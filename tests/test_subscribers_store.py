@@ -13,7 +13,7 @@ from sqlalchemy import inspect, select, text
 from sqlalchemy.orm import sessionmaker
 
 from pipeline.storage import Database
-from subscribers import Consent, SubscriberError, SubscriberStore, TokenSigner
+from subscribers import Consent, KeptOut, Signup, SubscriberError, SubscriberStore, TokenSigner
 
 NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 
@@ -125,14 +125,48 @@ def test_resubscribing_renews_the_nonce_so_old_links_are_dead(store: SubscriberS
     subscriber, _ = store.add("ada@example.org", confirmed=True)
     old_link = signer.manage_token(subscriber)
     assert store.unsubscribe(*signer.read_manage_token(old_link)) is not None
-    back, outcome = store.add("ada@example.org", confirmed=True)
-    assert (outcome, back.status, back.unsubscribed_at) == ("merged", "confirmed", None)
+    pending, send = store.request_subscription("ada@example.org")
+    assert pending is not None and send
+    back = store.confirm(pending.id, pending.token_nonce)
+    assert back is not None and (back.status, back.unsubscribed_at) == ("confirmed", None)
     assert back.token_nonce != subscriber.token_nonce
     assert store.unsubscribe(*signer.read_manage_token(old_link)) is None
     assert store.update_preferences(*signer.read_manage_token(old_link), frequency="daily") is None
     current = store.get(subscriber.id)
     assert current is not None and (current.status, current.frequency) == ("confirmed", "weekly")
     assert store.unsubscribe(*signer.read_manage_token(signer.manage_token(back))) is not None
+
+
+@pytest.mark.parametrize("leave", ["unsubscribe", "complaint", "bounce", "erase"])
+def test_no_admin_api_or_import_brings_back_someone_who_left(
+    store: SubscriberStore, leave: str
+) -> None:
+    subscriber, _ = store.add("ada@example.org", name="Ada", confirmed=True)
+    if leave == "unsubscribe":
+        store.unsubscribe(subscriber.id, subscriber.token_nonce)
+    elif leave == "complaint":
+        store.record_complaint("ada@example.org")
+    elif leave == "bounce":
+        store.record_bounce("ada@example.org", hard=True, threshold=3)
+    else:
+        store.remove("ada@example.org", erase=True)
+    before = store.personal_data("ada@example.org")
+    for method in ("admin", "api", "cli", "import"):
+        for confirmed in (True, False):
+            with pytest.raises(KeptOut):
+                store.add("ADA@example.org", name="Back", confirmed=confirmed, method=method)
+    [result] = store.add_many([Signup("ada@example.org", confirmed=True)])
+    assert isinstance(result, KeptOut)
+    assert store.personal_data("ada@example.org") == before
+
+
+def test_only_the_persons_own_sign_up_brings_them_back(store: SubscriberStore) -> None:
+    subscriber, _ = store.add("ada@example.org", confirmed=True)
+    store.unsubscribe(subscriber.id, subscriber.token_nonce)
+    pending, send = store.request_subscription("ada@example.org")
+    assert pending is not None and send and pending.status == "pending"
+    # Pending again, by their own hand: an admin may now vouch for them.
+    assert store.add("ada@example.org", confirmed=True)[0].status == "confirmed"
 
 
 def test_a_form_sends_one_confirmation_an_hour(store: SubscriberStore) -> None:
@@ -167,7 +201,7 @@ def test_a_form_brings_back_an_unsubscribed_address_pending(store: SubscriberSto
 def test_suppression_blocks_every_way_in(store: SubscriberStore) -> None:
     store.suppress("Spam.Trap@example.org", "manual")
     assert store.is_suppressed("spam.trap@EXAMPLE.org")
-    with pytest.raises(SubscriberError, match=r"^suppressed$"):
+    with pytest.raises(KeptOut, match=r"^kept out \(unsubscribed\)"):
         store.add("spam.trap@example.org")
     assert store.request_subscription("SPAM.TRAP@example.org") == (None, False)
     assert store.find("spam.trap@example.org") is None
@@ -206,7 +240,7 @@ def test_erase_leaves_only_a_hash(db: Database, store: SubscriberStore) -> None:
     digest = hashlib.sha256(b"ada.lovelace@example.org").hexdigest()
     assert [tuple(row) for row in hashes] == [(digest, "erased")]
     assert "grace" in dump
-    with pytest.raises(SubscriberError, match=r"^suppressed$"):
+    with pytest.raises(KeptOut, match=r"^kept out \(erased\)"):
         store.add("ADA.LOVELACE@example.org")
 
 
@@ -240,7 +274,7 @@ def test_a_complaint_suppresses(store: SubscriberStore) -> None:
     store.add("ada@example.org", confirmed=True)
     subscriber = store.record_complaint("ada@example.org")
     assert subscriber is not None and subscriber.status == "complained"
-    with pytest.raises(SubscriberError, match=r"^suppressed$"):
+    with pytest.raises(KeptOut, match=r"^kept out \(complained\)"):
         store.add("ada@example.org", confirmed=True)
 
 

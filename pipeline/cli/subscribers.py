@@ -77,6 +77,8 @@ def import_(
         fail(f"{path}: {exc.strerror or exc}")
     except UnicodeDecodeError as exc:
         fail(f"{path}: not UTF-8 text (byte {exc.start})")
+    for line, reason in report.kept_out:
+        out.print(f"{path}:{line}: {reason}", markup=False)
     for line, reason in report.refused:
         err.print(f"{path}:{line}: {reason}", markup=False)
     hidden = report.refused_count - len(report.refused)

@@ -68,7 +68,13 @@ def import_file(request: Request) -> HTMLResponse:
         request.app.state.subscribers,
         confirmed=form.text("confirmed") == "yes",
     )
-    return page(request, "imported.html", report=report, refused=report.refused[:REFUSALS_SHOWN])
+    return page(
+        request,
+        "imported.html",
+        report=report,
+        refused=report.refused[:REFUSALS_SHOWN],
+        kept_out=report.kept_out[:REFUSALS_SHOWN],
+    )
 
 
 @router.get("/subscribers/export.csv")

@@ -72,6 +72,7 @@ class SubscriberOut(BaseModel):
     frequency: Frequency
     timezone: str
     topics: list[str]
+    labels: list[str] = Field(description="tags from another tool that match no post's tag")
     created: Timestamp
     confirmed_at: Timestamp | None
     unsubscribed_at: Timestamp | None

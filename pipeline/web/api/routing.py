@@ -19,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from pipeline.settings import SettingsProblem
 from pipeline.web.api.auth import check_token
 from pipeline.web.api.errors import NO_STORE, ApiError, describe, error_response
-from subscribers import SubscriberError
+from subscribers import KeptOut, SubscriberError
 
 log = logging.getLogger(__name__)
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
@@ -39,7 +39,9 @@ class ApiRoute(APIRoute):
                 return error_response(exc.status, exc.error, exc.headers)
             except RequestValidationError as exc:
                 return error_response(422, describe(exc))
-            except SubscriberError as exc:  # a bad address, time zone, a suppressed address…
+            except KeptOut as exc:  # the person left: theirs to undo, not the caller's
+                return error_response(409, str(exc))
+            except SubscriberError as exc:  # a bad address, a time zone…
                 return error_response(422, str(exc))
             except SettingsProblem as exc:  # e.g. EMAIL_BACKEND without its API_KEY
                 return error_response(503, str(exc))

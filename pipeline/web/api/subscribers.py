@@ -54,11 +54,15 @@ def list_subscribers(
     response_model=SubscriberOut,
     status_code=201,
     summary="Add a subscriber",
-    responses={200: {"model": SubscriberOut, "description": "known address, updated"}},
+    responses={
+        200: {"model": SubscriberOut, "description": "known address, updated"},
+        **failures({409: "the person left the list: only their own sign-up brings them back"}),
+    },
 )
 def add_subscriber(new: NewSubscriber, store: StoreDep, response: Response) -> dict[str, Any]:
     """Add an address (pending, or confirmed with `confirmed`); a known one takes the
-    fields given, and one that had left comes back. A suppressed address is refused."""
+    fields given. Someone who unsubscribed, complained, bounced or was erased is refused
+    (409): only their own sign-up brings them back."""
     subscriber, outcome = store.add(
         new.email,
         name=new.name,
