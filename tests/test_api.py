@@ -236,6 +236,7 @@ def test_add_then_update_a_subscriber(api: str) -> None:
         "frequency": "daily",
         "timezone": "Europe/London",
         "topics": ["Policy"],
+        "labels": [],
         "created": None,
         "confirmed_at": None,
         "unsubscribed_at": None,
