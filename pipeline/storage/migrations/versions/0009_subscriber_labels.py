@@ -1,7 +1,7 @@
 """Subscriber labels: tags another tool gave a person that match none of the site's tags.
 
 Revision ID: 0009
-Revises: 0004
+Revises: 0007
 Create Date: 2026-11-30
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0004"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
