@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
+from pipeline.redact import redacted
 from pipeline.sanitize import sanitize_html, summarise
 from pipeline.settings import Settings, SourceConfig
 from pipeline.sources import Batch, Entry, Source, SourceError, open_source
@@ -76,9 +77,9 @@ def ingest_source(
     try:
         batch = source.read(previous_state)
     except SourceError as exc:
-        report.failed, report.errors = 1, [str(exc)]
+        report.failed, report.errors = 1, [redacted(str(exc))]
         return report
-    report.failed, report.errors = len(batch.errors), list(batch.errors)
+    report.failed, report.errors = len(batch.errors), [redacted(error) for error in batch.errors]
     with db.session() as session:
         _apply(session, source.name, batch, settings, now, report)
         _save_state(session, source.name, batch.state, now)

@@ -6,6 +6,7 @@ into one readable line naming the variable, so a typo never shows a traceback.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -22,8 +23,11 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
+from pipeline.redact import MASK, redacted_values
+
 ENV_PREFIX = "NEWSLETTER_"
 MIN_KEY_LENGTH = 16
+MIN_ADMIN_PASSWORD_LENGTH = 12
 
 Frequency = Literal["daily", "weekly", "monthly"]
 EmailBackend = Literal["smtp", "postmark", "sendgrid", "mailgun", "resend", "file", "console"]
@@ -116,6 +120,7 @@ class Settings(BaseSettings):
     api_token: SecretStr | None = None
     poll_minutes: Annotated[int, Field(ge=1, le=1440)] = 15
     broker_url: str | None = None
+    forwarded_allow_ips: str | None = None
 
     @field_validator("timezone")
     @classmethod
@@ -147,6 +152,30 @@ class Settings(BaseSettings):
         keys = [key.strip() for key in value.get_secret_value().split(",")]
         if not all(len(key) >= MIN_KEY_LENGTH for key in keys):
             raise ValueError(f"each comma-separated key needs at least {MIN_KEY_LENGTH} characters")
+        return value
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _proxy_addresses(cls, value: str | None) -> str | None:
+        if value is None or value.strip() == "*":
+            return value
+        for item in value.split(","):
+            try:
+                ipaddress.ip_network(item.strip())
+            except ValueError:
+                raise ValueError(
+                    f"{item.strip()!r} is not an IP address or network (use e.g. "
+                    "127.0.0.1,10.0.0.0/8, or * for any)"
+                ) from None
+        return value
+
+    @field_validator("admin_password")
+    @classmethod
+    def _real_password(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().strip()) < MIN_ADMIN_PASSWORD_LENGTH:
+            raise ValueError(
+                f"needs at least {MIN_ADMIN_PASSWORD_LENGTH} characters besides spaces"
+            )
         return value
 
     @field_validator("digest_subject")
@@ -212,13 +241,15 @@ class Settings(BaseSettings):
         return str(self.site_url).rstrip("/")
 
     def masked(self) -> dict[str, Any]:
-        """Every setting by its variable name, secrets shown as `********`."""
+        """Every setting by its variable name, secrets shown as `********`, and so are the
+        passwords inside URLs (DATABASE_URL, BROKER_URL, SOURCES)."""
         shown: dict[str, Any] = {}
         for name in type(self).model_fields:
             value = getattr(self, name)
             if isinstance(value, SecretStr):
-                value = "********"
-            shown[ENV_PREFIX + name.upper()] = json.loads(json.dumps(value, default=_plain))
+                value = MASK
+            plain = json.loads(json.dumps(value, default=_plain))
+            shown[ENV_PREFIX + name.upper()] = redacted_values(plain)
         return shown
 
 

@@ -360,3 +360,18 @@ def test_the_settings_page_masks_secrets(site: str, admin: requests.Session) -> 
     assert "NEWSLETTER_ADMIN_USERNAME" in page and "editor@example.org" in page
     assert "NEWSLETTER_ADMIN_PASSWORD" in page and "********" in page
     assert "correct horse" not in page
+
+
+def test_the_settings_page_hides_passwords_inside_urls(tmp_path: Path, db: Database) -> None:
+    """The app runs on `db`; the URLs shown are the settings' (never opened here)."""
+    leaky = admin_settings(
+        tmp_path,
+        "postgresql+psycopg://app:dbpass-1@db.example/news",
+        broker_url="redis://:brokerpass-2@127.0.0.1:6379/0",
+        sources=[{"name": "partner", "kind": "feed", "url": "https://rd:feedpass-3@f.example/x"}],
+    )
+    with running(admin_app(leaky, db)) as base_url:
+        page = signed_in(base_url).get(f"{base_url}/admin/settings", timeout=10).text
+    assert "pass-" not in page
+    for shown in ("app:********@db.example", "redis://:********@127.0.0.1", "rd:********@f"):
+        assert shown in page

@@ -29,6 +29,53 @@ def test_config_check_masks_secrets(tmp_path: Path) -> None:
     assert "s3cret" not in result.stdout
 
 
+# Passwords inside URLs, and what must be shown instead.
+LEAKY_URLS = {
+    "DATABASE_URL": "postgresql+psycopg://app:dbpass-1@127.0.0.1:1/news",
+    "BROKER_URL": "redis://:brokerpass-2@127.0.0.1:6379/0",
+    "SOURCES": json.dumps(
+        [{"name": "partner", "kind": "feed", "url": "http://rd:feedpass-3@127.0.0.1:1/x.xml"}]
+    ),
+}
+
+
+def test_config_check_hides_passwords_inside_urls(tmp_path: Path) -> None:
+    result = run("config", "check", cwd=tmp_path, **LEAKY_URLS)
+    assert result.returncode == 0, result.stderr
+    assert "pass-" not in result.stdout
+    assert "NEWSLETTER_DATABASE_URL=postgresql+psycopg://app:********@127.0.0.1:1/news" in (
+        result.stdout
+    )
+    assert "NEWSLETTER_BROKER_URL=redis://:********@127.0.0.1:6379/0" in result.stdout
+    assert "http://rd:********@127.0.0.1:1/x.xml" in result.stdout
+
+
+def test_ingest_errors_hide_passwords_inside_urls(tmp_path: Path) -> None:
+    result = run("ingest", cwd=tmp_path, SOURCES=LEAKY_URLS["SOURCES"])
+    assert result.returncode == 1
+    assert "error: http://rd:********@127.0.0.1:1/x.xml: " in result.stderr
+    assert "pass-" not in result.stderr + result.stdout
+
+
+def test_the_server_log_hides_passwords_inside_urls(tmp_path: Path) -> None:
+    with serving(tmp_path, SOURCES=LEAKY_URLS["SOURCES"], HTTP_RETRIES="0") as (server, _):
+        pass
+    log = server.communicate(timeout=30)[0]
+    assert "rd:********@127.0.0.1:1/x.xml" in log
+    assert "pass-" not in log
+
+
+@pytest.mark.parametrize("password", [" ", " " * 20, "short", "eleven char"])
+def test_admin_password_needs_twelve_characters(tmp_path: Path, password: str) -> None:
+    result = run("config", "check", cwd=tmp_path, ADMIN_USERNAME="ed", ADMIN_PASSWORD=password)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: NEWSLETTER_ADMIN_PASSWORD: needs at least 12 characters besides spaces"
+    ]
+    strong = run("config", "check", cwd=tmp_path, ADMIN_PASSWORD="twelve chars")
+    assert strong.returncode == 0, strong.stderr
+
+
 @pytest.mark.parametrize("command", [["config", "check"], ["ingest"], ["posts", "list"], ["init"]])
 def test_a_bad_setting_is_one_line_and_exit_2(tmp_path: Path, command: list[str]) -> None:
     result = run(*command, cwd=tmp_path, TIMEZONE="Nowhere/Land")
@@ -108,7 +155,9 @@ def test_demo_runs_on_the_embedded_defaults(tmp_path: Path) -> None:
 def test_unreachable_postgres_is_one_line(tmp_path: Path) -> None:
     result = run("init", cwd=tmp_path, DATABASE_URL="postgresql+psycopg://u:pw@127.0.0.1:1/x")
     assert result.returncode == 2
-    assert result.stderr.startswith("error: database postgresql+psycopg://u:***@127.0.0.1:1/x: ")
+    assert result.stderr.startswith(
+        "error: database postgresql+psycopg://u:********@127.0.0.1:1/x: "
+    )
     assert len(result.stderr.strip().splitlines()) == 1
     assert "pw" not in result.stderr
 
@@ -120,3 +169,16 @@ def test_serve_reads_the_sources_and_serves_feeds_at_once(tmp_path: Path) -> Non
     assert response.status_code == 200
     assert response.headers["Content-Type"].startswith("application/rss+xml")
     assert "Running a library on volunteers" in response.text
+
+
+def test_forwarded_allow_ips_must_be_addresses(tmp_path: Path) -> None:
+    result = run("config", "check", cwd=tmp_path, FORWARDED_ALLOW_IPS="127.0.0.1, proxy.lan")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: NEWSLETTER_FORWARDED_ALLOW_IPS: 'proxy.lan' is not an IP address or network "
+        "(use e.g. 127.0.0.1,10.0.0.0/8, or * for any)"
+    ]
+    good = run("config", "check", cwd=tmp_path, FORWARDED_ALLOW_IPS="127.0.0.1,10.0.0.0/8")
+    assert good.returncode == 0 and "NEWSLETTER_FORWARDED_ALLOW_IPS=127.0.0.1,10.0.0.0/8" in (
+        good.stdout
+    )

@@ -14,10 +14,10 @@ from pipeline.cli.context import (
     fail,
     out,
     print_json,
-    redacted,
     settings,
     tracker,
 )
+from pipeline.redact import redacted
 from pipeline.refresh import RefreshReport, refresh
 from pipeline.storage.posts import post_json, published_posts
 

@@ -14,9 +14,9 @@ from typing import Any, NoReturn, TypeVar
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from pipeline.redact import redacted
 from pipeline.settings import Settings, SettingsProblem, load_settings
 from pipeline.storage import Database, open_database
 from subscribers import Subscriber, SubscriberError, SubscriberStore
@@ -65,11 +65,6 @@ def find_subscriber(config: Settings, db: Database, email: str) -> Subscriber:
     if found is None:
         fail(f"{email}: not on the list")
     return found
-
-
-def redacted(url: str) -> str:
-    """A database URL safe to print: the password hidden."""
-    return make_url(url).render_as_string(hide_password=True)
 
 
 def describe_database_error(exc: BaseException) -> str:
