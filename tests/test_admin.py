@@ -43,6 +43,7 @@ def admin_settings(tmp_path: Path, database_url: str, **overrides: Any) -> Setti
         "email_backend": "file",
         "admin_username": USER,
         "admin_password": PASSWORD,
+        "forwarded_allow_ips": "127.0.0.1",  # tests speak as clients through a local proxy
         "sources": [{"name": "posts", "kind": "directory", "path": str(tmp_path / "posts")}],
     }
     return load_settings(**values | overrides)

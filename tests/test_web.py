@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -75,10 +76,11 @@ def post(title: str, body: str, extra: str = "") -> str:
 
 
 @contextmanager
-def running(app: FastAPI) -> Iterator[str]:
-    """`app` under uvicorn in a thread on a free loopback port; yields its base URL."""
+def running(app: FastAPI, **options: Any) -> Iterator[str]:
+    """`app` under uvicorn in a thread on a free loopback port, as `newsletter serve` runs
+    it (`options` change that); yields its base URL."""
     sock = listen("127.0.0.1", 0)
-    uvicorn_server = server(app, log_config=None, access_log=False)
+    uvicorn_server = server(app, log_config=None, access_log=False, **options)
     thread = threading.Thread(target=uvicorn_server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

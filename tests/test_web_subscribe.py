@@ -38,7 +38,7 @@ NEW_KEY = "new-secret-key-0123456789"
 OLD_KEY = "old-secret-key-9876543210"
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 # A client address per request unless a test says otherwise, so only the rate-limit test
-# meets the limit (uvicorn takes X-Forwarded-For from a proxy on loopback).
+# meets the limit (the settings trust X-Forwarded-For from a proxy on loopback).
 _CLIENTS = (f"198.51.100.{n}" for n in itertools.count(1))
 
 
@@ -53,6 +53,7 @@ def settings(
         site_url=SITE,
         site_title="Policy Notes",
         secret_key=f"{NEW_KEY},{OLD_KEY}",
+        forwarded_allow_ips="127.0.0.1",
         sources=[{"name": "posts", "kind": "directory", "path": str(posts_dir)}],
     )
 

@@ -64,11 +64,14 @@ def _leadership(leader: Leader) -> str:
 
 
 def _log_to_stderr() -> None:
-    """The pipeline's log lines (the scheduler's) beside uvicorn's and in its format;
-    only warnings from libraries."""
+    """The pipeline's log lines (the scheduler's) beside uvicorn's and in its format, URL
+    passwords redacted; only warnings from libraries."""
     from uvicorn.logging import DefaultFormatter
+
+    from pipeline.redact import RedactingFilter
 
     handler = logging.StreamHandler()
     handler.setFormatter(DefaultFormatter("%(levelprefix)s %(message)s"))
+    handler.addFilter(RedactingFilter())
     logging.basicConfig(handlers=[handler], level=logging.WARNING)
     logging.getLogger("pipeline").setLevel(logging.INFO)
