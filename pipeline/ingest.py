@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,6 +29,9 @@ from pipeline.storage.models import Post, SourceState
 PUBLISHED, DRAFT, REMOVED = "published", "draft", "removed"
 Track = Callable[[Sequence[SourceConfig]], Iterable[SourceConfig]]
 _CHUNK = 500
+# Sources are read side by side; their posts are stored one source at a time, so slugs
+# are claimed without races and SQLite sees one writer.
+_storing = threading.Lock()
 
 
 @dataclass
@@ -57,12 +62,18 @@ class IngestReport:
 def ingest(
     db: Database, settings: Settings, *, only: str | None = None, track: Track = list
 ) -> list[IngestReport]:
-    """Ingest every configured source (or only the one named), each independently.
+    """Ingest every configured source (or only the one named), each independently and in
+    its own thread, so a slow source never holds up the others.
 
-    `track` wraps the sources as they are read (a progress bar, say).
+    `track` wraps the sources as their reports come in (a progress bar, say).
     """
     configs = [config for config in settings.sources if only in (None, config.name)]
-    return [ingest_source(db, open_source(config, settings), settings) for config in track(configs)]
+    with ThreadPoolExecutor(max_workers=max(len(configs), 1)) as pool:
+        reading = {
+            config.name: pool.submit(ingest_source, db, open_source(config, settings), settings)
+            for config in configs
+        }
+        return [reading[config.name].result() for config in track(configs)]
 
 
 def ingest_source(
@@ -80,7 +91,7 @@ def ingest_source(
         report.failed, report.errors = 1, [redacted(str(exc))]
         return report
     report.failed, report.errors = len(batch.errors), [redacted(error) for error in batch.errors]
-    with db.session() as session:
+    with _storing, db.session() as session:
         _apply(session, source.name, batch, settings, now, report)
         _save_state(session, source.name, batch.state, now)
     return report

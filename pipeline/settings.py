@@ -83,6 +83,8 @@ class Settings(BaseSettings):
     websub_hub: AnyHttpUrl | None = None
     http_timeout: Annotated[float, Field(gt=0, le=300)] = 20.0
     http_retries: Annotated[int, Field(ge=0, le=10)] = 3
+    feed_max_bytes: Annotated[int, Field(ge=1_000)] = 10_000_000
+    fetch_deadline_seconds: Annotated[float, Field(gt=0, le=3_600)] = 30.0
 
     email_backend: EmailBackend = "file"
     email_from: str = "Newsletter <newsletter@localhost>"

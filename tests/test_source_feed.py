@@ -24,7 +24,9 @@ RSS = "application/rss+xml; charset=UTF-8"
 
 @pytest.fixture
 def session() -> Iterator[requests.Session]:
-    with http_session(timeout=2, retries=2, backoff=0) as session:
+    with http_session(
+        timeout=2, retries=2, max_bytes=10_000_000, deadline=30, backoff=0
+    ) as session:
         yield session
 
 
@@ -363,7 +365,7 @@ def silent_server() -> Iterator[str]:
 
 
 def test_server_that_never_answers_times_out(silent_server: str) -> None:
-    session = http_session(timeout=0.5, retries=1, backoff=0)
+    session = http_session(timeout=0.5, retries=1, max_bytes=10_000_000, deadline=30, backoff=0)
     with session, pytest.raises(SourceError) as raised:
         read(silent_server, session)
 

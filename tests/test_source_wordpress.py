@@ -87,7 +87,9 @@ def _gmt(value: str) -> datetime:
 
 @pytest.fixture
 def session() -> Iterator[requests.Session]:
-    with http_session(timeout=2, retries=2, backoff=0) as session:
+    with http_session(
+        timeout=2, retries=2, max_bytes=10_000_000, deadline=30, backoff=0
+    ) as session:
         yield session
 
 

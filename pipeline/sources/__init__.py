@@ -18,7 +18,12 @@ def open_source(config: SourceConfig, settings: Settings) -> Source:
         return DirectorySource(config.name, Path(config.path or "."), timezone=settings.zone)
     from pipeline.sources.http import http_session
 
-    session = http_session(timeout=settings.http_timeout, retries=settings.http_retries)
+    session = http_session(
+        timeout=settings.http_timeout,
+        retries=settings.http_retries,
+        max_bytes=settings.feed_max_bytes,
+        deadline=settings.fetch_deadline_seconds,
+    )
     if config.kind == "feed":
         from pipeline.sources.feed import FeedSource
 

@@ -19,7 +19,7 @@ from pipeline.sanitize import plain_text
 from pipeline.sources.base import Batch, Entry, ParseError, SourceError, derive_guid, slugify
 from pipeline.sources.collect import collect_entries, unique
 from pipeline.sources.dates import from_struct_time, parse_iso
-from pipeline.sources.http import fetch, looks_like_html, one_line
+from pipeline.sources.http import Fetched, fetch, looks_like_html, one_line
 
 ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json, application/rdf+xml, "
@@ -55,7 +55,7 @@ class FeedSource:
             entries, errors = self._read_xml_feed(response)
         return Batch(entries=entries, errors=errors, present=None, state=_validators(response))
 
-    def _read_xml_feed(self, response: requests.Response) -> tuple[list[Entry], list[str]]:
+    def _read_xml_feed(self, response: Fetched) -> tuple[list[Entry], list[str]]:
         """RSS or Atom; a damaged document still yields the entries feedparser recovered."""
         try:
             parsed = feedparser.parse(
@@ -111,7 +111,7 @@ class FeedSource:
             updated=updated,
         )
 
-    def _read_json_feed(self, response: requests.Response) -> tuple[list[Entry], list[str]]:
+    def _read_json_feed(self, response: Fetched) -> tuple[list[Entry], list[str]]:
         """JSON Feed, read directly: feedparser 6.0 does not read it."""
         try:
             document = json.loads(response.content)
@@ -175,17 +175,17 @@ def _conditional_headers(state: Mapping[str, Any]) -> dict[str, str]:
     return headers
 
 
-def _validators(response: requests.Response) -> dict[str, str]:
+def _validators(response: Fetched) -> dict[str, str]:
     pairs = (("etag", "ETag"), ("last_modified", "Last-Modified"))
     return {key: response.headers[header] for key, header in pairs if response.headers.get(header)}
 
 
-def _is_json(response: requests.Response) -> bool:
+def _is_json(response: Fetched) -> bool:
     content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
     return content_type in JSON_TYPES or response.content.lstrip().startswith(b"{")
 
 
-def _not_a_feed_reason(response: requests.Response, problem: BaseException | None) -> str:
+def _not_a_feed_reason(response: Fetched, problem: BaseException | None) -> str:
     if looks_like_html(response):
         return "got an HTML page"
     if problem is not None:
