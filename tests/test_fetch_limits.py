@@ -94,13 +94,13 @@ def test_a_dripping_server_is_cut_off_at_the_deadline(tmp_path: Path, server: HT
         return Response(body(), content_type="application/rss+xml")
 
     server.expect_request("/drip.xml").respond_with_handler(drip)
-    code, errors, _ = ingest(
-        tmp_path, feeds(server, "drip"), FETCH_DEADLINE_SECONDS="1", HTTP_TIMEOUT="5"
-    )
+    url = server.url_for("/drip.xml").replace("http://", "http://reader:s3cret@")
+    sources = json.dumps([{"name": "drip", "kind": "feed", "url": url}])
+    code, errors, _ = ingest(tmp_path, sources, FETCH_DEADLINE_SECONDS="1", HTTP_TIMEOUT="5")
     assert code == 1
+    shown = url.replace("s3cret", "********")  # the line names the source, not its password
     assert errors == [
-        f"error: {server.url_for('/drip.xml')}: no complete answer within 1s"
-        " (NEWSLETTER_FETCH_DEADLINE_SECONDS)"
+        f"error: {shown}: no complete answer within 1s (NEWSLETTER_FETCH_DEADLINE_SECONDS)"
     ]
     assert 0 < len(sent) < len(RSS.format(name="drip").encode())
 
