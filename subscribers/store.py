@@ -436,11 +436,13 @@ class SubscriberStore:
 
     def _rehearse(self, work: Callable[[Session], T]) -> T:
         """Run `work` and roll it back: what it would do, with nothing written."""
-        with self._sessions() as session, session.begin():
-            result = work(session)
-            session.flush()
-            session.expunge_all()
-            session.rollback()
+        with self._sessions() as session:
+            try:
+                result = work(session)
+                session.flush()
+                session.expunge_all()
+            finally:
+                session.rollback()
         return result
 
     def _attempt(self, work: Callable[[Session], T]) -> T:

@@ -182,6 +182,40 @@ def test_csv_export_and_import_round_trip(site: str, admin: requests.Session, ap
     assert store.find("=cmd@example.org").name == "=HYPERLINK(1)"  # unprotected on the way in
 
 
+def test_an_import_preview_writes_nothing_then_the_import_does(
+    site: str, admin: requests.Session, app: FastAPI
+) -> None:
+    ghost = (
+        "id,email,name,note,subscribed_to_emails,complimentary_plan,stripe_customer_id,"
+        "created_at,deleted_at,labels,tiers\n"
+        '1,jamie@example.org,Jamie,,true,false,,2022-03-16T08:03:11.000Z,,"budgets,VIP",Free\n'
+        "2,pat@example.org,Pat,,false,false,,2022-04-06T07:42:08.000Z,,,Free\n"
+    )
+    store = app.state.subscribers
+
+    def upload(**fields: str) -> str:
+        page = admin.get(f"{site}/admin/subscribers", timeout=10).text
+        answer = admin.post(
+            f"{site}/admin/subscribers/import",
+            data={"csrf": tokens(page)["csrf"], "confirmed": "yes", **fields},
+            files={"file": ("member-export.csv", ghost.encode(), "text/csv")},
+            timeout=10,
+        )
+        assert answer.status_code == 200, answer.text
+        return answer.text
+
+    preview = upload(preview="yes")
+    assert "Import preview: nothing written yet" in preview and "Read as a Ghost export" in preview
+    assert "jamie@example.org: new, confirmed, weekly, topics Budgets, labels VIP" in preview
+    assert "pat@example.org: new, unsubscribed, weekly" in preview
+    assert store.find("jamie@example.org") is None
+    done = upload()
+    assert "Import finished" in done and "VIP (1)" in done
+    jamie = store.find("jamie@example.org")
+    assert (jamie.status, jamie.topics, jamie.labels) == ("confirmed", ["Budgets"], ["VIP"])
+    assert store.find("pat@example.org").status == "unsubscribed"
+
+
 def test_an_import_without_a_file_or_not_utf8_is_refused(
     site: str, admin: requests.Session
 ) -> None:

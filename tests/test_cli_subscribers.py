@@ -131,3 +131,38 @@ def test_no_command_brings_back_someone_who_unsubscribed(tmp_path: Path) -> None
     people = listed(tmp_path)
     assert people["out@example.org"]["status"] == "unsubscribed"
     assert people["new@example.org"]["status"] == "confirmed"
+
+
+def test_import_of_a_tool_export_dry_run_first(tmp_path: Path) -> None:
+    fixtures = Path(__file__).parent / "fixtures" / "imports"
+    for name in ("subscribed_members_export_7f3a9c.csv", "unsubscribed_members_export_7f3a9c.csv"):
+        (tmp_path / name).write_bytes((fixtures / name).read_bytes())
+    dry = run(
+        "subscribers", "import", "unsubscribed_members_export_7f3a9c.csv", "--dry-run",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert dry.returncode == 0, dry.stderr
+    lines = dry.stdout.splitlines()
+    assert (
+        lines[0]
+        == "unsubscribed_members_export_7f3a9c.csv:2: dee@example.org: new, unsubscribed, weekly"
+    )
+    assert "read as a Mailchimp export" in dry.stdout
+    assert "would be: 2 imported, 0 merged, 0 kept out, 0 refused" in dry.stdout
+    assert listed(tmp_path) == {}
+
+    run("subscribers", "import", "unsubscribed_members_export_7f3a9c.csv", cwd=tmp_path)
+    result = run(
+        "subscribers", "import", "subscribed_members_export_7f3a9c.csv", "--confirmed",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert (
+        "tags kept as labels (no post has them): Housing (1), VIP readers (1), transport (1)"
+        in (result.stdout)
+    )
+    assert "2 imported, 0 merged, 1 kept out, 0 refused" in result.stdout
+    people = listed(tmp_path)
+    assert people["ann@example.org"]["status"] == "unsubscribed"
+    assert people["bo@example.org"]["status"] == "confirmed"
+    assert people["cy@example.org"]["labels"] == ["transport"]  # no posts: no topics

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Literal, TextIO
 
@@ -20,7 +20,16 @@ from pipeline.cli.context import (
     settings,
     subscriber_store,
 )
-from subscribers import SubscriberError, SubscriberStore, export_csv, import_csv, subscriber_json
+from pipeline.storage.posts import site_tags
+from subscribers import (
+    ImportReport,
+    SubscriberError,
+    SubscriberStore,
+    export_csv,
+    import_csv,
+    subscriber_json,
+)
+from subscribers.csv_import import PLAIN
 
 subscribers_app = typer.Typer(help="Manage the subscriber list.", no_args_is_help=True)
 
@@ -67,25 +76,64 @@ def import_(
     confirmed: Annotated[
         bool, typer.Option("--confirmed", help="Consent already given: import as confirmed.")
     ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what each row would become; write nothing.")
+    ] = False,
 ) -> None:
-    """Import a CSV (columns email, name, frequency, timezone, topics); report refused rows."""
-    store = _store()
+    """Import a CSV (columns email, name, frequency, timezone, topics) or the export of
+    Mailchimp, Substack, Buttondown, Ghost or listmonk; report what became of each row."""
+    config = settings()
+    db = database(config)
+    store = subscriber_store(config, db)
+    show = _shown_row(path) if dry_run else None
     try:
         with path.open(encoding="utf-8-sig", newline="") as stream:
-            report = import_csv(_tracked_lines(stream, path), store, confirmed=confirmed)
+            report = import_csv(
+                _tracked_lines(stream, path),
+                store,
+                confirmed=confirmed,
+                site_tags=site_tags(db),
+                file_name=path.name,
+                dry_run=dry_run,
+                show=show,
+            )
     except OSError as exc:
         fail(f"{path}: {exc.strerror or exc}")
     except UnicodeDecodeError as exc:
         fail(f"{path}: not UTF-8 text (byte {exc.start})")
+    if not dry_run:
+        _print_report(path, report)
+    if report.format != PLAIN:
+        out.print(f"{path}: read as a {report.format} export", markup=False)
+    if report.labels:
+        kept = ", ".join(f"{label} ({count})" for label, count in report.labels.most_common())
+        out.print(f"{path}: tags kept as labels (no post has them): {kept}", markup=False)
+    prefix = "would be: " if dry_run else ""
+    out.print(f"{path}: {prefix}{report.summary()}", markup=False)
+    raise typer.Exit(EXIT_PARTIAL if report.refused_count and not dry_run else EXIT_OK)
+
+
+def _shown_row(path: Path) -> Callable[[int, str], None]:
+    """Print what one row would become (a dry run)."""
+
+    def show(line: int, text: str) -> None:
+        out.print(f"{path}:{line}: {text}", markup=False)
+
+    return show
+
+
+def _print_report(path: Path, report: ImportReport) -> None:
+    """Kept-out rows on stdout (they are not errors), refused ones on stderr."""
     for line, reason in report.kept_out:
         out.print(f"{path}:{line}: {reason}", markup=False)
     for line, reason in report.refused:
         err.print(f"{path}:{line}: {reason}", markup=False)
-    hidden = report.refused_count - len(report.refused)
-    if hidden:
-        err.print(f"{path}: … and {hidden} more refused rows", markup=False)
-    out.print(f"{path}: {report.summary()}", markup=False)
-    raise typer.Exit(EXIT_PARTIAL if report.refused_count else EXIT_OK)
+    for what, count, listed in (
+        ("kept out", report.kept_out_count, report.kept_out),
+        ("refused", report.refused_count, report.refused),
+    ):
+        if count > len(listed):
+            err.print(f"{path}: … and {count - len(listed)} more {what} rows", markup=False)
 
 
 def _tracked_lines(stream: TextIO, path: Path) -> Iterator[str]:

@@ -22,6 +22,15 @@ def published_posts(db: Database, *, limit: int | None = None) -> list[Post]:
         return list(session.scalars(query))
 
 
+def site_tags(db: Database) -> list[str]:
+    """Every tag of a published post, each once (in any case), sorted: the topics a
+    subscriber can choose from, and what an imported tag must match to become one."""
+    query = select(Post.tags).where(Post.status == "published")
+    with db.session() as session:
+        tags = {tag.casefold(): tag for tags in session.scalars(query) for tag in tags}
+    return sorted(tags.values(), key=str.casefold)
+
+
 def post_json(post: Post) -> dict[str, Any]:
     """The post as `posts list --json` prints it (DESIGN.md)."""
     return {

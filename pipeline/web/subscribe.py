@@ -18,7 +18,6 @@ from zoneinfo import available_timezones
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse
-from sqlalchemy import select
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
@@ -26,8 +25,7 @@ from starlette.responses import Response
 from pipeline.delivery import DeliveryConfigError, open_backend
 from pipeline.mail import confirmation_message
 from pipeline.settings import Settings
-from pipeline.storage import Database
-from pipeline.storage.models import Post
+from pipeline.storage.posts import site_tags
 from pipeline.web.forms import FormError, SignupForm, is_json, read_form, read_signup
 from pipeline.web.ratelimit import client_key
 from subscribers import Subscriber, SubscriberError, TokenError, TokenSigner
@@ -288,7 +286,7 @@ def _preferences(
     error: str | None = None,
 ) -> HTMLResponse:
     chosen = {topic.casefold() for topic in choices.topics}
-    options = {topic.casefold(): topic for topic in _known_topics(request.app.state.db)}
+    options = {topic.casefold(): topic for topic in site_tags(request.app.state.db)}
     options.update((topic.casefold(), topic) for topic in choices.topics)
     return _page(
         request,
@@ -344,13 +342,6 @@ def _holder(request: Request, token: str) -> Subscriber | None:
     if ids is None:
         return None
     return request.app.state.subscribers.holding(*ids)
-
-
-def _known_topics(db: Database) -> list[str]:
-    """Every tag of a published post: the topics a subscriber can choose from."""
-    query = select(Post.tags).where(Post.status == "published")
-    with db.session() as session:
-        return [tag for tags in session.scalars(query) for tag in tags]
 
 
 @cache

@@ -22,10 +22,11 @@ MAX_BODY = 20 * 1024 * 1024
 
 @dataclass(frozen=True)
 class AdminForm:
-    """A form's text fields, and its files' contents by field name."""
+    """A form's text fields, and its files' contents and names by field name."""
 
     fields: MultiDict
     files: dict[str, bytes] = field(default_factory=dict)
+    file_names: dict[str, str] = field(default_factory=dict)
 
     def text(self, name: str) -> str:
         """A text field, stripped ("" when absent)."""
@@ -54,6 +55,7 @@ def _multipart(content_type: str, body: bytes) -> AdminForm:
         raise FormError(400, "not a multipart body")
     fields: list[tuple[str, str]] = []
     files: dict[str, bytes] = {}
+    file_names: dict[str, str] = {}
     for part in message.iter_parts():
         name = part.get_param("name", header="content-disposition")
         payload = part.get_payload(decode=True)
@@ -63,4 +65,5 @@ def _multipart(content_type: str, body: bytes) -> AdminForm:
             fields.append((name, payload.decode("utf-8", errors="replace")))
         else:
             files[name] = payload
-    return AdminForm(MultiDict(fields), files)
+            file_names[name] = str(part.get_filename())
+    return AdminForm(MultiDict(fields), files, file_names)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
@@ -10,6 +11,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse
 from sqlalchemy import Select, func, or_, select
 
+from pipeline.storage.posts import site_tags
 from pipeline.web.admin.paging import Paging
 from pipeline.web.admin.render import page, see_other
 from pipeline.web.admin.routing import AdminRoute, posted
@@ -54,7 +56,8 @@ def add(request: Request) -> Response:
 
 @router.post("/subscribers/import")
 def import_file(request: Request) -> HTMLResponse:
-    """Add or merge each row of the uploaded CSV; report what happened to each."""
+    """Add or merge each row of the uploaded CSV (or, with `preview`, only show what each
+    row would become); report what happened to each."""
     form = posted(request)
     data = form.files.get("file", b"")
     if not data.strip():
@@ -63,18 +66,36 @@ def import_file(request: Request) -> HTMLResponse:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         return _list(request, "", 1, status=422, error=f"Not UTF-8 text (byte {exc.start}).")
+    preview = form.text("preview") == "yes"
+    rows: list[tuple[int, str]] = []
     report = import_csv(
         io.StringIO(text, newline=""),
         request.app.state.subscribers,
         confirmed=form.text("confirmed") == "yes",
+        site_tags=site_tags(request.app.state.db),
+        file_name=form.file_names.get("file", ""),
+        dry_run=preview,
+        show=_first_rows(rows) if preview else None,
     )
     return page(
         request,
         "imported.html",
         report=report,
+        preview=preview,
+        rows=rows,
         refused=report.refused[:REFUSALS_SHOWN],
         kept_out=report.kept_out[:REFUSALS_SHOWN],
     )
+
+
+def _first_rows(rows: list[tuple[int, str]]) -> Callable[[int, str], None]:
+    """A preview's `show`: keeps the first REFUSALS_SHOWN rows for the page."""
+
+    def show(line: int, text: str) -> None:
+        if len(rows) < REFUSALS_SHOWN:
+            rows.append((line, text))
+
+    return show
 
 
 @router.get("/subscribers/export.csv")
