@@ -66,11 +66,16 @@ def test_import_reports_bad_rows_and_keeps_good_ones(tmp_path: Path) -> None:
         "list.csv:4: unknown frequency 'hourly'",
         "list.csv:5: bad time zone 'Mars/Base'",
     ]
-    assert result.stdout.strip() == "list.csv: 2 imported, 1 merged, 0 kept out, 3 refused"
+    assert result.stdout.splitlines() == [
+        "list.csv: tags kept as labels (no post has them): housing (1), data (1)",
+        "list.csv: 2 imported, 1 merged, 0 kept out, 3 refused",
+    ]
     people = listed(tmp_path)
     assert sorted(people) == ["bo@example.org", "eve@example.org"]
     assert people["bo@example.org"]["frequency"] == "daily"
-    assert people["bo@example.org"]["topics"] == ["housing", "data"]
+    # No post has these tags yet: as topics they would filter out every post.
+    assert people["bo@example.org"]["topics"] == []
+    assert people["bo@example.org"]["labels"] == ["housing", "data"]
     assert {item["status"] for item in people.values()} == {"pending"}
     confirmed = run("subscribers", "import", "list.csv", "--confirmed", cwd=tmp_path)
     assert "0 imported, 3 merged, 0 kept out, 3 refused" in confirmed.stdout
