@@ -102,7 +102,11 @@ class Settings(BaseSettings):
     send_lease_seconds: Annotated[int, Field(ge=1, le=86_400)] = 300
     pause_after_failures: Annotated[int, Field(ge=1)] = 50
     hard_bounce_limit: Annotated[int, Field(ge=1, le=100)] = 2
-    webhook_secret: SecretStr | None = None
+    postmark_webhook_user: str | None = None
+    postmark_webhook_password: SecretStr | None = None
+    sendgrid_webhook_public_key: str | None = None
+    mailgun_webhook_signing_key: SecretStr | None = None
+    resend_webhook_secret: SecretStr | None = None
 
     digest_subject: str = "{site}: {count} new posts — {first_title}"
     digest_windows: dict[Frequency, Annotated[float, Field(gt=0)]] = Field(
@@ -204,6 +208,13 @@ class Settings(BaseSettings):
                 "DKIM needs all of NEWSLETTER_DKIM_KEY_FILE, NEWSLETTER_DKIM_SELECTOR "
                 "and NEWSLETTER_DKIM_DOMAIN"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _webhooks_usable(self) -> Settings:
+        from pipeline.delivery.feedback import configured_hooks
+
+        configured_hooks(self)
         return self
 
     @field_validator("database_url")

@@ -17,6 +17,7 @@ from pipeline.cli.context import (
     settings,
     tracker,
 )
+from pipeline.delivery.feedback import missing_webhook
 from pipeline.redact import redacted
 from pipeline.refresh import RefreshReport, refresh
 from pipeline.storage.posts import post_json, published_posts
@@ -36,9 +37,13 @@ def init() -> None:
 
 @config_app.command("check")
 def config_check() -> None:
-    """Validate the settings and print them, secrets masked."""
-    for name, value in settings().masked().items():
+    """Validate the settings and print them, secrets masked; an email API without the
+    settings of its bounce webhook is an error too (its bounces would go unnoticed)."""
+    config = settings()
+    for name, value in config.masked().items():
         out.print(f"{name}={'' if value is None else value}", markup=False)
+    if problem := missing_webhook(config):
+        fail(problem)
 
 
 def ingest(

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 
 from fastapi import FastAPI
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.staticfiles import StaticFiles
 
+from pipeline.delivery.feedback import configured_hooks
 from pipeline.keys import signing_keys
 from pipeline.settings import Settings
 from pipeline.storage import Database, open_database
@@ -20,13 +22,17 @@ from pipeline.web.headers import SecurityHeaders
 from pipeline.web.ratelimit import SlidingWindow
 from subscribers import FREQUENCIES, SubscriberStore, TokenSigner
 from subscribers.profile import DEFAULT_FREQUENCY
+from subscribers.timestamps import utcnow
 
 GZIP_MINIMUM_BYTES = 500
 SHUTDOWN_GRACE_SECONDS = 30
 
 
-def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
-    """The public site for `settings`; opens (and on shutdown closes) the database if not given."""
+def create_app(
+    settings: Settings, db: Database | None = None, *, clock: Callable[[], datetime] = utcnow
+) -> FastAPI:
+    """The public site for `settings`; opens (and on shutdown closes) the database if not
+    given. `clock` is the time of the shared web state, webhook signatures included."""
     database = db or open_database(settings.effective_database_url)
 
     @asynccontextmanager
@@ -52,7 +58,8 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     )
     app.state.subscribers = SubscriberStore(database.sessions, default_timezone=settings.timezone)
     app.state.signer = TokenSigner(signing_keys(settings))
-    app.state.web_state = SharedState(database)
+    app.state.web_state = SharedState(database, clock=clock)
+    app.state.webhooks = configured_hooks(settings)
     app.state.signup_limiter = SlidingWindow(
         app.state.web_state, "signup", subscribe.SIGNUP_LIMIT, subscribe.SIGNUP_WINDOW_SECONDS
     )

@@ -94,15 +94,16 @@ async def read_form(request: Request) -> MultiDict:
     return parse_form(request, await read_body(request))
 
 
-async def read_body(request: Request) -> bytes:
-    """The body, or FormError(413) as soon as it exceeds MAX_BODY, however it is sent."""
-    if int(request.headers.get("content-length") or 0) > MAX_BODY:
+async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
+    """The body, or FormError(413) as soon as it exceeds `limit`, however it is sent: a
+    Content-Length over it is refused unread, a chunked body when it passes it."""
+    if int(request.headers.get("content-length") or 0) > limit:
         raise FormError(413, "request too large")
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > MAX_BODY:
+        if size > limit:
             raise FormError(413, "request too large")
         chunks.append(chunk)
     return b"".join(chunks)

@@ -3,87 +3,117 @@
 Mailing addresses that bounce or complain ruins the sender's reputation, and providers
 suspend accounts that keep doing it, so their reports go straight to the subscriber store:
 a hard bounce or a complaint suppresses the address, soft bounces count towards
-HARD_BOUNCE_LIMIT. The call is verified before its body is read (see
-`pipeline.delivery.signatures`), and answers are short JSON with one-line reasons:
+HARD_BOUNCE_LIMIT. A forged report would take a person off the list (or block their
+sign-up), so a call is checked as far as its headers allow before its body is read, the
+body is read only up to MAX_BODY, and nothing reaches the store unless the provider's own
+scheme (see `pipeline.delivery.feedback`) proves it genuine and its key was not seen
+before. Answers are short JSON with one-line reasons:
 
-- 200: accepted (events of no interest are ignored, so the provider does not retry them);
-- 400: verified but not a JSON event; 401: not signed, or not genuine; 404: no such
-  provider; 503: WEBHOOK_SECRET is not set or does not fit the provider (the provider
-  retries later, so nothing is lost while an admin fixes it).
+- 200: accepted (events of no interest, and repeats, are ignored, so the provider does not
+  retry them);
+- 400: genuine but not the provider's JSON; 401: not signed, not genuine, or stale;
+  404: no webhook for this provider is configured; 413: body over MAX_BODY.
 """
 
 from __future__ import annotations
 
-import json
+import functools
 import logging
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from pipeline.delivery.feedback import (
+    REMEMBER,
+    TOLERANCE,
+    BadEvent,
     Feedback,
-    read_mailgun,
-    read_postmark,
-    read_resend,
-    read_sendgrid,
+    Hook,
+    NotGenuine,
+    Report,
 )
-from pipeline.delivery.signatures import (
-    SECRET,
-    WebhookSecretError,
-    verify_mailgun,
-    verify_postmark,
-    verify_resend,
-    verify_sendgrid,
-)
+from pipeline.settings import Settings
+from pipeline.storage.webstate import Record, SharedState
+from pipeline.web.forms import FormError, read_body
 from subscribers import SubscriberError, SubscriberStore
 
 log = logging.getLogger(__name__)
 router = APIRouter()
 NO_STORE = {"Cache-Control": "no-store"}
-
-
-@dataclass(frozen=True)
-class _Hook:
-    verify: Callable[[str, Mapping[str, str], bytes], bool]
-    read: Callable[[Any], list[Feedback]]
-
-
-HOOKS = {
-    "postmark": _Hook(verify_postmark, read_postmark),
-    "sendgrid": _Hook(verify_sendgrid, read_sendgrid),
-    "mailgun": _Hook(verify_mailgun, read_mailgun),
-    "resend": _Hook(verify_resend, read_resend),
-}
+MAX_BODY = 1_000_000  # SendGrid's batches stay under 768 KB; the others post one event
+SEAL = "seal:"  # keeps a call's seal apart from event keys
 
 
 @router.post("/webhooks/{provider}")
 async def webhook(provider: str, request: Request) -> JSONResponse:
-    hook = HOOKS.get(provider)
+    hook: Hook | None = request.app.state.webhooks.get(provider)
     if hook is None:
-        return _answer(404, error=f"no webhook for {provider!r}; use one of {', '.join(HOOKS)}")
-    settings = request.app.state.settings
-    if settings.webhook_secret is None:
-        return _answer(503, error=f"{SECRET} is not set, so webhooks are off")
-    body = await request.body()
+        return _answer(404, error=f"no webhook for {provider!r} is configured")
+    state: SharedState = request.app.state.web_state
+    now = state.clock()
     try:
-        genuine = hook.verify(settings.webhook_secret.get_secret_value(), request.headers, body)
-    except WebhookSecretError as exc:
-        log.error("webhook %s: %s", provider, exc)
-        return _answer(503, error=str(exc))
-    if not genuine:
-        log.warning("webhook %s: refused a call that is not signed or not genuine", provider)
+        hook.admit(request.headers, now)
+        report = hook.open(request.headers, await read_body(request, MAX_BODY), now)
+    except NotGenuine as exc:
+        log.warning("webhook %s: refused a call: %s", provider, exc)
         return _answer(401, error="not signed, or the signature does not match")
-    try:
-        events = hook.read(json.loads(body))
-    except ValueError as exc:  # json.JSONDecodeError and UnicodeDecodeError are ValueErrors
-        return _answer(400, error=f"not a {provider} event: {' '.join(str(exc).split())}")
-    store = request.app.state.subscribers
-    recorded = await run_in_threadpool(_record, store, events, settings.hard_bounce_limit)
+    except FormError as exc:
+        return _answer(exc.status, error=str(exc))
+    except BadEvent as exc:
+        return _answer(400, error=f"not a {provider} event: {exc}")
+    settings: Settings = request.app.state.settings
+    recorded = await run_in_threadpool(
+        _record_once,
+        state,
+        request.app.state.subscribers,
+        provider,
+        report,
+        now,
+        settings.hard_bounce_limit,
+    )
     return _answer(200, recorded=recorded)
+
+
+def _record_once(
+    state: SharedState,
+    store: SubscriberStore,
+    provider: str,
+    report: Report,
+    now: datetime,
+    threshold: int,
+) -> int:
+    """Record the events whose key is new (or that have none), if the call's seal is new;
+    if recording fails, the keys are forgotten again so that the provider's retry counts."""
+    keys = {event.once: now + REMEMBER for event in report.events if event.once is not None}
+    if report.seal is not None:
+        keys[SEAL + report.seal] = now + 2 * TOLERANCE  # the call is stale after that
+    scope = f"webhook:{provider}"
+    new = state.change(scope, keys, functools.partial(_first_seen, keys)) if keys else set()
+    if repeated := keys.keys() - new:
+        log.warning("webhook %s: ignored %d repeated key(s)", provider, len(repeated))
+    if report.seal is not None and SEAL + report.seal not in new:
+        return 0
+    events = [event for event in report.events if event.once is None or event.once in new]
+    try:
+        return _record(store, events, threshold)
+    except BaseException:
+        state.change(scope, new, _forget)
+        raise
+
+
+def _first_seen(until: dict[str, datetime], records: dict[str, Record], _now: datetime) -> set[str]:
+    """Mark each key not marked yet until its time; those keys."""
+    new = {key for key, record in records.items() if not record.data}
+    for key in new:
+        records[key].data, records[key].expires_at = {"seen": True}, until[key]
+    return new
+
+
+def _forget(records: dict[str, Record], now: datetime) -> None:
+    for record in records.values():
+        record.data, record.expires_at = {}, now
 
 
 def _record(store: SubscriberStore, events: list[Feedback], threshold: int) -> int:
