@@ -3,6 +3,9 @@
 A post is identified by its GUID and compared by a hash of what its source said, so a
 re-run writes nothing for unchanged posts; posts their source no longer holds (or
 marks draft) are retired, never deleted, and never reach a feed or a digest.
+
+Each post also gets the moment it becomes news for digests (`news_at`, see `news_from`):
+what a source holds at its first ingest is its back catalogue, not news.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
+from pipeline.links import stored_url
 from pipeline.redact import redacted
 from pipeline.sanitize import sanitize_html, summarise
 from pipeline.settings import Settings, SourceConfig
@@ -60,24 +64,41 @@ class IngestReport:
 
 
 def ingest(
-    db: Database, settings: Settings, *, only: str | None = None, track: Track = list
+    db: Database,
+    settings: Settings,
+    *,
+    only: str | None = None,
+    track: Track = list,
+    mail_backlog: bool = False,
 ) -> list[IngestReport]:
     """Ingest every configured source (or only the one named), each independently and in
     its own thread, so a slow source never holds up the others.
 
-    `track` wraps the sources as their reports come in (a progress bar, say).
+    `track` wraps the sources as their reports come in (a progress bar, say);
+    `mail_backlog` treats a source's back catalogue at its first ingest as new posts.
     """
     configs = [config for config in settings.sources if only in (None, config.name)]
     with ThreadPoolExecutor(max_workers=max(len(configs), 1)) as pool:
         reading = {
-            config.name: pool.submit(ingest_source, db, open_source(config, settings), settings)
+            config.name: pool.submit(
+                ingest_source,
+                db,
+                open_source(config, settings),
+                settings,
+                mail_backlog=mail_backlog,
+            )
             for config in configs
         }
         return [reading[config.name].result() for config in track(configs)]
 
 
 def ingest_source(
-    db: Database, source: Source, settings: Settings, *, now: datetime | None = None
+    db: Database,
+    source: Source,
+    settings: Settings,
+    *,
+    now: datetime | None = None,
+    mail_backlog: bool = False,
 ) -> IngestReport:
     """Read one source and apply its batch; a source that cannot be read changes nothing."""
     now = now or datetime.now(UTC)
@@ -91,10 +112,48 @@ def ingest_source(
         report.failed, report.errors = 1, [redacted(str(exc))]
         return report
     report.failed, report.errors = len(batch.errors), [redacted(error) for error in batch.errors]
+    news = _News(now, timedelta(days=settings.freshness_days), stored is None and not mail_backlog)
     with _storing, db.session() as session:
-        _apply(session, source.name, batch, settings, now, report)
+        _apply(session, source.name, batch, settings, news, report)
         _save_state(session, source.name, batch.state, now)
     return report
+
+
+@dataclass(frozen=True)
+class _News:
+    """What deciding `news_at` needs: when this ingest runs, FRESHNESS_DAYS, and whether
+    what it finds is the source's back catalogue (its first ingest)."""
+
+    now: datetime
+    freshness: timedelta
+    backlog: bool
+
+    def of(self, published: datetime | None, *, backlog: bool | None = None) -> datetime | None:
+        return news_from(
+            self.now,
+            published,
+            backlog=self.backlog if backlog is None else backlog,
+            freshness=self.freshness,
+        )
+
+
+def news_from(
+    first_seen: datetime, published: datetime | None, *, backlog: bool, freshness: timedelta
+) -> datetime | None:
+    """When a post becomes news for digests, or None when it never does.
+
+    A post is news when first seen (or when its stated date comes, if later), unless it
+    states a date older than `freshness` then (an old post imported late is not news).
+    The back catalogue counts at its real date, so only a digest whose window covers that
+    date mails it; an undated one never.
+    """
+    if published is None:
+        return None if backlog else first_seen
+    if backlog:
+        return published
+    if published < first_seen - freshness:
+        return None
+    return max(first_seen, published)
 
 
 def _apply(
@@ -102,9 +161,10 @@ def _apply(
     source: str,
     batch: Batch,
     settings: Settings,
-    now: datetime,
+    news: _News,
     report: IngestReport,
 ) -> None:
+    now = news.now
     entries = list(_unique(batch.entries))
     existing = _existing(session, (entry.guid for entry in entries))
     slugs = _Slugs(session)
@@ -115,18 +175,21 @@ def _apply(
         if current is None:
             slug = slugs.claim(entry.slug, entry.guid)
             published = entry.published or now - timedelta(seconds=position)
-            inserts.append(
-                _row(source, entry, settings, slug, digest, published, now) | {"first_seen": now}
-            )
+            row = _row(source, entry, settings, slug, digest, published, now)
+            inserts.append(row | {"first_seen": now, "news_at": news.of(entry.published)})
         elif current["content_hash"] == digest and current["status"] != REMOVED:
             report.unchanged += 1
         else:
             slug = slugs.claim(entry.slug, entry.guid)
             published = entry.published or current["published"]
             row = _row(source, entry, settings, slug, digest, published, now)
+            if row["status"] == PUBLISHED != current["status"]:
+                # Published only now (a draft, or back after removal): news from now on.
+                row["news_at"] = news.of(entry.published, backlog=False)
             updates.append(row | {"id": current["id"], "removed_at": None})
     if inserts:
-        session.execute(insert(Post), inserts)
+        # render_nulls: a None news_at means "never news", not "use the default".
+        session.execute(insert(Post).execution_options(render_nulls=True), inserts)
     if updates:
         session.execute(update(Post), updates)
     report.new, report.updated = len(inserts), len(updates)
@@ -177,13 +240,14 @@ def _row(
         "slug": slug,
         "status": DRAFT if entry.draft else PUBLISHED,
         "title": " ".join(entry.title.split()) or "(untitled)",
-        "url": entry.url or f"{settings.base_url}/posts/{slug}",
+        "url": stored_url(entry.url, slug),
         "authors": list(entry.authors),
         "tags": list(entry.tags),
         "summary": summarise(entry.summary, content),
         "content_html": content,
         "content_hash": digest,
         "published": published,
+        "dated": entry.published is not None,
         "updated": max(entry.updated or now, published),
     }
 

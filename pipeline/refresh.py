@@ -36,12 +36,14 @@ def refresh(
     only: str | None = None,
     track: Track = list,
     build_anyway: bool = False,
+    mail_backlog: bool = False,
 ) -> RefreshReport:
     """Ingest every source (or only the named one); rebuild feeds when posts changed.
 
     `build_anyway` builds even when nothing changed, so feeds exist on a first start;
-    the build itself still skips every feed whose posts are unchanged.
+    the build itself still skips every feed whose posts are unchanged. `mail_backlog`
+    mails what a source holds at its first ingest as new posts.
     """
-    reports = ingest(db, settings, only=only, track=track)
+    reports = ingest(db, settings, only=only, track=track, mail_backlog=mail_backlog)
     changed = build_anyway or any(report.changed for report in reports)
     return RefreshReport(reports, build_feeds(db, settings) if changed else None)

@@ -125,6 +125,7 @@ class Settings(BaseSettings):
     admin_password: SecretStr | None = None
     api_token: SecretStr | None = None
     poll_minutes: Annotated[int, Field(ge=1, le=1440)] = 15
+    freshness_days: Annotated[int, Field(ge=0, le=36_500)] = 30
     broker_url: str | None = None
     forwarded_allow_ips: str | None = None
 

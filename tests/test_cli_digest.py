@@ -13,9 +13,10 @@ CONTENT = Path(__file__).resolve().parents[1] / "content"
 
 
 def prepared(tmp_path: Path) -> Path:
-    """A working folder with the bundled content ingested and two confirmed subscribers."""
+    """A working folder with the bundled content ingested (its back catalogue mailed) and
+    two confirmed subscribers."""
     (tmp_path / "content").symlink_to(CONTENT)
-    assert run("ingest", cwd=tmp_path).returncode == 0
+    assert run("ingest", "--mail-backlog", cwd=tmp_path).returncode == 0
     run("subscribers", "add", "ann@example.org", "--name", "Ann", "--confirmed", cwd=tmp_path)
     run("subscribers", "add", "bo@example.org", "--frequency", "daily", "--confirmed", cwd=tmp_path)
     run("subscribers", "add", "pending@example.org", cwd=tmp_path)
@@ -31,6 +32,39 @@ def test_dry_run_lists_recipients_and_sends_nothing(tmp_path: Path) -> None:
     assert lines[-1] == "1 subscribers would get the weekly digest"
     assert not outbox.exists()
     assert json.loads(run("deliveries", "--json", cwd=tmp_path).stdout) == []
+
+
+def test_dry_run_names_exactly_whom_the_send_would_mail(tmp_path: Path) -> None:
+    outbox = prepared(tmp_path)
+    dry = run("digest", "send", "--dry-run", cwd=tmp_path).stdout.splitlines()
+    assert run("digest", "send", "--yes", cwd=tmp_path).returncode == 0
+    [eml] = outbox.glob("*.eml")
+    message = email.message_from_bytes(eml.read_bytes(), policy=policy.default)
+    body = message.get_body(("plain",)).get_content()
+    [line] = [line for line in dry if "@" in line]
+    address, listed = line.split(": ", 1)
+    assert message["To"] == f"Ann <{address}>"
+    for title in listed.split("(", 1)[1].rstrip(")").split("; "):
+        assert title in body
+    # This period's run is done: a subscriber added now gets nothing until the next one,
+    # and the dry run says so instead of planning a run that will not happen.
+    run("subscribers", "add", "cy@example.org", "--confirmed", cwd=tmp_path)
+    again = run("digest", "send", "--dry-run", cwd=tmp_path).stdout.splitlines()
+    assert again[-1] == "0 subscribers would get the weekly digest"
+    assert "is done" in again[0] and "cy@example.org" not in "".join(again)
+    real = run("digest", "send", "--yes", cwd=tmp_path)
+    assert "nothing to send" in real.stdout and len(list(outbox.glob("*.eml"))) == 1
+
+
+def test_ingest_keeps_the_back_catalogue_out_of_the_first_digest(tmp_path: Path) -> None:
+    (tmp_path / "content").symlink_to(CONTENT)
+    assert run("ingest", cwd=tmp_path).returncode == 0
+    run("subscribers", "add", "ann@example.org", "--confirmed", cwd=tmp_path)
+    dry = run("digest", "send", "--dry-run", cwd=tmp_path)
+    assert dry.stdout.splitlines() == ["0 subscribers would get the weekly digest"]
+    listed = json.loads(run("posts", "list", "--json", cwd=tmp_path).stdout)
+    undated = {post["title"] for post in listed if post["dated"] is False}
+    assert undated == {"Running a library on volunteers", "Why we stopped writing five-year plans"}
 
 
 def test_send_asks_unless_yes_then_sends_once(tmp_path: Path) -> None:

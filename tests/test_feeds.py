@@ -23,6 +23,7 @@ from werkzeug import Request, Response
 from pipeline.feeds import build_feeds
 from pipeline.feeds.rss_atom import atom_id
 from pipeline.ingest import ingest
+from pipeline.links import post_url
 from pipeline.settings import Settings, load_settings
 from pipeline.storage import Database
 from pipeline.storage.models import Post
@@ -111,7 +112,8 @@ def test_feeds_of_the_bundled_content_read_back_exactly(
     for name in XML_FILES:
         feed = parse(out / name)
         assert [entry.title for entry in feed.entries] == [post.title for post in posts]
-        assert [entry.link for entry in feed.entries] == [post.url for post in posts]
+        links = [post_url(post.url, post.slug, config.base_url) for post in posts]
+        assert [entry.link for entry in feed.entries] == links
         assert [entry.id for entry in feed.entries] == [atom_id(post.guid) for post in posts]
         published = [timestamp(entry.published_parsed) for entry in feed.entries]
         assert published == [int(post.published.timestamp()) for post in posts]

@@ -47,6 +47,7 @@ def item(title: str, number: int = 0, **changes: object) -> FeedItem:
     row = {
         "guid": f"https://blog.example.org/posts/{number}",
         "url": f"https://blog.example.org/posts/{number}",
+        "slug": str(number),
         "title": title,
         "summary": title,
         "content_html": f"<p>{number} &amp; more</p>",
@@ -55,7 +56,7 @@ def item(title: str, number: int = 0, **changes: object) -> FeedItem:
         "authors": [title],
         "tags": [title],
     } | changes
-    return FeedItem.from_row(SimpleNamespace(**row))
+    return FeedItem.from_row(SimpleNamespace(**row), "https://blog.example.org")
 
 
 def read_all(feed: Channel, items: list[FeedItem]) -> dict[str, dict]:

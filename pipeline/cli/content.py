@@ -18,6 +18,7 @@ from pipeline.cli.context import (
     tracker,
 )
 from pipeline.delivery.feedback import missing_webhook
+from pipeline.links import post_url
 from pipeline.redact import redacted
 from pipeline.refresh import RefreshReport, refresh
 from pipeline.storage.posts import post_json, published_posts
@@ -48,6 +49,14 @@ def config_check() -> None:
 
 def ingest(
     source: Annotated[str | None, typer.Option(help="Only this source (by name).")] = None,
+    mail_backlog: Annotated[
+        bool,
+        typer.Option(
+            "--mail-backlog",
+            help="Mail the posts a source holds at its first ingest as new (by default"
+            " its back catalogue is only mailed if a digest's window covers its dates).",
+        ),
+    ] = False,
 ) -> None:
     """Pull new and updated posts from the sources; print counts; rebuild feeds on change."""
     config = settings()
@@ -55,7 +64,7 @@ def ingest(
         names = ", ".join(item.name for item in config.sources) or "none"
         fail(f"no source named {source!r} (configured: {names})")
     db = database(config)
-    report = refresh(db, config, only=source, track=tracker("Ingesting"))
+    report = refresh(db, config, only=source, track=tracker("Ingesting"), mail_backlog=mail_backlog)
     db.close()
     print_refresh(report)
     raise typer.Exit(EXIT_PARTIAL if report.failed else EXIT_OK)
@@ -83,9 +92,10 @@ def posts_list(
     posts = published_posts(db)
     db.close()
     if as_json:
-        print_json([post_json(post) for post in posts])
+        print_json([post_json(post, config.base_url) for post in posts])
         return
     for post in posts:
         authors = ", ".join(post.authors) or "-"
-        day = post.published.astimezone(config.zone)
-        out.print(f"{day:%Y-%m-%d}  {post.title}  ({authors})  {post.url}", markup=False)
+        day = f"{post.published.astimezone(config.zone):%Y-%m-%d}" if post.dated else "undated   "
+        url = post_url(post.url, post.slug, config.base_url)
+        out.print(f"{day}  {post.title}  ({authors})  {url}", markup=False)

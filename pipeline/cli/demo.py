@@ -28,7 +28,8 @@ def demo() -> None:
     """Ingest the bundled content, build the feeds, subscribe sample readers, send a digest."""
     config = settings()
     db = database(config)
-    report = refresh(db, config, build_anyway=True)
+    # A first ingest is back catalogue: the demo mails it anyway, to show a digest.
+    report = refresh(db, config, build_anyway=True, mail_backlog=True)
     posts = published_posts(db)
     print_refresh(report)
     out.print(f"\n{len(posts)} posts in {config.effective_database_url}:", markup=False)

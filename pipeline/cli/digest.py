@@ -37,9 +37,9 @@ from pipeline.digest.preview import (
     preview_posts,
     send_one,
     send_outlook,
+    would_send,
 )
 from pipeline.digest.runs import counts, recent_runs, run_json, start_run
-from pipeline.digest.select import plan
 from pipeline.digest.send import RunSender, SendReport
 from pipeline.settings import Settings
 from pipeline.storage import Database
@@ -95,7 +95,7 @@ def send(
     if test_to:
         _send_test(config, db, frequency, test_to)
     elif dry_run:
-        _dry_run(db, frequency)
+        _dry_run(config, db, frequency)
     else:
         _send_run(config, db, frequency, yes)
 
@@ -114,10 +114,11 @@ def _send_test(config: Settings, db: Database, frequency: str, address: str) -> 
     out.print(f"test digest ({len(posts)} posts) sent to {email}", markup=False)
 
 
-def _dry_run(db: Database, frequency: str) -> None:
+def _dry_run(config: Settings, db: Database, frequency: str) -> None:
     now = datetime.now(UTC)
+    outlook = send_outlook(db, config, frequency, now)
+    groups = would_send(outlook, db, now)
     with db.session() as session:
-        groups = plan(session, frequency, now).groups
         emails = dict(session.execute(select(Subscriber.id, Subscriber.email)).all())
         titles = dict(session.execute(select(Post.id, Post.title)).all())
     for post_ids, subscriber_ids in groups.items():
@@ -125,6 +126,9 @@ def _dry_run(db: Database, frequency: str) -> None:
         for subscriber_id in subscriber_ids:
             out.print(f"{emails[subscriber_id]}: {len(post_ids)} posts ({listed})", markup=False)
     total = sum(len(ids) for ids in groups.values())
+    if outlook.run is not None:
+        run = outlook.run
+        out.print(f"run {run.id} for {outlook.period} is {run.status}", markup=False)
     out.print(f"{total} subscribers would get the {frequency} digest", markup=False)
 
 

@@ -15,6 +15,7 @@ from datetime import datetime
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
+from pipeline.links import post_url
 from pipeline.sanitize import shorten
 from pipeline.storage.models import Post
 
@@ -78,12 +79,11 @@ def long_date(moment: datetime, zone: ZoneInfo) -> str:
 
 
 def _link(post: Post, base_url: str) -> str:
-    """The post's own address if it is a web link, else its page on this site.
+    """The post's address (see `pipeline.links`).
 
     Anything but printable ASCII is percent-encoded (MJML would write it into the href as a
     Rust escape such as `\\u{a0}`), and a `%%` becomes `%25%`, what a browser would request
     anyway, so that it cannot form a slot.
     """
-    web = post.url.lower().startswith(("https://", "http://"))
-    url = quote(post.url if web else f"{base_url}/posts/{post.slug}", safe=_URL_SAFE)
+    url = quote(post_url(post.url, post.slug, base_url), safe=_URL_SAFE)
     return _SLOT_START.sub("%25", url)

@@ -21,7 +21,7 @@ from pipeline.keys import signing_keys
 from pipeline.mail.template import OutgoingMessage, Recipient
 from pipeline.settings import Settings
 from pipeline.storage import Database
-from pipeline.storage.models import DigestRun, Post
+from pipeline.storage.models import DigestRun, DigestSelection, OutboxItem, Post
 from subscribers import Subscriber, TokenSigner
 
 SAMPLE_POSTS = 5
@@ -96,3 +96,31 @@ def send_outlook(db: Database, settings: Settings, frequency: str, now: datetime
     with db.session() as session:
         recipients = plan(session, frequency, now).recipients
     return SendOutlook(frequency, period, None, 0, recipients)
+
+
+def would_send(
+    outlook: SendOutlook, db: Database, now: datetime
+) -> dict[tuple[int, ...], list[int]]:
+    """Exactly who `digest send` would mail now, and which posts (ids, as they would go):
+    nobody for a finished run; an unfinished run's waiting recipients who are still
+    confirmed (the send skips the others); else a new run's plan."""
+    if outlook.finished:
+        return {}
+    with db.session() as session:
+        if outlook.run is None:
+            return plan(session, outlook.frequency, now).groups
+        rows = session.execute(
+            select(DigestSelection.post_ids, OutboxItem.subscriber_id)
+            .join(DigestSelection, DigestSelection.id == OutboxItem.selection_id)
+            .join(Subscriber, Subscriber.id == OutboxItem.subscriber_id)
+            .where(
+                OutboxItem.run_id == outlook.run.id,
+                OutboxItem.status.in_(("queued", "sending")),
+                Subscriber.status == "confirmed",
+            )
+            .order_by(OutboxItem.id)
+        )
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for post_ids, subscriber_id in rows:
+            groups.setdefault(tuple(post_ids), []).append(subscriber_id)
+        return groups

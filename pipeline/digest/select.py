@@ -1,9 +1,12 @@
 """Who gets which posts: periods, each subscriber's posts since their last digest, grouping.
 
-A subscriber gets the published posts that appeared after their last delivered digest
-(any frequency: switching from weekly to daily neither repeats nor skips a post) and up
-to the run's cutoff, filtered by their topics. On a first digest the window is the last
-1/7/30 days. Subscribers with the same posts share one selection, rendered once.
+A subscriber gets the published posts that became news (`Post.news_at`: first seen,
+fresh, not back catalogue; see `pipeline.ingest.news_from`) after their last delivered
+digest (any frequency: switching from weekly to daily neither repeats nor skips a post)
+and up to the run's cutoff, filtered by their topics. A post that reaches its source
+late, with a date before the last digest, is still new then. On a first digest the window
+is the last 1/7/30 days. Subscribers with the same posts share one selection, rendered
+once.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ class Candidate:
     """A post that may go into this run: what selection needs to know of it."""
 
     id: int
-    published: datetime
+    news_at: datetime
     tags: frozenset[str]
 
 
@@ -94,22 +97,23 @@ def selection_for(
 def choose(
     posts: Iterable[Candidate], since: datetime, topics: Iterable[str] | None
 ) -> tuple[int, ...]:
-    """The ids of `posts` published after `since` that match `topics` (none: all)."""
+    """The ids of `posts` new after `since` that match `topics` (none: all)."""
     wanted = frozenset(topic.casefold() for topic in topics or ())
     return tuple(
-        post.id for post in posts if post.published > since and (not wanted or post.tags & wanted)
+        post.id for post in posts if post.news_at > since and (not wanted or post.tags & wanted)
     )
 
 
 def candidates(session: Session, after: datetime, cutoff: datetime) -> list[Candidate]:
-    """Published posts in (after, cutoff], newest first; drafts and removed posts never."""
+    """Published posts that became news in (after, cutoff], newest first; drafts and
+    removed posts never."""
     rows = session.execute(
-        select(Post.id, Post.published, Post.tags)
-        .where(Post.status == "published", Post.published > after, Post.published <= cutoff)
+        select(Post.id, Post.news_at, Post.tags)
+        .where(Post.status == "published", Post.news_at > after, Post.news_at <= cutoff)
         .order_by(Post.published.desc(), Post.id.desc())
     )
     return [
-        Candidate(row.id, row.published, frozenset(tag.casefold() for tag in row.tags))
+        Candidate(row.id, row.news_at, frozenset(tag.casefold() for tag in row.tags))
         for row in rows
     ]
 

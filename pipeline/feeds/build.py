@@ -67,7 +67,7 @@ def build_feeds(
     current = {channel.path: channel.fingerprint for channel in channels}
     stale = [c for c in channels if known.get(c.path) != current[c.path] or _incomplete(root, c)]
     report.unchanged = len(channels) - len(stale)
-    items = load_items(db, {post for channel in stale for post in channel.ids})
+    items = load_items(db, {post for channel in stale for post in channel.ids}, settings.base_url)
     for channel in track(stale):
         posts = [items[post] for post in channel.ids]
         urls = [

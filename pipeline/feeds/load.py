@@ -43,12 +43,14 @@ def load_stamps(db: Database) -> list[Stamp]:
         ]
 
 
-def load_items(db: Database, ids: Collection[int]) -> dict[int, FeedItem]:
-    """The feed items of the posts `ids`, by post id, read in chunks."""
+def load_items(db: Database, ids: Collection[int], base_url: str) -> dict[int, FeedItem]:
+    """The feed items of the posts `ids`, by post id, read in chunks; the site's own posts
+    linked under `base_url`."""
     columns = (
         Post.id,
         Post.guid,
         Post.url,
+        Post.slug,
         Post.title,
         Post.summary,
         Post.content_html,
@@ -62,5 +64,7 @@ def load_items(db: Database, ids: Collection[int]) -> dict[int, FeedItem]:
     with db.session() as session:
         for start in range(0, len(wanted), _CHUNK):
             query = select(*columns).where(Post.id.in_(wanted[start : start + _CHUNK]))
-            items.update((row.id, FeedItem.from_row(row)) for row in session.execute(query))
+            items.update(
+                (row.id, FeedItem.from_row(row, base_url)) for row in session.execute(query)
+            )
     return items

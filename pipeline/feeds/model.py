@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from pipeline.links import post_url
 from pipeline.settings import Settings
 from pipeline.sources.base import slugify
 
@@ -53,11 +54,12 @@ class FeedItem:
     tags: tuple[str, ...]
 
     @classmethod
-    def from_row(cls, row: Any) -> FeedItem:
-        """An item from a row of post columns, dropping characters XML 1.0 cannot carry."""
+    def from_row(cls, row: Any, base_url: str) -> FeedItem:
+        """An item from a row of post columns, dropping characters XML 1.0 cannot carry;
+        the site's own posts are linked under `base_url`."""
         return cls(
             guid=row.guid,
-            url=row.url,
+            url=post_url(row.url, row.slug, base_url),
             title=_xml_text(row.title),
             summary=_xml_text(row.summary),
             content_html=_xml_text(row.content_html),

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, true
+from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from subscribers import Base as SubscriberBase
@@ -22,8 +23,19 @@ class Base(DeclarativeBase):
     metadata = SubscriberBase.metadata
 
 
+def _published(context: DefaultExecutionContext) -> datetime:
+    published: datetime = context.get_current_parameters()["published"]
+    return published
+
+
 class Post(Base):
-    """A post as ingested: sanitised, identified by a GUID that never changes."""
+    """A post as ingested: sanitised, identified by a GUID that never changes.
+
+    `url` is absolute for posts from elsewhere and a path (`/posts/slug`) for the site's
+    own, made absolute from SITE_URL when rendered. `news_at` is when the post counts as
+    new for digests (None: never, e.g. an undated back-catalogue post); rows written
+    without it count at their published date.
+    """
 
     __tablename__ = "posts"
 
@@ -43,9 +55,16 @@ class Post(Base):
     updated: Mapped[datetime] = mapped_column(UTCDateTime())
     first_seen: Mapped[datetime] = mapped_column(UTCDateTime())
     removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    dated: Mapped[bool] = mapped_column(default=True, server_default=true())
+    news_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime(), nullable=True, default=_published
+    )
+    image: Mapped[str | None] = mapped_column(String(2048), nullable=True)
+    image_alt: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     __table_args__ = (
         Index("ix_posts_status_published", "status", "published"),
+        Index("ix_posts_status_news_at", "status", "news_at"),
         Index("ix_posts_source", "source"),
     )
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from pipeline.links import post_url
 from pipeline.storage.db import Database
 from pipeline.storage.models import Post
 
@@ -31,15 +32,17 @@ def site_tags(db: Database) -> list[str]:
     return sorted(tags.values(), key=str.casefold)
 
 
-def post_json(post: Post) -> dict[str, Any]:
-    """The post as `posts list --json` prints it (DESIGN.md)."""
+def post_json(post: Post, base_url: str) -> dict[str, Any]:
+    """The post as `posts list --json` prints it (DESIGN.md); own posts linked under
+    `base_url` (SITE_URL)."""
     return {
         "id": post.guid,
         "slug": post.slug,
         "title": post.title,
         "authors": list(post.authors),
-        "url": post.url,
+        "url": post_url(post.url, post.slug, base_url),
         "published": post.published.isoformat(),
+        "dated": post.dated,
         "updated": post.updated.isoformat(),
         "tags": list(post.tags),
         "summary": post.summary,

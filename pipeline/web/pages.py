@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 
+from pipeline.links import post_url
 from pipeline.settings import Settings
 from pipeline.sources.base import slugify
 from pipeline.storage import Database
@@ -87,7 +88,8 @@ def post_page(request: Request, slug: str) -> HTMLResponse:
         tag: feed_links(f"{settings.base_url}/tags/{slugify(tag)}", f"{settings.site_title}: {tag}")
         for tag in post.tags
     }
-    context = {"post": post, "topics": topics}
+    url = post_url(post.url, post.slug, settings.base_url)
+    context = {"post": post, "url": url, "topics": topics}
     return request.app.state.templates.TemplateResponse(request, "post.html", context)
 
 

@@ -24,9 +24,9 @@ BUSY = failures({409: "an ingest or feed build is already running"})
 
 @router.get("/posts", response_model=list[PostOut], summary="Published posts, newest first")
 def list_posts(
-    db: DatabaseDep, limit: Annotated[int, Query(ge=1, le=1000)] = 50
+    db: DatabaseDep, settings: SettingsDep, limit: Annotated[int, Query(ge=1, le=1000)] = 50
 ) -> list[dict[str, Any]]:
-    return [post_json(post) for post in published_posts(db, limit=limit)]
+    return [post_json(post, settings.base_url) for post in published_posts(db, limit=limit)]
 
 
 @router.post(

@@ -35,6 +35,9 @@ class PostOut(BaseModel):
     authors: list[str]
     url: str
     published: Timestamp
+    dated: bool = Field(
+        description="false when the source gave no date (published is then when it was first seen)"
+    )
     updated: Timestamp
     tags: list[str]
     summary: str
