@@ -2,7 +2,7 @@
 posts' links stored as paths (made absolute from SITE_URL when rendered).
 
 Revision ID: 0008
-Revises: 0007
+Revises: 0009
 Create Date: 2026-11-30
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 from subscribers.timestamps import UTCDateTime
 
 revision = "0008"
-down_revision = "0007"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
