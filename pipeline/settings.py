@@ -145,8 +145,10 @@ class Settings(BaseSettings):
     def _valid_cron(cls, value: str) -> str:
         from apscheduler.triggers.cron import CronTrigger
 
+        from pipeline.scheduling.crontab import crontab_fields
+
         try:
-            CronTrigger.from_crontab(value)
+            CronTrigger(**crontab_fields(value), timezone="UTC")
         except ValueError as exc:
             raise ValueError(f"not a crontab expression ({exc})") from None
         return value

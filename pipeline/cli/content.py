@@ -21,7 +21,9 @@ from pipeline.delivery.feedback import missing_webhook
 from pipeline.links import post_url
 from pipeline.redact import redacted
 from pipeline.refresh import RefreshReport, refresh
+from pipeline.scheduling.triggers import next_runs
 from pipeline.storage.posts import post_json, published_posts
+from subscribers.timestamps import utcnow
 
 config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
 posts_app = typer.Typer(help="Look at ingested posts.", no_args_is_help=True)
@@ -38,11 +40,14 @@ def init() -> None:
 
 @config_app.command("check")
 def config_check() -> None:
-    """Validate the settings and print them, secrets masked; an email API without the
-    settings of its bounce webhook is an error too (its bounces would go unnoticed)."""
+    """Validate the settings and print them, secrets masked, then when digests go out
+    next; an email API without the settings of its bounce webhook is an error too (its
+    bounces would go unnoticed)."""
     config = settings()
     for name, value in config.masked().items():
         out.print(f"{name}={'' if value is None else value}", markup=False)
+    for frequency, fire in next_runs(config, utcnow()):
+        out.print(f"next {frequency} digest: {fire:%a %Y-%m-%d %H:%M %Z}", markup=False)
     if problem := missing_webhook(config):
         fail(problem)
 

@@ -1,5 +1,6 @@
-"""When digests go out: DIGEST_SCHEDULE for weekly, the same time of day for daily and
-on the 1st of the month for monthly, all read in TIMEZONE (so DST moves with the clock)."""
+"""When digests go out: DIGEST_SCHEDULE (read as crontab reads it) for weekly, the same
+time of day for daily and on the 1st of the month for monthly, all read in TIMEZONE (so
+DST moves with the clock)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from datetime import datetime
 
 from apscheduler.triggers.cron import CronTrigger
 
+from pipeline.scheduling.crontab import crontab_fields
 from pipeline.settings import Settings
 
 FREQUENCIES = ("daily", "weekly", "monthly")
@@ -43,7 +45,7 @@ def digest_triggers(settings: Settings) -> dict[str, CronTrigger]:
         "monthly": f"{minute} {hour} 1 * *",
     }
     return {
-        frequency: WallClockTrigger.from_crontab(line, timezone=settings.zone)
+        frequency: WallClockTrigger(**crontab_fields(line), timezone=settings.zone)
         for frequency, line in lines.items()
     }
 
