@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from pipeline.links import stored_url
 from pipeline.redact import redacted
-from pipeline.sanitize import sanitize_html, summarise
+from pipeline.sanitize import plain_line, sanitize_html, summarise
 from pipeline.settings import Settings, SourceConfig
 from pipeline.sources import Batch, Entry, Source, SourceError, open_source
 from pipeline.storage import Database
@@ -239,10 +239,10 @@ def _row(
         "source": source,
         "slug": slug,
         "status": DRAFT if entry.draft else PUBLISHED,
-        "title": " ".join(entry.title.split()) or "(untitled)",
+        "title": plain_line(entry.title) or "(untitled)",
         "url": stored_url(entry.url, slug),
-        "authors": list(entry.authors),
-        "tags": list(entry.tags),
+        "authors": _names(entry.authors),
+        "tags": _names(entry.tags),
         "summary": summarise(entry.summary, content),
         "content_html": content,
         "content_hash": digest,
@@ -250,6 +250,11 @@ def _row(
         "dated": entry.published is not None,
         "updated": max(entry.updated or now, published),
     }
+
+
+def _names(names: Iterable[str]) -> list[str]:
+    """Authors or tags as plain one-line text, each once, blanks dropped."""
+    return list(dict.fromkeys(name for name in map(plain_line, names) if name))
 
 
 def _existing(session: Session, guids: Iterable[str]) -> dict[str, dict[str, Any]]:

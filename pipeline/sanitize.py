@@ -33,15 +33,31 @@ ALLOWED_ATTRIBUTES = {
 URL_SCHEMES = {"http", "https", "mailto"}
 SUMMARY_LENGTH = 300
 
+# C0 controls but tab and newline, DEL, the non-characters U+FFFE/U+FFFF, and bidi
+# embeddings, overrides and isolates: invisible, able to disguise text, and (in XML or
+# MJML) able to stop a whole feed or digest.
+_INVISIBLE = re.compile("[\x00-\x08\x0b-\x1f\x7f\ufffe\uffff\u202a-\u202e\u2066-\u2069]")
 _TAG = re.compile(r"<[^>]*>")
 _SPACE = re.compile(r"\s+")
 _PARAGRAPH = re.compile(r"<p\b[^>]*>(.*?)</p\s*>", re.IGNORECASE | re.DOTALL)
 
 
+def clean_text(text: str) -> str:
+    """`text` without invisible control characters (see `_INVISIBLE`)."""
+    return _INVISIBLE.sub("", text)
+
+
+def plain_line(text: str) -> str:
+    """A title or name as one line of plain text: tags stripped (as WordPress does with
+    titles), entities decoded, control characters dropped, whitespace collapsed."""
+    stripped = nh3.clean(clean_text(text), tags=set(), strip_comments=True)
+    return _SPACE.sub(" ", html.unescape(stripped)).strip()
+
+
 def sanitize_html(fragment: str) -> str:
-    """The fragment with only safe markup left."""
+    """The fragment with only safe markup left (and no invisible control characters)."""
     return nh3.clean(
-        fragment,
+        clean_text(fragment),
         tags=ALLOWED_TAGS,
         attributes=ALLOWED_ATTRIBUTES,
         url_schemes=URL_SCHEMES,
@@ -67,7 +83,7 @@ def shorten(text: str, limit: int = SUMMARY_LENGTH) -> str:
 
 def summarise(summary: str | None, content_html: str) -> str:
     """The given summary as plain text, else the content's first paragraph, shortened."""
-    if summary and (text := plain_text(summary)):
+    if summary and (text := plain_text(clean_text(summary))):
         return shorten(text)
     paragraph = _PARAGRAPH.search(content_html)
     return shorten(plain_text(paragraph.group(1) if paragraph else content_html))

@@ -37,7 +37,7 @@ def test_first_ingest_stores_normalised_posts(
     write(
         posts_dir,
         "one.md",
-        markdown("One & <only>", "First para.\n\nSecond <script>x</script>"),
+        markdown("One & only <b>bold</b>", "First para.\n\nSecond <script>x</script>"),
     )
     write(
         posts_dir,
@@ -48,7 +48,8 @@ def test_first_ingest_stores_normalised_posts(
     assert (report.new, report.updated, report.unchanged, report.failed) == (3, 0, 0, 0)
     posts = all_posts(db)
     one = posts["one"]
-    assert one.title == "One & <only>"  # front matter titles are plain text, kept exactly
+    # Titles are plain text: tags stripped, as WordPress does.
+    assert one.title == "One & only bold"
     assert one.url == "/posts/one"  # the site's own post: made absolute from SITE_URL when shown
     assert one.summary == "First para."
     assert "<script>" not in one.content_html and "Second" in one.content_html

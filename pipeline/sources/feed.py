@@ -15,6 +15,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 import feedparser
 import requests
 
+from pipeline.links import is_web_url
 from pipeline.sanitize import plain_text
 from pipeline.sources.base import Batch, Entry, ParseError, SourceError, derive_guid, slugify
 from pipeline.sources.collect import collect_entries, unique
@@ -258,8 +259,10 @@ def _json_text(item: Mapping[str, Any], key: str) -> str | None:
 
 
 def _slug(url: str | None, fallback: str) -> str:
-    """The slug the site itself uses (the URL's last path segment), else one from the title."""
-    segment = unquote(urlsplit(url or "").path.rstrip("/").rpartition("/")[2])
+    """The slug the site itself uses (its web URL's last path segment), else one from the
+    title."""
+    web = url if is_web_url(url) else ""
+    segment = unquote(urlsplit(web).path.rstrip("/").rpartition("/")[2])
     stem = segment.rsplit(".", 1)[0] if segment.endswith((".html", ".htm", ".php")) else segment
     return slugify(stem or fallback)
 
