@@ -5,8 +5,8 @@ Ours renders each selection once (`render_digest` + `digest_template`), then mak
 subscriber's copy by substitution (`template.render`). The baseline renders the MJML and
 builds an `EmailMessage` for every recipient; it runs on fewer recipients (2,000) and is
 compared per message. Both sign each subscriber's links. A third run shows what DKIM
-signing (RSA-2048, pure Python in dkimpy) adds to ours, on 500 recipients. Each approach
-runs in its own process so its peak memory (ru_maxrss) is its own; the bytes made are
+signing (RSA-2048 through OpenSSL) adds to ours, on 500 recipients. Each approach runs in
+its own process so its peak memory (ru_maxrss) is its own; the bytes made are
 discarded. Figures are printed, never asserted; compare the ratios, not the seconds,
 across machines.
 

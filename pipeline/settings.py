@@ -117,6 +117,8 @@ class Settings(BaseSettings):
     dkim_key_file: Path | None = None
     dkim_selector: str | None = None
     dkim_domain: str | None = None
+    dkim_ed25519_key_file: Path | None = None
+    dkim_ed25519_selector: str | None = None
 
     digest_schedule: str = "0 8 * * mon"
     timezone: str = "Europe/London"
@@ -210,6 +212,12 @@ class Settings(BaseSettings):
             raise ValueError(
                 "DKIM needs all of NEWSLETTER_DKIM_KEY_FILE, NEWSLETTER_DKIM_SELECTOR "
                 "and NEWSLETTER_DKIM_DOMAIN"
+            )
+        extra = (self.dkim_ed25519_key_file, self.dkim_ed25519_selector)
+        if any(extra) and not (all(extra) and all(parts)):
+            raise ValueError(
+                "an Ed25519 DKIM signature needs NEWSLETTER_DKIM_ED25519_KEY_FILE and "
+                "NEWSLETTER_DKIM_ED25519_SELECTOR, beside the RSA one's NEWSLETTER_DKIM_*"
             )
         return self
 

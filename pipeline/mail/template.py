@@ -21,14 +21,14 @@ import binascii
 import html
 import re
 import uuid
-from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.header import Header
 from email.utils import format_datetime, formataddr, parseaddr
 from functools import cached_property
 from types import MappingProxyType
-from typing import Literal
+from typing import Literal, TypeVar, cast
 
 from pipeline.mail.headers import safe_header
 from pipeline.mail.wire import TERMINATOR, data_payload, stuffed
@@ -41,6 +41,7 @@ _SOFT_BREAK = b"=\r\n"
 _LINE_END = re.compile(r"\r\n|\r")
 _MAX_HEADER_VALUE = 900
 NO_VARIABLES: Mapping[str, str] = MappingProxyType({})
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -75,15 +76,32 @@ class OutgoingMessage:
 
     def with_head(self, lines: bytes) -> OutgoingMessage:
         """This message with header `lines` (CRLF line ends) in front of its own."""
-        return replace(self, raw=lines + self.raw, head=lines + self.head)
+        return OutgoingMessage(
+            self.sender,
+            self.recipients,
+            self.message_id,
+            lines + self.raw,
+            self.template,
+            self.recipient,
+            self.slots,
+            lines + self.head,
+        )
+
+    @property
+    def intact_template(self) -> MessageTemplate | None:
+        """The template this copy was rendered from, unless `raw` was replaced since."""
+        template = self.template
+        if template is None or template.length(self.slots) + len(self.head) != len(self.raw):
+            return None
+        return template
 
     def wire(self) -> bytes:
         """The bytes the SMTP DATA command carries: from the template's prepared bytes
-        for a rendered copy, else (or if `raw` was replaced since) from `raw`."""
-        template = self.template
-        if template is not None and template.length(self.slots) + len(self.head) == len(self.raw):
-            return stuffed(self.head) + template.wire(self.slots)
-        return data_payload(self.raw)
+        for a rendered copy, else from `raw`."""
+        template = self.intact_template
+        if template is None:
+            return data_payload(self.raw)
+        return stuffed(self.head) + template.wire(self.slots)
 
 
 @dataclass(frozen=True)
@@ -103,9 +121,11 @@ class MessageTemplate:
     message_id_domain: str
     chunks: tuple[bytes | tuple[Context, str], ...]
     slot: re.Pattern[str]
+    body_start: int  # chunks[body_start:] are the body, from the line after the headers
     # `chunks` as DATA carries them: literal bytes dot-stuffed and the terminator added;
     # in place of each slot, whether its value begins a line (and so may need a dot).
     wire_chunks: tuple[bytes | bool, ...] = field(repr=False, compare=False)
+    _derived: dict[str, object] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def render(self, recipient: Recipient, *, message_key: str | None = None) -> OutgoingMessage:
         """This recipient's message: the template's bytes with their values in the slots.
@@ -144,6 +164,13 @@ class MessageTemplate:
             chunk if isinstance(chunk, bytes) else stuffed(next(filled), line_start=chunk)
             for chunk in self.wire_chunks
         )
+
+    def derived(self, name: str, make: Callable[[MessageTemplate], T]) -> T:
+        """`make(self)`, worked out once per template and kept under `name`: what a
+        signer or the like prepares from the bytes every copy shares."""
+        if name not in self._derived:
+            self._derived[name] = make(self)
+        return cast(T, self._derived[name])
 
     @cached_property
     def _literal_length(self) -> int:
@@ -204,7 +231,8 @@ def build_template(
         "MIME-Version: 1.0\r\n",
         f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n',
     ]
-    chunks = _slotted("".join(head), slot, "header")
+    header_chunks = _merged(_slotted("".join(head), slot, "header"))
+    chunks: list[bytes | tuple[Context, str]] = []
     for subtype, body, context in (("plain", text, "text"), ("html", html_body, "html")):
         chunks.append(
             f'--{boundary}\r\nContent-Type: text/{subtype}; charset="utf-8"\r\n'
@@ -213,7 +241,7 @@ def build_template(
         chunks += _qp_body(body, slot, context)
         chunks.append(b"\r\n")
     chunks.append(f"--{boundary}--\r\n".encode("ascii"))
-    merged = tuple(_merged(chunks))
+    merged = (*header_chunks, *_merged(chunks))
     return MessageTemplate(
         sender=from_address,
         from_header=from_header,
@@ -224,6 +252,7 @@ def build_template(
         message_id_domain=domain,
         chunks=merged,
         slot=slot,
+        body_start=len(header_chunks),
         wire_chunks=_wire_chunks(merged),
     )
 

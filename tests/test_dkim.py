@@ -1,0 +1,229 @@
+"""DKIM signatures checked by dkimpy's own verifier against a DNS stub: digest copies
+signed from their template's canonical pieces, any other message whole, RSA through
+OpenSSL and an optional Ed25519 signature beside it."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import dkim
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+from dkim.util import parse_tag_value
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pipeline.mail import OutgoingMessage
+from pipeline.mail.dkim import dkim_signer
+from pipeline.mail.template import Recipient, build_template
+from pipeline.settings import Settings, SettingsProblem, load_settings
+
+DOMAIN = "blog.example.org"
+NOW = 1_700_000_000
+DER = serialization.Encoding.DER
+
+
+def pem(key: rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey, form: str = "PKCS8") -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        getattr(serialization.PrivateFormat, form),
+        serialization.NoEncryption(),
+    )
+
+
+class Keys:
+    """An RSA and an Ed25519 key in files, and the DNS records that publish them."""
+
+    def __init__(self, folder: Path) -> None:
+        self.rsa_file, self.ed_file = folder / "rsa.key", folder / "ed25519.key"
+        rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        ed_key = ed25519.Ed25519PrivateKey.generate()
+        self.rsa_file.write_bytes(pem(rsa_key, "TraditionalOpenSSL"))  # BEGIN RSA PRIVATE KEY
+        self.ed_file.write_bytes(pem(ed_key))
+        spki = rsa_key.public_key().public_bytes(
+            DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        raw = ed_key.public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        )
+        self.records = {
+            f"mail._domainkey.{DOMAIN}.".encode(): b"v=DKIM1; k=rsa; p=" + base64.b64encode(spki),
+            f"ed._domainkey.{DOMAIN}.".encode(): b"v=DKIM1; k=ed25519; p=" + base64.b64encode(raw),
+        }
+        self.looked_up: list[bytes] = []
+
+    def dns(self, name: bytes, timeout: int = 5) -> bytes:
+        self.looked_up.append(name)
+        return self.records.get(name, b"")
+
+    def settings(self, *, ed25519: bool = False) -> Settings:
+        extra = (
+            {"dkim_ed25519_key_file": self.ed_file, "dkim_ed25519_selector": "ed"}
+            if ed25519
+            else {}
+        )
+        return load_settings(
+            dkim_key_file=self.rsa_file, dkim_selector="mail", dkim_domain=DOMAIN, **extra
+        )
+
+    def signer(self, **options: bool) -> Callable[[OutgoingMessage], OutgoingMessage]:
+        sign = dkim_signer(self.settings(**options), clock=lambda: NOW)
+        assert sign is not None
+        return sign
+
+    def verify(self, raw: bytes, index: int = 0) -> bool:
+        """Whether dkimpy finds the `index`th DKIM-Signature valid."""
+        try:
+            return bool(dkim.DKIM(raw).verify(idx=index, dnsfunc=self.dns))
+        except dkim.DKIMException:
+            return False
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> Keys:
+    return Keys(tmp_path_factory.mktemp("dkim"))
+
+
+def digest_like(text: str = "Hello %%name%%\n", html: str = "<p>%%unsubscribe_url%%</p>"):
+    """A template shaped like the digest's: list headers and links as slots."""
+    return build_template(
+        sender=f"Policy Blog <news@{DOMAIN}>",
+        subject="Three new posts",
+        text=text + "\nUnsubscribe: %%unsubscribe_url%%\n",
+        html_body=html,
+        headers={
+            "List-Unsubscribe": "<%%unsubscribe_url%%>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            "List-Id": f"Policy Blog <policy.{DOMAIN}>",
+        },
+        variables=("unsubscribe_url",),
+    )
+
+
+def reader(name: str = "Ada Lovelace", link: str = "https://blog.example.org/u/tok-1") -> Recipient:
+    return Recipient("1", "ada@example.org", name, {"unsubscribe_url": link})
+
+
+def signatures(raw: bytes) -> list[dict[bytes, bytes]]:
+    headers, _ = dkim.rfc822_parse(raw)
+    return [parse_tag_value(value) for name, value in headers if name == b"DKIM-Signature"]
+
+
+def test_copies_of_a_template_verify_and_cover_their_own_headers(keys: Keys) -> None:
+    sign, template = keys.signer(), digest_like()
+    ada = sign(template.render(reader()))
+    grace = sign(template.render(reader("Grace", "https://blog.example.org/u/tok-2")))
+
+    assert keys.verify(ada.raw) and keys.verify(grace.raw)
+    assert keys.looked_up[-1] == f"mail._domainkey.{DOMAIN}.".encode()
+    [tags] = signatures(ada.raw)
+    assert tags[b"a"] == b"rsa-sha256" and tags[b"c"] == b"relaxed/relaxed"
+    assert (tags[b"d"], tags[b"s"], tags[b"t"]) == (DOMAIN.encode(), b"mail", str(NOW).encode())
+    signed = {name.strip() for name in tags[b"h"].split(b":")}
+    assert {b"from", b"to", b"message-id", b"list-unsubscribe", b"list-unsubscribe-post"} <= signed
+    assert ada.raw.endswith(template.render(reader()).raw[-200:])  # the message follows
+    assert signatures(grace.raw)[0][b"bh"] != tags[b"bh"]  # each body hashed for itself
+    for tampered in (
+        ada.raw.replace(b"tok-1", b"tok-9"),  # a link in the body and List-Unsubscribe
+        ada.raw.replace(b"Ada Lovelace", b"Ada Lovelacf"),  # To
+        ada.raw.replace(b"\r\n--=_", b"\r\nextra line\r\n--=_", 1),  # the body only
+    ):
+        assert not keys.verify(tampered)
+
+
+BLANKS = st.lists(
+    st.sampled_from(["a", " ", "  ", "\t", ".", "\n", "\r\n", "=", "é", " \n", "\t\n"]),
+    max_size=30,
+).map("".join)
+
+
+ASCII_BLANKS = st.lists(st.sampled_from(["a", " ", "  ", "\t", ".", "="]), max_size=20).map("".join)
+
+
+@settings(max_examples=60, deadline=None)
+@given(text=BLANKS, html=BLANKS, name=BLANKS, link=ASCII_BLANKS)
+def test_any_text_and_values_verify(keys: Keys, text: str, html: str, name: str, link: str) -> None:
+    """Blanks, tabs and empty lines anywhere, also in slot values and at the body's end:
+    dkimpy, canonicalising the whole message, agrees with the piecewise body hash."""
+    message = digest_like(text + "%%name%%\n", html + "\n%%unsubscribe_url%%").render(
+        reader(name, link)
+    )
+    assert keys.verify(keys.signer()(message).raw)
+
+
+def test_a_message_not_made_from_a_template_is_signed_whole(keys: Keys) -> None:
+    raw = (
+        f"From: news@{DOMAIN}\r\nTo: ada@example.org\r\nSubject:  spaced   out \r\n\r\n"
+        "body  with\t blanks \r\n.dot\r\n\r\n\r\n"
+    ).encode()
+    bare = OutgoingMessage(f"news@{DOMAIN}", ("ada@example.org",), "<1@blog>", raw)
+    replaced = replace(digest_like().render(reader()), raw=raw)  # its template no longer fits
+    sign = keys.signer()
+    assert keys.verify(sign(bare).raw)
+    assert keys.verify(sign(replaced).raw)
+
+
+def test_an_ed25519_signature_goes_beside_the_rsa_one(keys: Keys) -> None:
+    signed = keys.signer(ed25519=True)(digest_like().render(reader()))
+    rsa_tags, ed_tags = signatures(signed.raw)
+    assert (rsa_tags[b"a"], rsa_tags[b"s"]) == (b"rsa-sha256", b"mail")
+    assert (ed_tags[b"a"], ed_tags[b"s"]) == (b"ed25519-sha256", b"ed")
+    assert keys.verify(signed.raw, 0) and keys.verify(signed.raw, 1)
+    assert not keys.verify(signed.raw.replace(b"tok-1", b"tok-2"), 1)
+
+
+def test_dknewkey_ed25519_files_are_read_too(keys: Keys, tmp_path: Path) -> None:
+    seed = ed25519.Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
+    public = seed.public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    )
+    (tmp_path / "ed.key").write_bytes(base64.b64encode(bytes(range(32))) + b"\n")
+    settings = keys.settings(ed25519=True).model_copy(
+        update={"dkim_ed25519_key_file": tmp_path / "ed.key"}
+    )
+    sign = dkim_signer(settings)
+    assert sign is not None
+    keys.records[f"ed._domainkey.{DOMAIN}.".encode()] = b"k=ed25519; p=" + base64.b64encode(public)
+    assert keys.verify(sign(digest_like().render(reader())).raw, 1)
+
+
+def test_unusable_keys_name_their_variable(keys: Keys, tmp_path: Path) -> None:
+    junk = tmp_path / "junk.key"
+    junk.write_text("not a key\n")
+    ed_as_rsa = keys.settings().model_copy(update={"dkim_key_file": keys.ed_file})
+    for unusable, variable, problem in (
+        (ed_as_rsa, "KEY_FILE", "not a PEM RSA private key"),
+        (keys.settings().model_copy(update={"dkim_key_file": junk}), "KEY_FILE", "not an"),
+        (
+            keys.settings(ed25519=True).model_copy(update={"dkim_ed25519_key_file": junk}),
+            "ED25519_KEY_FILE",
+            "not an Ed25519 private key",
+        ),
+        (
+            keys.settings(ed25519=True).model_copy(
+                update={"dkim_ed25519_key_file": tmp_path / "missing.key"}
+            ),
+            "ED25519_KEY_FILE",
+            "cannot read",
+        ),
+    ):
+        with pytest.raises(SettingsProblem) as raised:
+            dkim_signer(unusable)
+        assert str(raised.value).startswith(f"NEWSLETTER_DKIM_{variable}: ")
+        assert problem in str(raised.value) and "\n" not in str(raised.value)
+
+
+def test_an_ed25519_key_needs_its_selector_and_the_rsa_key(keys: Keys) -> None:
+    with pytest.raises(SettingsProblem, match="NEWSLETTER_DKIM_ED25519_SELECTOR"):
+        load_settings(dkim_ed25519_key_file=keys.ed_file, dkim_ed25519_selector="ed")
+    with pytest.raises(SettingsProblem, match="NEWSLETTER_DKIM_ED25519_SELECTOR"):
+        load_settings(
+            dkim_key_file=keys.rsa_file,
+            dkim_selector="mail",
+            dkim_domain=DOMAIN,
+            dkim_ed25519_key_file=keys.ed_file,
+        )
