@@ -29,13 +29,13 @@ from pipeline.cli.context import (
     settings,
 )
 from pipeline.delivery import open_backend
+from pipeline.delivery.single import send_one
 from pipeline.digest import message_parts
 from pipeline.digest.preview import (
     SendOutlook,
     editor_copy,
     preview_message,
     preview_posts,
-    send_one,
     send_outlook,
     would_send,
 )

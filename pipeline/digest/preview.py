@@ -12,7 +12,6 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from pipeline.delivery import SendResult, open_backend
 from pipeline.digest.message import digest_recipient, digest_template
 from pipeline.digest.render import render_digest
 from pipeline.digest.runs import FINISHED, counts, find_run
@@ -58,17 +57,6 @@ def editor_copy(settings: Settings, posts: list[Post], email: str) -> OutgoingMe
     links = {"unsubscribe_url": f"{settings.base_url}/", "preferences_url": f"{settings.base_url}/"}
     recipient = Recipient("test", email, "", links | {"unsubscribe_token": "test"})
     return digest_template(settings, render_digest(settings, posts)).render(recipient)
-
-
-def send_one(settings: Settings, message: OutgoingMessage) -> SendResult:
-    """Send one single-recipient message through EMAIL_BACKEND (DeliveryConfigError if that
-    cannot work)."""
-    backend = open_backend(settings)
-    try:
-        [result] = backend.send([message])
-    finally:
-        backend.close()
-    return result
 
 
 @dataclass(frozen=True)

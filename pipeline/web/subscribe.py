@@ -22,7 +22,8 @@ from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from pipeline.delivery import DeliveryConfigError, open_backend
+from pipeline.delivery import DeliveryConfigError
+from pipeline.delivery.single import send_one
 from pipeline.mail import confirmation_message
 from pipeline.settings import Settings
 from pipeline.storage.posts import site_tags
@@ -125,17 +126,12 @@ def send_confirmation(settings: Settings, signer: TokenSigner, subscriber: Subsc
         message = confirmation_message(
             settings, to_email=subscriber.email, to_name=subscriber.name, confirm_url=confirm_url
         )
-        backend = open_backend(settings)
+        result = send_one(settings, message)
     except (ValueError, DeliveryConfigError) as exc:  # e.g. an address SMTP cannot carry
         log.warning("confirmation to subscriber %s not sent: %s", subscriber.id, exc)
         return
-    try:
-        results = backend.send([message])
-    finally:
-        backend.close()
-    for result in results:
-        if not result.ok:
-            log.warning("confirmation to subscriber %s not sent: %s", subscriber.id, result.error)
+    if not result.ok:
+        log.warning("confirmation to subscriber %s not sent: %s", subscriber.id, result.error)
 
 
 @router.get("/confirm/{token}")

@@ -16,11 +16,11 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 
 from pipeline.delivery import DeliveryConfigError
+from pipeline.delivery.single import send_one
 from pipeline.digest.preview import (
     editor_copy,
     preview_message,
     preview_posts,
-    send_one,
     send_outlook,
 )
 from pipeline.digest.runs import find_run, start_run
