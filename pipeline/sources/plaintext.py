@@ -1,9 +1,16 @@
 """Plain-text blog exports: one post, or an archive page holding several posts in a row.
 
 Plain text has no markup, so structure is read from the shape of lines. A post starts at
-a short title-like line followed (after blank lines and optional picture credits) by a
-short name-like author line and then body text; everything else is body. Comment-form
-and share-button boilerplate that blog exports carry along is dropped, nothing else is.
+a short title-like line followed (after blank lines, optional picture credits and an
+optional theme line) by a short name-like author line and then body text. A title with
+no author line starts a post too when a standfirst follows that names the author ("X is
+Director of Y. Here she reflects on …", "X from Y writes …", "As part of a series …, X
+told …"), or when the page marks a new post otherwise: three blank lines before it, the
+no-break space blog software puts before a title's last word, or the previous post's
+ending (a bio line, references, footnotes, "Continue reading") before it. An author is
+only ever read from an author line or a standfirst, never guessed. Everything else is
+body. Comment-form and share-button boilerplate that blog exports carry along is
+dropped, nothing else is.
 """
 
 from __future__ import annotations
@@ -53,6 +60,38 @@ _NOT_NAME_WORD = re.compile(
     r"|chapter|section)\.?",
     re.IGNORECASE,
 )
+_THEME = re.compile(r"(?:Theme|Series|Topic|Strand|Section|Category)s?: ?\S.{0,80}", re.IGNORECASE)
+_HONORIFIC = r"(?:(?:Dr|Prof|Professor|Cllr|Councillor|Sir|Dame|Lord|Baroness|Mr|Mrs|Ms|Mx)\.? )?"
+_CAPITALISED = r"[A-Z\u00c0-\u00d6\u00d8-\u00de][\w\u2019'.\-]*"
+_NAME_SHAPE = rf"{_HONORIFIC}{_CAPITALISED}(?: {_CAPITALISED}){{1,3}}"
+_STANDFIRST_VERB = (
+    r"(?:is|was|has|from|of|at|writes|wrote|reflects|argues|explains|explores|discusses"
+    r"|considers|examines|looks|sets|shares|describes|outlines|asks|suggests|presents"
+    r"|offers|gives|takes|tells|told|talks|spoke|joins|introduces|reports|reviews)\b"
+)
+# "X is Director of Y. …", "X, Director of Y, writes …", "X from Y writes …"
+_STANDFIRST_LEAD = re.compile(rf"({_NAME_SHAPE})(?:, [^,.]{{1,100}},)? {_STANDFIRST_VERB}")
+# "As part of a series …, X told …", "In this blog, X argues …", "Here X reflects …"
+_STANDFIRST_AFTER = re.compile(
+    rf"(?:As part of|In this|In the|Here|Following|Ahead of|After|For|To mark|Writing)\b"
+    rf"[^.]{{0,200}}?(?:,|\bblog|\bpost|\barticle|\bpiece|\bHere)"
+    rf" ({_NAME_SHAPE}) {_STANDFIRST_VERB}"
+)
+_FOOTNOTE = re.compile(r"\[(?:[ivxlcdm]+|\d+)\]\s*\S.*", re.IGNORECASE)
+_REFERENCE = re.compile(r".*\((?:19|20)\d\d[a-z]?\).*|\d{1,2}\.\s+\S.*|.*\bet al\b.*|https?://\S+")
+_SECTION = re.compile(
+    r"(?:References|Notes|Endnotes|Footnotes|Bibliography|Sources|Further reading"
+    r"|Acknowledgements|Key findings|Recommendations|Conclusions?|Introduction)\b.{0,20}",
+    re.IGNORECASE,
+)
+_BIO_LINE = re.compile(
+    rf"{_NAME_SHAPE}(?: [A-Z]{{2,}})?,? (?:is|was|has|works|worked|leads|led|joined|graduated"
+    r"|teaches|researches|chairs|sits|serves|writes)\b"
+)
+_SENTENCE_END = (".", "!", "?", "\u201d", '"', "\u2019", ")", "]")
+# WordPress keeps a title's last word off a line of its own with a no-break space.
+_NO_BREAK_END = re.compile(r"\S\xa0(?:[^\s\[\]]{1,25})?$")
+_OWN_LINE_GAP = 3  # blank lines before a title that mark a new post on their own
 _AND = re.compile(r"\s+(?:and|&)\s+")
 _BY = re.compile(r"\A[Bb]y\s+")
 _BIO_VERB = r"\s+(?:is|was|has|had|works|worked|leads|led|joined)\b"
@@ -71,6 +110,8 @@ class TextPost:
 class _Line:
     text: str  # whitespace collapsed; "" for a blank line or dropped boilerplate
     indented: bool  # an indented line under a bullet continues that bullet
+    closing: bool = False  # dropped boilerplate ("Continue reading"): a post ended here
+    no_break_end: bool = False  # a no-break space before the last word, as in titles
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,8 +138,14 @@ def _lines(text: str) -> list[_Line]:
     lines = []
     for raw in text.removeprefix("\ufeff").splitlines():
         collapsed = " ".join(raw.split())
+        dropped = bool(_BOILERPLATE.fullmatch(collapsed))
         lines.append(
-            _Line("" if _BOILERPLATE.fullmatch(collapsed) else collapsed, raw[:1].isspace())
+            _Line(
+                "" if dropped else collapsed,
+                raw[:1].isspace(),
+                closing=dropped,
+                no_break_end=bool(_NO_BREAK_END.search(raw.rstrip(" \t\r\n"))),
+            )
         )
     return lines
 
@@ -110,7 +157,12 @@ def _split(lines: list[_Line]) -> Iterator[tuple[_Header, list[_Line]]]:
     in_comments = False
     i = 0
     while i < len(lines):
-        found = _post_start(lines, i, first=header is None and not in_comments)
+        found = _post_start(
+            lines,
+            i,
+            first=header is None and not in_comments,
+            authors=header.authors if header else (),
+        )
         if found:
             if header:
                 yield header, body
@@ -124,7 +176,9 @@ def _split(lines: list[_Line]) -> Iterator[tuple[_Header, list[_Line]]]:
         yield header, body
 
 
-def _post_start(lines: list[_Line], i: int, *, first: bool) -> _Header | None:
+def _post_start(
+    lines: list[_Line], i: int, *, first: bool, authors: tuple[str, ...] = ()
+) -> _Header | None:
     """The header starting at line `i`, if one does.
 
     The first post needs only a title; later ones need the full title, author, body
@@ -135,24 +189,123 @@ def _post_start(lines: list[_Line], i: int, *, first: bool) -> _Header | None:
         return None
     if first:
         return _header_at(lines, i, strict=False)
-    if (i == 0 or not lines[i - 1].text) and _is_title(text):
-        return _header_at(lines, i, strict=True)
+    if (i == 0 or not lines[i - 1].text) and _is_title(text) and _unsigned_title(text):
+        return _header_at(lines, i, strict=True, authors=authors)
     return None
 
 
-def _header_at(lines: list[_Line], i: int, *, strict: bool) -> _Header | None:
+def _header_at(
+    lines: list[_Line], i: int, *, strict: bool, authors: tuple[str, ...] = ()
+) -> _Header | None:
+    """The header whose title is line `i`: title, picture credits, a theme line, then an
+    author line, a standfirst naming the author, or (given a sign of a new post) text.
+    `authors` are those of the post being read, whose bio would end it."""
     credits = []
     k = _skip(lines, i + 1, "")
-    while k < len(lines) and _PICTURE.fullmatch(lines[k].text):
+    while k < len(lines) and (
+        _PICTURE.fullmatch(lines[k].text) or _is_theme(lines, k, first=not credits)
+    ):
         credits.append(lines[k])
         k = _skip(lines, k + 1, "")
-    authors = _authors(lines[k].text) if k < len(lines) else None
-    if authors is None:
-        return None if strict else _Header(lines[i].text, (), (), i + 1)
-    end = _skip(lines, k + 1, "", lines[k].text)  # exports often repeat the author line
-    if strict and not _starts_body(lines, end, authors):
+    signed = _authors(lines[k].text) if k < len(lines) else None
+    title = lines[i].text
+    if signed is not None:
+        end = _skip(lines, k + 1, "", lines[k].text)  # exports often repeat the author line
+        if not strict or _starts_body(lines, end, signed):
+            return _Header(title, signed, tuple(credits), end)
+    if k >= len(lines):
+        return None if strict else _Header(title, (), tuple(credits), k)
+    named = _standfirst_authors(lines[k].text)
+    if named and title not in named and (not strict or _is_body(_next_text(lines, k))):
+        return _Header(title, named, tuple(credits), k)
+    if not strict or (_is_body(lines[k].text) and _new_post_signs(lines, i, authors)):
+        return _Header(title, (), tuple(credits), k)
+    return None
+
+
+def _next_text(lines: list[_Line], k: int) -> str:
+    """The paragraph after line `k`, "" at the end."""
+    after = _skip(lines, k + 1, "")
+    return lines[after].text if after < len(lines) else ""
+
+
+def _is_theme(lines: list[_Line], k: int, *, first: bool) -> bool:
+    """A theme or series line under a title ("Theme: Housing"), or a short heading-like
+    line directly followed by an author line."""
+    if not first or k >= len(lines):
+        return False
+    text = lines[k].text
+    if _THEME.fullmatch(text):
+        return True
+    after = _skip(lines, k + 1, "")
+    return (
+        len(text) <= 60
+        and _is_title(text)
+        and _authors(text) is None
+        and after < len(lines)
+        and _authors(lines[after].text) is not None
+    )
+
+
+def _unsigned_title(text: str) -> bool:
+    """A title that may start a later post: not a section heading, a reference or a
+    footnote, and no longer than a heading."""
+    return (
+        len(text.split()) <= 25
+        and not _SECTION.fullmatch(text)
+        and not _REFERENCE.fullmatch(text)
+        and not _FOOTNOTE.fullmatch(text)
+    )
+
+
+def _is_body(text: str) -> bool:
+    """A paragraph of running text: a sentence or more, not a heading or a reference."""
+    return (
+        len(text) >= 60
+        and (text.endswith(_SENTENCE_END) or len(text) > TITLE_MAX)
+        and not _REFERENCE.fullmatch(text)
+        and not _FOOTNOTE.fullmatch(text)
+    )
+
+
+def _new_post_signs(lines: list[_Line], i: int, authors: tuple[str, ...]) -> bool:
+    """Whether the page marks line `i` as a new post's title: a title's no-break space,
+    three blank lines before it, or the end of a post (a bio of one of its `authors`,
+    references, footnotes, picture credit, "Continue reading") right before it."""
+    if lines[i].no_break_end:
+        return True
+    before = i - 1
+    closing = False
+    while before >= 0 and not lines[before].text:
+        closing = closing or lines[before].closing
+        before -= 1
+    if closing or i - 1 - before >= _OWN_LINE_GAP or before < 0:
+        return True
+    previous = lines[before].text
+    return bool(
+        (_BIO_LINE.match(previous) and _about(previous, authors))
+        or _FOOTNOTE.fullmatch(previous)
+        or _REFERENCE.fullmatch(previous)
+        or _PICTURE.fullmatch(previous)
+    )
+
+
+def _about(bio: str, authors: tuple[str, ...]) -> bool:
+    """Whether a bio line names one of `authors` (by any part of the name); any bio does
+    when the post names no author."""
+    opening = set(bio.split()[:5])
+    return not authors or any(set(name.split()) & opening for name in authors)
+
+
+def _standfirst_authors(text: str) -> tuple[str, ...] | None:
+    """The author a standfirst names ("X is …", "X from Y writes …", "…, X told …")."""
+    if len(text) > 600:
         return None
-    return _Header(lines[i].text, authors, tuple(credits), end)
+    for pattern in (_STANDFIRST_LEAD, _STANDFIRST_AFTER):
+        found = pattern.match(text)
+        if found and _is_name(found.group(1)):
+            return (found.group(1),)
+    return None
 
 
 def _skip(lines: list[_Line], start: int, *texts: str) -> int:
