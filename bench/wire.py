@@ -1,0 +1,243 @@
+"""SMTP wire benchmark: digest copies through the smtp backend into Postfix's smtp-sink,
+unsigned and DKIM-signed, beside raw smtplib pushing one prebuilt copy.
+
+"raw smtplib" sends the same bytes again and again with `smtplib.SMTP.sendmail` over
+`--connections` threads. "ours" renders a copy per reader from one digest template
+(`template.render`, each reader's own links) and sends them through `SMTPPool` over as
+many connections; "ours + DKIM" also signs each copy (RSA-2048; with --ed25519 a second,
+Ed25519 signature). Rendering and signing run in a thread of their own that keeps one
+batch ahead of the pool, as a sender that overlaps its stages does. No database: this
+measures the message path from template to wire. smtp-sink offers PIPELINING unless
+--no-pipelining. Each phase runs in a fresh process; figures are printed, never
+asserted; compare the ratios, not the seconds, across machines.
+
+    .venv/bin/python -P bench/wire.py [--messages 10000] [--connections 4] [--ed25519]
+                                      [--no-pipelining]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import queue
+import resource
+import shutil
+import smtplib
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for bench.render
+from bench.phases import run_in_child
+from bench.render import SITE, dkim_settings, readers, selections
+
+if TYPE_CHECKING:
+    from pipeline.mail.template import OutgoingMessage
+
+HOST = "127.0.0.1"
+SMTP_SINK = "/usr/sbin/smtp-sink"
+POSTS = 5
+BATCH = 100  # messages per pool call (what the pool takes per call with 4 connections)
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def copies(folder: Path, count: int, dkim: str) -> Iterator[OutgoingMessage]:
+    """`count` copies of one digest, each reader's own; signed when `dkim` is not "none"."""
+    from pipeline.digest import digest_recipient, digest_template, render_digest
+    from pipeline.mail.dkim import dkim_signer
+    from pipeline.settings import load_settings
+    from subscribers import TokenSigner
+
+    keys: dict[str, Any] = dkim_settings(folder) if dkim != "none" else {}
+    if dkim == "rsa+ed25519":
+        keys |= ed25519_settings(folder)
+    settings = load_settings(
+        site_url=SITE,
+        site_title="Policy Blog",
+        email_from="Policy Blog <news@blog.example.org>",
+        **keys,
+    )
+    [posts] = selections(1)
+    template = digest_template(settings, render_digest(settings, posts[:POSTS]))
+    signer = TokenSigner(["a-benchmark-signing-key"])
+    sign = dkim_signer(settings) or (lambda message: message)
+    for number, reader in enumerate(readers(count)):
+        recipient = digest_recipient(settings, signer, reader, str(number))
+        yield sign(template.render(recipient, message_key=str(number)))
+
+
+def ed25519_settings(folder: Path) -> dict[str, object]:
+    """A fresh Ed25519 key in `folder` (PKCS#8 PEM), as settings for the second signature."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = folder / "ed25519.key"
+    key.write_bytes(
+        Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return {"dkim_ed25519_key_file": key, "dkim_ed25519_selector": "bench-ed"}
+
+
+def ours_phase(port: int, count: int, connections: int, dkim: str) -> dict[str, Any]:
+    """Copies made in a producer thread, a batch ahead, and sent through `SMTPPool`."""
+    from pipeline.delivery import SMTPBackend, SMTPPool, TokenBucket
+
+    pool = SMTPPool(
+        [SMTPBackend(host=HOST, port=port, security="none") for _ in range(connections)],
+        TokenBucket(0),
+    )
+    batches: queue.Queue[list[OutgoingMessage] | None] = queue.Queue(maxsize=1)
+    with tempfile.TemporaryDirectory() as scratch:
+        made = copies(Path(scratch), count, dkim)
+        first = next(made)  # keys read and checked, template rendered: not timed
+
+        def produce() -> None:
+            batch = [first]
+            for message in made:
+                batch.append(message)
+                if len(batch) == BATCH:
+                    batches.put(batch)
+                    batch = []
+            batches.put(batch)
+            batches.put(None)
+
+        started, cpu = time.perf_counter(), cpu_seconds()
+        producer = threading.Thread(target=produce)
+        producer.start()
+        sent = failed = 0
+        while (batch := batches.get()) is not None:
+            for result in pool.send(batch):
+                sent += result.ok
+                failed += not result.ok
+        producer.join()
+        seconds = time.perf_counter() - started
+    pool.close()
+    if failed:
+        raise SystemExit(f"ours ({dkim}): {failed} messages failed")
+    return {"messages": sent, "seconds": seconds, "cpu_seconds": cpu_seconds() - cpu}
+
+
+def raw_phase(port: int, count: int, connections: int) -> dict[str, Any]:
+    """One prebuilt copy's bytes pushed `count` times with smtplib over `connections`."""
+    with tempfile.TemporaryDirectory() as scratch:
+        message = next(copies(Path(scratch), 1, "none"))
+    numbers = iter(range(count))  # next() is atomic under the GIL: a shared work queue
+    sent = [0] * connections
+
+    def push(worker: int) -> None:
+        with smtplib.SMTP(HOST, port, timeout=30) as smtp:
+            for number in numbers:
+                smtp.sendmail(message.sender, [f"reader{number}@example.org"], message.raw)
+                sent[worker] += 1
+
+    threads = [threading.Thread(target=push, args=(worker,)) for worker in range(connections)]
+    started, cpu = time.perf_counter(), cpu_seconds()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    seconds = time.perf_counter() - started
+    return {
+        "messages": sum(sent),
+        "seconds": seconds,
+        "cpu_seconds": cpu_seconds() - cpu,
+        "bytes": len(message.raw),
+    }
+
+
+PHASES: dict[str, Callable[[int, int, int], dict[str, Any]]] = {
+    "raw": raw_phase,
+    "ours": lambda port, count, connections: ours_phase(port, count, connections, "none"),
+    "ours+dkim": lambda port, count, connections: ours_phase(port, count, connections, "rsa"),
+    "ours+dkim2": lambda port, count, connections: ours_phase(
+        port, count, connections, "rsa+ed25519"
+    ),
+}
+
+
+@contextlib.contextmanager
+def smtp_sink(pipelining: bool) -> Iterator[int]:
+    """Postfix's smtp-sink on a free loopback port (as nobody when run as root)."""
+    if not Path(SMTP_SINK).exists():
+        raise SystemExit(f"{SMTP_SINK} not found: install Debian's postfix package")
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        port = probe.getsockname()[1]
+    command = [SMTP_SINK, *(["-u", "nobody"] if os.geteuid() == 0 else [])]
+    command += [*([] if pipelining else ["-p"]), f"{HOST}:{port}", "256"]
+    sink = subprocess.Popen(command)
+    try:
+        for _ in range(100):
+            with contextlib.suppress(OSError), socket.create_connection((HOST, port), 1):
+                break
+            time.sleep(0.05)
+        yield port
+    finally:
+        sink.terminate()
+        sink.wait(timeout=10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=10_000)
+    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--ed25519", action="store_true", help="also sign with Ed25519")
+    parser.add_argument("--no-pipelining", action="store_true", help="smtp-sink without it")
+    parser.add_argument("--phase", nargs=4, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.phase:
+        kind, port, count, connections = args.phase
+        print(json.dumps(PHASES[kind](int(port), int(count), int(connections))))
+        return
+    if not shutil.which("openssl"):
+        raise SystemExit("openssl not found: the DKIM phase makes its key with it")
+    kinds = ["raw", "ours", "ours+dkim"] + (["ours+dkim2"] if args.ed25519 else [])
+    labels = {
+        "raw": "raw smtplib",
+        "ours": "ours",
+        "ours+dkim": "ours + DKIM (RSA)",
+        "ours+dkim2": "ours + DKIM (RSA, Ed25519)",
+    }
+    results: dict[str, dict[str, Any]] = {}
+    with smtp_sink(not args.no_pipelining) as port:
+        for kind in kinds:
+            results[kind] = run_in_child(
+                __file__, "--phase", kind, port, args.messages, args.connections
+            )
+    print(
+        f"{args.messages:,} messages, {args.connections} connections, smtp-sink"
+        f" {'without' if args.no_pipelining else 'with'} PIPELINING, {os.cpu_count()} CPUs,"
+        f" {results['raw']['bytes'] / 1024:.1f} KiB per message"
+    )
+    print(f"{'phase':<28} {'seconds':>8} {'msg/s':>7} {'cpu':>5} {'cpu µs/msg':>10}")
+    rates = {}
+    for kind, figures in results.items():
+        rates[kind] = figures["messages"] / figures["seconds"]
+        print(
+            f"{labels[kind]:<28} {figures['seconds']:>8.2f} {rates[kind]:>7.0f}"
+            f" {figures['cpu_seconds'] / figures['seconds']:>5.0%}"
+            f" {figures['cpu_seconds'] / figures['messages'] * 1e6:>10.0f}"
+        )
+    print(f"ours / raw smtplib: {rates['ours'] / rates['raw']:.2f}")
+    for kind in kinds[2:]:
+        print(f"{labels[kind]} / ours unsigned: {rates[kind] / rates['ours']:.2f} (aim: >= 0.8)")
+
+
+if __name__ == "__main__":
+    main()
