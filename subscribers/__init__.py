@@ -8,7 +8,7 @@ from subscribers.errors import KeptOut, SubscriberError
 from subscribers.models import STATUSES, Base, Consent, Subscriber, Suppression
 from subscribers.profile import FREQUENCIES
 from subscribers.serialise import subscriber_json
-from subscribers.store import Signup, SubscriberStore
+from subscribers.store import Confirmed, Signup, SubscriberStore
 from subscribers.text import clean_name
 from subscribers.tokens import TokenError, TokenSigner
 
@@ -16,6 +16,7 @@ __all__ = [
     "FREQUENCIES",
     "STATUSES",
     "Base",
+    "Confirmed",
     "Consent",
     "ImportReport",
     "KeptOut",

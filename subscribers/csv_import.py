@@ -67,7 +67,8 @@ Show = Callable[[int, str], None]
 @dataclass
 class ImportReport:
     """What happened to each data row: imported, merged, kept out (the person had left the
-    list), or refused with a reason; and the tags kept as labels, with how many rows had each.
+    list), or refused with a reason; the tags kept as labels, with how many rows had each;
+    and who is pending after it (to be asked to confirm).
 
     Only the first REFUSED_KEPT refusals and keep-outs are kept; the counts count them all.
     """
@@ -80,6 +81,7 @@ class ImportReport:
     kept_out_count: int = 0
     kept_out: list[tuple[int, str]] = field(default_factory=list)
     labels: Counter[str] = field(default_factory=Counter)
+    pending_ids: list[int] = field(default_factory=list)
     header: bool = False
     format: str = PLAIN
 
@@ -279,6 +281,8 @@ def _tally(job: _Import, line: int, email: str, result: AddResult) -> None:
             report.imported += 1
         else:
             report.merged += 1
+        if subscriber.status == "pending" and not job.dry_run:
+            report.pending_ids.append(subscriber.id)
         if job.show is not None:
             verb = "new" if outcome == "created" else "update"
             details = [subscriber.status, subscriber.frequency]

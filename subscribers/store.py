@@ -8,7 +8,7 @@ import hmac
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, NamedTuple, TypeVar
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
@@ -35,6 +35,13 @@ CONFIRMATION_INTERVAL = timedelta(hours=1)
 Outcome = Literal["created", "merged"]
 AddResult = tuple[Subscriber, Outcome] | SubscriberError
 T = TypeVar("T")
+
+
+class Confirmed(NamedTuple):
+    """A confirmed subscriber, and whether this confirmation was the first."""
+
+    subscriber: Subscriber
+    first: bool
 
 
 @dataclass(frozen=True)
@@ -201,11 +208,7 @@ class SubscriberStore:
                 return subscriber, False
             else:
                 _merge(session, subscriber, candidate, origin, moment)
-            sent = subscriber.confirmation_sent_at
-            if sent is not None and moment - sent < CONFIRMATION_INTERVAL:
-                return subscriber, False
-            subscriber.confirmation_sent_at = moment
-            return subscriber, True
+            return subscriber, _claim_confirmation(subscriber, moment)
 
         return self._transaction(work)
 
@@ -216,18 +219,36 @@ class SubscriberStore:
         *,
         ip: str | None = None,
         user_agent: str | None = None,
-    ) -> Subscriber | None:
+    ) -> Confirmed | None:
         """Double opt-in, second step; idempotent. None for a wrong nonce or someone who has
-        left the list since the link was sent."""
+        left the list since the link was sent; `first` is true only for the click that
+        confirmed (so one welcome mail follows, however often the link is opened)."""
         origin = Origin.of("link", ip, user_agent)
 
-        def work(session: Session) -> Subscriber | None:
+        def work(session: Session) -> Confirmed | None:
             subscriber = _holding(session, subscriber_id, nonce)
             if subscriber is None or subscriber.status not in ACTIVE:
                 return None
-            if subscriber.status == "pending":
+            first = subscriber.status == "pending"
+            if first:
                 transitions.confirm(session, subscriber, origin, utcnow())
-            return subscriber
+            return Confirmed(subscriber, first)
+
+        return self._transaction(work)
+
+    def claim_confirmations(
+        self, subscriber_ids: Sequence[int], *, now: datetime | None = None
+    ) -> list[Subscriber]:
+        """Those of `subscriber_ids` that are pending and were not asked within
+        CONFIRMATION_INTERVAL, marked as asked now: the ones to mail a confirmation link."""
+
+        def work(session: Session) -> list[Subscriber]:
+            moment = now or utcnow()
+            query = select(Subscriber).where(
+                Subscriber.id.in_(set(subscriber_ids)), Subscriber.status == "pending"
+            )
+            pending = session.scalars(query.order_by(Subscriber.id).with_for_update())
+            return [subscriber for subscriber in pending if _claim_confirmation(subscriber, moment)]
 
         return self._transaction(work)
 
@@ -452,6 +473,16 @@ class SubscriberStore:
             # Detached before the commit, so not expired by it: callers can read them.
             session.expunge_all()
         return result
+
+
+def _claim_confirmation(subscriber: Subscriber, moment: datetime) -> bool:
+    """Whether to mail this person a confirmation link now (at most once an hour), and if
+    so note that it is sent."""
+    sent = subscriber.confirmation_sent_at
+    if sent is not None and moment - sent < CONFIRMATION_INTERVAL:
+        return False
+    subscriber.confirmation_sent_at = moment
+    return True
 
 
 def _check(signup: Signup) -> _Candidate | SubscriberError:

@@ -100,8 +100,9 @@ def test_confirm_is_idempotent_and_needs_the_nonce(store: SubscriberStore) -> No
     first = store.confirm(subscriber.id, subscriber.token_nonce, ip="203.0.113.9")
     second = store.confirm(subscriber.id, subscriber.token_nonce)
     assert first is not None and second is not None
-    assert first.status == second.status == "confirmed"
-    assert first.confirmed_at == second.confirmed_at
+    assert (first.first, second.first) == (True, False)  # one welcome, however many clicks
+    assert first.subscriber.status == second.subscriber.status == "confirmed"
+    assert first.subscriber.confirmed_at == second.subscriber.confirmed_at
     assert consent_actions(store, "ada@example.org") == ["subscribe", "confirm"]
     assert store.confirm(999_999, subscriber.token_nonce) is None
 
@@ -127,8 +128,10 @@ def test_resubscribing_renews_the_nonce_so_old_links_are_dead(store: SubscriberS
     assert store.unsubscribe(*signer.read_manage_token(old_link)) is not None
     pending, send = store.request_subscription("ada@example.org")
     assert pending is not None and send
-    back = store.confirm(pending.id, pending.token_nonce)
-    assert back is not None and (back.status, back.unsubscribed_at) == ("confirmed", None)
+    confirmed = store.confirm(pending.id, pending.token_nonce)
+    assert confirmed is not None
+    back = confirmed.subscriber
+    assert (back.status, back.unsubscribed_at) == ("confirmed", None)
     assert back.token_nonce != subscriber.token_nonce
     assert store.unsubscribe(*signer.read_manage_token(old_link)) is None
     assert store.update_preferences(*signer.read_manage_token(old_link), frequency="daily") is None
@@ -167,6 +170,20 @@ def test_only_the_persons_own_sign_up_brings_them_back(store: SubscriberStore) -
     assert pending is not None and send and pending.status == "pending"
     # Pending again, by their own hand: an admin may now vouch for them.
     assert store.add("ada@example.org", confirmed=True)[0].status == "confirmed"
+
+
+def test_confirmations_are_claimed_once_an_hour_for_pending_people(
+    store: SubscriberStore,
+) -> None:
+    pending, _ = store.add("ada@example.org")
+    confirmed, _ = store.add("bo@example.org", confirmed=True)
+    ids = [pending.id, confirmed.id]
+    assert [s.email for s in store.claim_confirmations(ids, now=NOW)] == ["ada@example.org"]
+    assert store.claim_confirmations(ids, now=NOW + timedelta(minutes=59)) == []
+    _, send = store.request_subscription("ada@example.org", now=NOW + timedelta(minutes=30))
+    assert not send
+    again = store.claim_confirmations(ids, now=NOW + timedelta(minutes=61))
+    assert [s.confirmation_sent_at for s in again] == [NOW + timedelta(minutes=61)]
 
 
 def test_a_form_sends_one_confirmation_an_hour(store: SubscriberStore) -> None:

@@ -20,6 +20,8 @@ from pipeline.cli.context import (
     settings,
     subscriber_store,
 )
+from pipeline.invitations import Invited, invite
+from pipeline.settings import Settings
 from pipeline.storage.posts import site_tags
 from subscribers import (
     ImportReport,
@@ -52,9 +54,12 @@ def add(
         bool, typer.Option("--confirmed", help="Consent already given: skip double opt-in.")
     ] = False,
 ) -> None:
-    """Add a subscriber (pending unless --confirmed), or update one already on the list."""
+    """Add a subscriber (pending unless --confirmed: then they are mailed a link to
+    confirm), or update one already on the list."""
+    config = settings()
+    store = subscriber_store(config, database(config))
     try:
-        subscriber, outcome = _store().add(
+        subscriber, outcome = store.add(
             email,
             name=name,
             frequency=frequency,
@@ -68,6 +73,8 @@ def add(
     out.print(
         f"{verb} {subscriber.email} ({subscriber.status}, {subscriber.frequency})", markup=False
     )
+    if subscriber.status == "pending":
+        _ask_to_confirm(config, store, [subscriber.id])
 
 
 @subscribers_app.command("import")
@@ -103,6 +110,7 @@ def import_(
         fail(f"{path}: not UTF-8 text (byte {exc.start})")
     if not dry_run:
         _print_report(path, report)
+    asked = _ask_to_confirm(config, store, report.pending_ids) if report.pending_ids else None
     if report.format != PLAIN:
         out.print(f"{path}: read as a {report.format} export", markup=False)
     if report.labels:
@@ -110,7 +118,29 @@ def import_(
         out.print(f"{path}: tags kept as labels (no post has them): {kept}", markup=False)
     prefix = "would be: " if dry_run else ""
     out.print(f"{path}: {prefix}{report.summary()}", markup=False)
-    raise typer.Exit(EXIT_PARTIAL if report.refused_count and not dry_run else EXIT_OK)
+    failed = report.refused_count or (asked is not None and asked.failed)
+    raise typer.Exit(EXIT_PARTIAL if failed and not dry_run else EXIT_OK)
+
+
+@subscribers_app.command("invite")
+def invite_pending() -> None:
+    """Mail the confirmation link again to every pending subscriber not asked within
+    the hour."""
+    config = settings()
+    invited = _ask_to_confirm(config, subscriber_store(config, database(config)), None)
+    raise typer.Exit(EXIT_PARTIAL if invited.failed else EXIT_OK)
+
+
+def _ask_to_confirm(
+    config: Settings, store: SubscriberStore, subscriber_ids: list[int] | None
+) -> Invited:
+    """Mail pending people the confirmation link and say how it went (failures on stderr,
+    exit 1 left to the caller)."""
+    invited = invite(config, store, subscriber_ids)
+    for failure in invited.failed:
+        err.print(f"confirmation not sent: {failure}", markup=False)
+    out.print(invited.summary(), markup=False)
+    return invited
 
 
 def _shown_row(path: Path) -> Callable[[int, str], None]:

@@ -22,9 +22,7 @@ from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from pipeline.delivery import DeliveryConfigError
-from pipeline.delivery.single import send_one
-from pipeline.mail import confirmation_message
+from pipeline.invitations import send_confirmations, send_welcome
 from pipeline.settings import Settings
 from pipeline.storage.posts import site_tags
 from pipeline.web.forms import FormError, SignupForm, is_json, read_form, read_signup
@@ -121,17 +119,8 @@ async def subscribe(request: Request) -> Response:
 def send_confirmation(settings: Settings, signer: TokenSigner, subscriber: Subscriber) -> None:
     """Mail the confirmation link. A failure is only logged: the visitor has had the
     answer already, and the store allows another try after its hour."""
-    confirm_url = f"{settings.base_url}/confirm/{signer.confirm_token(subscriber)}"
-    try:
-        message = confirmation_message(
-            settings, to_email=subscriber.email, to_name=subscriber.name, confirm_url=confirm_url
-        )
-        result = send_one(settings, message)
-    except (ValueError, DeliveryConfigError) as exc:  # e.g. an address SMTP cannot carry
-        log.warning("confirmation to subscriber %s not sent: %s", subscriber.id, exc)
-        return
-    if not result.ok:
-        log.warning("confirmation to subscriber %s not sent: %s", subscriber.id, result.error)
+    for failure in send_confirmations(settings, signer, [subscriber]):
+        log.warning("confirmation to subscriber %s not sent: %s", subscriber.id, failure)
 
 
 @router.get("/confirm/{token}")
@@ -141,15 +130,18 @@ def confirm(request: Request, token: str) -> HTMLResponse:
         subscriber_id, nonce = state.signer.read_confirm_token(token)
     except TokenError as exc:
         return _link_problem(request, str(exc))
-    subscriber = state.subscribers.confirm(subscriber_id, nonce, **_origin(request))
-    if subscriber is None:  # left the list, or signed up again since this link was sent
+    confirmed = state.subscribers.confirm(subscriber_id, nonce, **_origin(request))
+    if confirmed is None:  # left the list, or signed up again since this link was sent
         return _link_problem(request, "invalid")
+    subscriber = confirmed.subscriber
+    welcome = BackgroundTask(send_welcome, state.settings, state.signer, subscriber)
     return _page(
         request,
         "confirm.html",
         heading="You are subscribed",
         subscriber=subscriber,
         token=state.signer.manage_token(subscriber),
+        background=welcome if confirmed.first else None,
     )
 
 

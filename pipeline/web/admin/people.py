@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse
 from sqlalchemy import Select, func, or_, select
 
+from pipeline.invitations import invite
 from pipeline.storage.posts import site_tags
 from pipeline.web.admin.paging import Paging
 from pipeline.web.admin.render import page, see_other
@@ -51,6 +52,8 @@ def add(request: Request) -> Response:
         )
     except SubscriberError as exc:
         return _list(request, "", 1, status=422, error=f"Not added: {exc}", form=form.fields)
+    if subscriber.status == "pending":
+        invite(request.app.state.settings, store, [subscriber.id])
     return see_other(f"/admin/subscribers?{urlencode({'q': subscriber.email, 'added': outcome})}")
 
 
@@ -77,11 +80,13 @@ def import_file(request: Request) -> HTMLResponse:
         dry_run=preview,
         show=_first_rows(rows) if preview else None,
     )
+    invited = invite(request.app.state.settings, request.app.state.subscribers, report.pending_ids)
     return page(
         request,
         "imported.html",
         report=report,
         preview=preview,
+        invited=invited,
         rows=rows,
         refused=report.refused[:REFUSALS_SHOWN],
         kept_out=report.kept_out[:REFUSALS_SHOWN],

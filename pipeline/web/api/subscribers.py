@@ -5,9 +5,10 @@ from __future__ import annotations
 from itertools import islice
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, BackgroundTasks, Path, Query, Response
 
-from pipeline.web.api.context import StoreDep
+from pipeline.invitations import invite
+from pipeline.web.api.context import SettingsDep, StoreDep
 from pipeline.web.api.errors import ApiError
 from pipeline.web.api.models import (
     NewSubscriber,
@@ -59,10 +60,17 @@ def list_subscribers(
         **failures({409: "the person left the list: only their own sign-up brings them back"}),
     },
 )
-def add_subscriber(new: NewSubscriber, store: StoreDep, response: Response) -> dict[str, Any]:
+def add_subscriber(
+    new: NewSubscriber,
+    store: StoreDep,
+    settings: SettingsDep,
+    response: Response,
+    background: BackgroundTasks,
+) -> dict[str, Any]:
     """Add an address (pending, or confirmed with `confirmed`); a known one takes the
-    fields given. Someone who unsubscribed, complained, bounced or was erased is refused
-    (409): only their own sign-up brings them back."""
+    fields given. A pending one is mailed the link to confirm (at most once an hour).
+    Someone who unsubscribed, complained, bounced or was erased is refused (409): only
+    their own sign-up brings them back."""
     subscriber, outcome = store.add(
         new.email,
         name=new.name,
@@ -74,6 +82,8 @@ def add_subscriber(new: NewSubscriber, store: StoreDep, response: Response) -> d
     )
     if outcome == "merged":
         response.status_code = 200
+    if subscriber.status == "pending":
+        background.add_task(invite, settings, store, [subscriber.id])
     return subscriber_json(subscriber)
 
 

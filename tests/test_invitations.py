@@ -1,0 +1,134 @@
+"""Pending people are asked to confirm however they were added (CLI, import, API, admin),
+at most once an hour per address; `subscribers invite` asks again; confirming brings one
+welcome mail. All through the file backend: real .eml files in DATA_DIR/outbox."""
+
+from __future__ import annotations
+
+import email
+import re
+import subprocess
+import time
+from email.message import EmailMessage
+from email.policy import default as default_policy
+from pathlib import Path
+
+import pytest
+import requests
+from cli_runner import NEWSLETTER, clean_environment, run
+from pydantic import SecretStr
+from test_admin import LOCAL_SITE, admin_app, admin_settings, form_post, signed_in
+from test_web import running
+
+from pipeline.settings import Settings
+from pipeline.storage import Database
+
+SITE = "https://blog.example.org"
+
+
+def mails(outbox: Path) -> list[EmailMessage]:
+    return [
+        email.message_from_bytes(path.read_bytes(), policy=default_policy)  # type: ignore[misc]
+        for path in sorted(outbox.glob("*.eml"))
+    ]
+
+
+def wait_for(outbox: Path, count: int) -> list[EmailMessage]:
+    """The outbox once it holds `count` mails (background tasks send after the answer)."""
+    deadline = time.monotonic() + 10
+    while len(found := mails(outbox)) < count:
+        assert time.monotonic() < deadline, f"{len(found)} of {count} mails"
+        time.sleep(0.05)
+    return found
+
+
+def confirm_link(message: EmailMessage) -> str:
+    body = message.get_body(("plain",))
+    assert body is not None
+    [link] = re.findall(r"https?://\S+/confirm/\S+", body.get_content())
+    return link
+
+
+def test_cli_add_and_import_ask_pending_people_once_an_hour(tmp_path: Path) -> None:
+    outbox = tmp_path / "var" / "outbox"
+    added = run("subscribers", "add", "ann@example.org", cwd=tmp_path, site_url=SITE)
+    assert added.returncode == 0, added.stderr
+    assert "1 confirmation mails sent, 0 held back" in added.stdout
+    [asked] = mails(outbox)
+    assert asked["To"] == "ann@example.org"
+    assert confirm_link(asked).startswith(f"{SITE}/confirm/")
+
+    run("subscribers", "add", "bo@example.org", "--confirmed", cwd=tmp_path)
+    (tmp_path / "list.csv").write_text("email\nann@example.org\ncy@example.org\n")
+    imported = run("subscribers", "import", "list.csv", cwd=tmp_path)
+    assert "1 confirmation mails sent, 1 held back" in imported.stdout  # ann: asked already
+    assert sorted(m["To"] for m in mails(outbox)) == ["ann@example.org", "cy@example.org"]
+
+    again = run("subscribers", "invite", cwd=tmp_path)
+    assert again.returncode == 0 and "0 confirmation mails sent, 2 held back" in again.stdout
+    later = subprocess.run(
+        ["faketime", "-f", "+2h", NEWSLETTER, "subscribers", "invite"],
+        cwd=tmp_path,
+        env=clean_environment(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert later.returncode == 0, later.stderr
+    assert "2 confirmation mails sent, 0 held back" in later.stdout
+    assert len(mails(outbox)) == 4  # bo, confirmed, was never asked
+
+
+def test_confirming_sends_one_welcome(settings: Settings, db: Database) -> None:
+    app = admin_app(settings, db)
+    outbox = settings.data_dir / "outbox"
+    with running(app) as base:
+        answer = requests.post(f"{base}/subscribe", data={"email": "dee@example.org"}, timeout=10)
+        assert answer.status_code == 200
+        [asked] = wait_for(outbox, 1)
+        link = confirm_link(asked).replace(LOCAL_SITE, base)
+        for _ in range(2):
+            assert requests.get(link, timeout=10).status_code == 200
+        welcome = wait_for(outbox, 2)[1]
+        time.sleep(0.3)
+    assert len(mails(outbox)) == 2  # the second click sent nothing
+    assert welcome["Subject"] == "Welcome to Policy Notes"
+    text = welcome.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    html = welcome.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    for body in (text, html):
+        assert "in a weekly email" in body
+        assert f"{LOCAL_SITE}/unsubscribe/" in body and f"{LOCAL_SITE}/preferences/" in body
+    assert welcome["List-Unsubscribe"].startswith(f"<{LOCAL_SITE}/unsubscribe/")
+
+
+def test_api_and_admin_adds_ask_pending_people(settings: Settings, db: Database) -> None:
+    token = "api-token-for-tests-0123456789"
+    app = admin_app(settings.model_copy(update={"api_token": SecretStr(token)}), db)
+    outbox = settings.data_dir / "outbox"
+    with running(app) as base:
+        api = requests.post(
+            f"{base}/api/subscribers",
+            json={"email": "api@example.org"},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        )
+        assert api.status_code == 201, api.text
+        wait_for(outbox, 1)
+        confirmed = requests.post(
+            f"{base}/api/subscribers",
+            json={"email": "vouched@example.org", "confirmed": True},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        )
+        assert confirmed.status_code == 201
+        admin = signed_in(base)
+        added = form_post(
+            admin, base, "/admin/subscribers", "/admin/subscribers", email="form@example.org"
+        )
+        assert added.status_code == 303
+        found = wait_for(outbox, 2)
+    assert sorted(m["To"] for m in found) == ["api@example.org", "form@example.org"]
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return admin_settings(tmp_path, database_url)
