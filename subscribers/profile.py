@@ -75,5 +75,11 @@ def clean_topics(raw: str | Iterable[str]) -> list[str]:
 
 
 @cache
+def timezone_names() -> tuple[str, ...]:
+    """Every zone the store accepts, sorted: what a form offers to choose from."""
+    return tuple(sorted(_zones().values()))
+
+
+@cache
 def _zones() -> dict[str, str]:
     return {zone.lower(): zone for zone in available_timezones() - _NOT_ZONES}

@@ -282,12 +282,14 @@ class SubscriberStore:
         frequency: str | None = None,
         timezone: str | None = None,
         topics: str | Sequence[str] | None = None,
+        method: str = "link",
         ip: str | None = None,
         user_agent: str | None = None,
     ) -> Subscriber | None:
-        """Change what is given, from a preferences link; None for a wrong nonce."""
+        """Change what is given, from a preferences link (or by an admin, `method`
+        "admin"); None for a wrong nonce."""
         profile = Profile.clean(name=name, frequency=frequency, timezone=timezone, topics=topics)
-        origin = Origin.of("link", ip, user_agent)
+        origin = Origin.of(method, ip, user_agent)
 
         def work(session: Session) -> Subscriber | None:
             subscriber = _holding(session, subscriber_id, nonce)
@@ -416,6 +418,11 @@ class SubscriberStore:
             return personal_data_json(subscriber, consents)
 
         return self._transaction(work)
+
+    def consents(self, subscriber_id: int) -> list[Consent]:
+        """Their consent records, oldest first: when, what, how and from where."""
+        query = select(Consent).where(Consent.subscriber_id == subscriber_id).order_by(Consent.id)
+        return self._transaction(lambda session: list(session.scalars(query)))
 
     def _create(
         self, session: Session, candidate: _Candidate, origin: Origin, at: datetime

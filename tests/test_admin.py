@@ -316,7 +316,7 @@ def test_the_admin_is_off_without_credentials(
 def test_every_admin_route_refuses_anonymous_requests(site: str, app: FastAPI) -> None:
     routes = admin_routes(app)
     assert ("/admin/digest/send", "POST") in routes and len(routes) > 15
-    examples = {"{run_id}": "1", "{action}": "pause", "{name}": "x.eml"}
+    examples = {"{run_id}": "1", "{action}": "pause", "{name}": "x.eml", "{subscriber_id}": "1"}
     for path, method in routes:
         if path == "/admin/signin":
             continue

@@ -409,3 +409,43 @@ def test_the_settings_page_hides_passwords_inside_urls(tmp_path: Path, db: Datab
     assert "pass-" not in page
     for shown in ("app:********@db.example", "redis://:********@127.0.0.1", "rd:********@f"):
         assert shown in page
+
+
+def test_a_subscribers_page_shows_what_is_stored_and_acts(
+    site: str, admin: requests.Session, app: FastAPI
+) -> None:
+    store = app.state.subscribers
+    bo = store.find("bo@example.org")
+    store.record_bounce("bo@example.org", hard=False, threshold=3)
+    shown = admin.get(f"{site}/admin/subscribers/{bo.id}", timeout=10).text
+    assert "bo@example.org" in shown and "Bo" in shown
+    assert re.search(r"Bounces</th><td class=\"number\">1<", shown)
+    assert "<td>confirm</td><td>admin</td>" in shown  # the consent history
+    assert "Resend the confirmation" not in shown  # confirmed already
+
+    bad = form_post(
+        admin, site, f"/admin/subscribers/{bo.id}", f"/admin/subscribers/{bo.id}/edit",
+        name="Bo", frequency="daily", timezone="Mars/Base",
+    )  # fmt: skip
+    assert bad.status_code == 422 and "bad time zone" in bad.text
+    left = form_post(
+        admin, site, f"/admin/subscribers/{bo.id}", f"/admin/subscribers/{bo.id}/unsubscribe"
+    )
+    assert left.status_code == 303
+    assert store.find("bo@example.org").status == "unsubscribed"
+    assert [c.method for c in store.consents(bo.id)][-1] == "admin"
+
+    listed = admin.get(f"{site}/admin/subscribers", params={"status": "unsubscribed"}).text
+    assert "bo@example.org" in listed and "ann@example.org" not in listed
+    assert admin.get(f"{site}/admin/subscribers", params={"status": "gone"}).status_code == 404
+
+    unsure = form_post(
+        admin, site, f"/admin/subscribers/{bo.id}", f"/admin/subscribers/{bo.id}/erase"
+    )
+    assert unsure.status_code == 422 and store.find("bo@example.org") is not None
+    erased = form_post(
+        admin, site, f"/admin/subscribers/{bo.id}", f"/admin/subscribers/{bo.id}/erase", sure="yes"
+    )
+    assert erased.status_code == 200 and store.find("bo@example.org") is None
+    assert store.is_suppressed("bo@example.org")
+    assert admin.get(f"{site}/admin/subscribers/{bo.id}", timeout=10).status_code == 404

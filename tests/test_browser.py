@@ -102,3 +102,58 @@ def test_sign_in_preview_and_send_in_a_browser(
     assert len(list((settings.data_dir / "outbox").glob("*.eml"))) == len(READERS)
     shutil.copyfile(tmp_path / "admin.png", SCREENSHOT_COPY)
     shutil.copyfile(tmp_path / "preview.png", SCREENSHOT_COPY.with_name("admin-preview.png"))
+
+
+def test_a_subscriber_page_filter_edit_and_resend_in_a_browser(
+    site: str, settings: Settings, tmp_path: Path
+) -> None:
+    outbox = settings.data_dir / "outbox"
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.set_default_timeout(10_000)
+            page.goto(f"{site}/admin/")
+            page.get_by_label("Username").fill(USER)
+            page.get_by_label("Password").fill(PASSWORD)
+            page.get_by_role("button", name="Sign in").click()
+            page.get_by_role("heading", name="Dashboard").wait_for()
+
+            page.goto(f"{site}/admin/subscribers")
+            page.get_by_label("Email address").fill("new@example.org")
+            page.get_by_role("button", name="Add", exact=True).click()
+            page.get_by_text("Added new@example.org.").wait_for()
+            assert len(list(outbox.glob("*.eml"))) == 1  # asked to confirm
+
+            page.goto(f"{site}/admin/subscribers")
+            page.get_by_role("link", name="Pending 1").click()
+            rows = page.locator("tbody tr")
+            assert rows.count() == 1 and "new@example.org" in rows.inner_text()
+            page.get_by_role("link", name="Confirmed 3").click()
+            assert page.locator("tbody tr").count() == len(READERS)
+
+            page.goto(f"{site}/admin/subscribers?status=pending")
+            page.get_by_role("link", name="new@example.org").click()
+            page.get_by_role("heading", name="new@example.org").wait_for()
+            page.get_by_label("Name").fill("Nina New")
+            page.get_by_label("How often").select_option("monthly")
+            page.get_by_label("Time zone").select_option("Asia/Tokyo")
+            page.get_by_role("button", name="Save").click()
+            page.get_by_text("Saved.").wait_for()
+            details = page.locator("table.details").inner_text()
+            assert "Nina New" in details and "monthly" in details and "Asia/Tokyo" in details
+            assert "preferences" in page.locator("table").nth(1).inner_text()  # history
+
+            page.get_by_role("button", name="Resend the confirmation").click()
+            page.get_by_text("they were asked less than an hour ago").wait_for()
+            for width in (375, 1280):
+                page.set_viewport_size({"width": width, "height": 800})
+                page.screenshot(path=tmp_path / f"subscriber-{width}.png", full_page=True)
+                scroll = page.evaluate("document.documentElement.scrollWidth")
+                assert scroll <= width, f"{scroll}px wide at {width}px"
+        finally:
+            browser.close()
+    assert len(list(outbox.glob("*.eml"))) == 1
+    shutil.copyfile(
+        tmp_path / "subscriber-375.png", SCREENSHOT_COPY.with_name("subscriber-375.png")
+    )

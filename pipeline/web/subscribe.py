@@ -12,9 +12,8 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import asdict, dataclass
-from functools import cache, partial
+from functools import partial
 from typing import Any
-from zoneinfo import available_timezones
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -28,7 +27,7 @@ from pipeline.storage.posts import site_tags
 from pipeline.web.forms import FormError, SignupForm, is_json, read_form, read_signup
 from pipeline.web.ratelimit import client_key
 from subscribers import Subscriber, SubscriberError, TokenError, TokenSigner
-from subscribers.profile import check_timezone
+from subscribers.profile import timezone_names
 from subscribers.transitions import ACTIVE
 
 log = logging.getLogger(__name__)
@@ -286,7 +285,7 @@ def _preferences(
         active=subscriber.status in ACTIVE,
         choices=choices,
         topics=[(topic, key in chosen) for key, topic in sorted(options.items())],
-        zones=_zones(),
+        zones=timezone_names(),
         saved=saved,
         error=error,
     )
@@ -330,19 +329,6 @@ def _holder(request: Request, token: str) -> Subscriber | None:
     if ids is None:
         return None
     return request.app.state.subscribers.holding(*ids)
-
-
-@cache
-def _zones() -> tuple[str, ...]:
-    """The time zones to suggest: every one the store accepts."""
-    return tuple(zone for zone in sorted(available_timezones()) if _accepted(zone))
-
-
-def _accepted(zone: str) -> bool:
-    try:
-        return check_timezone(zone) == zone
-    except SubscriberError:
-        return False
 
 
 def _origin(request: Request) -> dict[str, str | None]:

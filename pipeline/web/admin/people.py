@@ -16,24 +16,46 @@ from pipeline.storage.posts import site_tags
 from pipeline.web.admin.paging import Paging
 from pipeline.web.admin.render import page, see_other
 from pipeline.web.admin.routing import AdminRoute, posted
-from subscribers import Subscriber, SubscriberError, SubscriberStore, export_csv, import_csv
+from subscribers import (
+    STATUSES,
+    Subscriber,
+    SubscriberError,
+    SubscriberStore,
+    export_csv,
+    import_csv,
+)
 
 router = APIRouter(route_class=AdminRoute)
 PER_PAGE = 50
 REFUSALS_SHOWN = 200
 SEARCH_LENGTH = 320
 ADDED = {"created": "Added", "merged": "Updated"}
+STATUS_CHOICE = f"^({'|'.join(STATUSES)})?$"
 
 
 @router.get("/subscribers")
 def subscribers(
     request: Request,
     q: str = Query("", max_length=SEARCH_LENGTH),
+    status: str = Query("", pattern=STATUS_CHOICE),
     page_number: int = Query(1, alias="page", ge=1),
     added: str = "",
+    invited: str = "",
 ) -> HTMLResponse:
-    """Subscribers whose address or name contains `q` (any case), newest first."""
-    return _list(request, q.strip(), page_number, notice=_added_notice(added, q))
+    """Subscribers whose address or name contains `q` (any case), of `status` if given,
+    newest first."""
+    notice = _added_notice(added, q) or (f"Pending people: {invited}." if invited else None)
+    return _list(request, q.strip(), page_number, status=status, notice=notice)
+
+
+@router.post("/subscribers/invite")
+def invite_pending(request: Request) -> Response:
+    """Mail the confirmation link again to pending people not asked within the hour."""
+    posted(request)
+    invited = invite(request.app.state.settings, request.app.state.subscribers)
+    return see_other(
+        "/admin/subscribers?" + urlencode({"status": "pending", "invited": invited.summary()})
+    )
 
 
 @router.post("/subscribers")
@@ -51,7 +73,7 @@ def add(request: Request) -> Response:
             user_agent=request.headers.get("user-agent"),
         )
     except SubscriberError as exc:
-        return _list(request, "", 1, status=422, error=f"Not added: {exc}", form=form.fields)
+        return _list(request, "", 1, code=422, error=f"Not added: {exc}", form=form.fields)
     if subscriber.status == "pending":
         invite(request.app.state.settings, store, [subscriber.id])
     return see_other(f"/admin/subscribers?{urlencode({'q': subscriber.email, 'added': outcome})}")
@@ -64,11 +86,11 @@ def import_file(request: Request) -> HTMLResponse:
     form = posted(request)
     data = form.files.get("file", b"")
     if not data.strip():
-        return _list(request, "", 1, status=422, error="Choose a CSV file to import.")
+        return _list(request, "", 1, code=422, error="Choose a CSV file to import.")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        return _list(request, "", 1, status=422, error=f"Not UTF-8 text (byte {exc.start}).")
+        return _list(request, "", 1, code=422, error=f"Not UTF-8 text (byte {exc.start}).")
     preview = form.text("preview") == "yes"
     rows: list[tuple[int, str]] = []
     report = import_csv(
@@ -117,9 +139,15 @@ def export(request: Request) -> Response:
 
 
 def _list(
-    request: Request, q: str, page_number: int, status: int = 200, **context: object
+    request: Request,
+    q: str,
+    page_number: int,
+    code: int = 200,
+    *,
+    status: str = "",
+    **context: object,
 ) -> HTMLResponse:
-    query = _matching(q)
+    query = _matching(q, status)
     with request.app.state.db.session() as session:
         total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
         paging = Paging(page_number, PER_PAGE, total)
@@ -131,18 +159,23 @@ def _list(
     return page(
         request,
         "subscribers.html",
-        status,
+        code,
         subscribers=rows,
         q=q,
+        status_filter=status,
+        statuses=STATUSES,
         paging=paging,
         counts=request.app.state.subscribers.counts(),
         **context,
     )
 
 
-def _matching(q: str) -> Select[tuple[Subscriber]]:
-    """Subscribers whose address or name contains `q`, `%` and `_` taken literally."""
+def _matching(q: str, status: str) -> Select[tuple[Subscriber]]:
+    """Subscribers of `status` (any, if blank) whose address or name contains `q`, `%` and
+    `_` taken literally."""
     query = select(Subscriber)
+    if status:
+        query = query.where(Subscriber.status == status)
     if not q:
         return query
     needle = q.lower()
