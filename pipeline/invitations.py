@@ -54,6 +54,8 @@ def invite(
     that were not asked within the hour."""
     if subscriber_ids is None:
         subscriber_ids = (subscriber.id for subscriber in store.iter_all(status="pending"))
+    else:
+        subscriber_ids = dict.fromkeys(subscriber_ids)  # once each, in order
     signer = TokenSigner(signing_keys(settings))
     invited = Invited()
     for ids in _batched(subscriber_ids, CLAIM_BATCH):

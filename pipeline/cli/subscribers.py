@@ -110,7 +110,6 @@ def import_(
         fail(f"{path}: not UTF-8 text (byte {exc.start})")
     if not dry_run:
         _print_report(path, report)
-    asked = _ask_to_confirm(config, store, report.pending_ids) if report.pending_ids else None
     if report.format != PLAIN:
         out.print(f"{path}: read as a {report.format} export", markup=False)
     if report.labels:
@@ -118,6 +117,7 @@ def import_(
         out.print(f"{path}: tags kept as labels (no post has them): {kept}", markup=False)
     prefix = "would be: " if dry_run else ""
     out.print(f"{path}: {prefix}{report.summary()}", markup=False)
+    asked = _ask_to_confirm(config, store, report.pending_ids) if report.pending_ids else None
     failed = report.refused_count or (asked is not None and asked.failed)
     raise typer.Exit(EXIT_PARTIAL if failed and not dry_run else EXIT_OK)
 
