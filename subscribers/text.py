@@ -22,9 +22,10 @@ def is_control(char: str) -> bool:
 
 def clean_text(raw: str | None, limit: int) -> str:
     """One line of at most `limit` characters: encoded words decoded, controls and runs of
-    white space turned into single spaces."""
+    white space turned into single spaces, and no `=?` left that a mail program could
+    take for the start of an encoded word (it would decode one even without its `?=`)."""
     text = "".join(" " if is_control(char) else char for char in _decode_encoded_words(raw or ""))
-    return " ".join(text.split())[:limit].rstrip()
+    return " ".join(text.replace("=?", "= ?").split())[:limit].rstrip()
 
 
 def clean_name(raw: str | None) -> str:

@@ -58,6 +58,8 @@ def test_bad_addresses_are_refused_with_a_one_line_reason(raw: str) -> None:
         ("  Grace \t  Hopper  ", "Grace Hopper"),
         ("Line\u2028Separator\u0085", "Line Separator"),
         ("evil\u202egnp.exe", "evil gnp.exe"),
+        ("Bob =?utf-8?Q?=0D=0ABcc:_x@evil.test", "Bob = ?utf-8?Q?=0D=0ABcc:_x@evil.test"),
+        ("=?utf-8?q?=3D?=?q?=0A", "= ?q?=0A"),  # decoding leaves a word's start behind
         ("👩\u200d💻 Ada", "👩\u200d💻 Ada"),
         (None, ""),
         ("x" * 300, "x" * 200),
@@ -73,6 +75,7 @@ def test_any_name_comes_out_one_clean_line(raw: str) -> None:
     assert len(name) <= 200
     assert not any(is_control(char) for char in name)
     assert name == name.strip() and "  " not in name
+    assert "=?" not in name
     assert clean_name(name) == name
 
 

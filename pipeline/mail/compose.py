@@ -10,10 +10,9 @@ import re
 from collections.abc import Mapping
 from email.headerregistry import Address
 from email.policy import SMTP, EmailPolicy
-from email.utils import formataddr
 from types import MappingProxyType
 
-from pipeline.mail.headers import safe_header
+from pipeline.mail.headers import format_address, safe_header
 from pipeline.mail.template import OutgoingMessage, Recipient, build_template
 
 NO_HEADERS: Mapping[str, str] = MappingProxyType({})
@@ -90,9 +89,9 @@ def compose(
 def _address_header(name: str, value: str) -> tuple[str, tuple[Address, ...]]:
     """The header value rebuilt address by address, and the addresses.
 
-    Each display name is quoted, or encoded as one encoded-word, by `formataddr`: the email
-    package's own refolding can leave a comma of an encoded name outside any quotes, which
-    turns one recipient into two.
+    Each display name is quoted, or encoded as encoded-words, by `format_address`: the
+    email package's own refolding can leave a comma of an encoded name outside any quotes,
+    which turns one recipient into two.
     """
     addresses = POLICY.header_factory(name, safe_header(value)).addresses
     for address in addresses:
@@ -101,6 +100,6 @@ def _address_header(name: str, value: str) -> tuple[str, tuple[Address, ...]]:
     if not addresses:
         raise ValueError(f"{name}: no email address in {value!r}")
     rebuilt = ", ".join(
-        formataddr((address.display_name, address.addr_spec)) for address in addresses
+        format_address(address.display_name, address.addr_spec) for address in addresses
     )
     return rebuilt, addresses

@@ -24,13 +24,13 @@ import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.header import Header
-from email.utils import format_datetime, formataddr, parseaddr
+from email.header import Header, decode_header, make_header
+from email.utils import format_datetime, parseaddr
 from functools import cached_property
 from types import MappingProxyType
 from typing import Literal, TypeVar, cast
 
-from pipeline.mail.headers import safe_header
+from pipeline.mail.headers import fold, format_address, safe_header
 from pipeline.mail.wire import TERMINATOR, data_payload, stuffed
 
 Context = Literal["header", "text", "html"]
@@ -138,7 +138,9 @@ class MessageTemplate:
         message_id = f"<{unique}@{self.message_id_domain}>"
         values = slot_values(recipient, message_id)
         slots = tuple(
-            _encode(values[chunk[1]], chunk[0]) for chunk in self.chunks if isinstance(chunk, tuple)
+            _encode(values[chunk[1]], chunk[0], _column(self.chunks, index))
+            for index, chunk in enumerate(self.chunks)
+            if isinstance(chunk, tuple)
         )
         filled = iter(slots)
         return OutgoingMessage(
@@ -188,7 +190,7 @@ def slot_values(recipient: Recipient, message_id: str) -> dict[str, str]:
     name = safe_header(recipient.name)
     return {
         **recipient.variables,
-        "to": formataddr((name, recipient.email)),
+        "to": format_address(recipient.name, recipient.email),
         "message_id": message_id,
         "email": recipient.email,
         "name": name,
@@ -214,12 +216,13 @@ def build_template(
     names = sorted(BUILTIN_SLOTS | set(variables))
     slot = re.compile("%%(" + "|".join(re.escape(name) for name in names) + ")%%")
     from_name, from_address = parseaddr(safe_header(sender))
+    from_name = str(make_header(decode_header(from_name)))  # as format_address may have encoded
     domain = message_id_domain or from_address.rpartition("@")[2]
     if "@" not in from_address or not from_address.isascii() or not domain:
         raise ValueError(f"From: not an ASCII email address: {sender!r}")
     if slot.search(subject):
         raise ValueError("the subject cannot be personalised")
-    from_header = formataddr((from_name, from_address))
+    from_header = format_address(from_name, from_address)
     boundary = f"=_{uuid.uuid4().hex}"
     head = [
         _header("From", from_header),
@@ -260,8 +263,9 @@ def build_template(
 def _wire_chunks(chunks: tuple[bytes | tuple[Context, str], ...]) -> tuple[bytes | bool, ...]:
     """`chunks` prepared for DATA once, for every copy (see `MessageTemplate.wire_chunks`).
 
-    A literal chunk after a slot continues that slot's line: a header value has no line
-    break, and a body slot is followed by a soft line break (`=`), never by a dot.
+    A literal chunk after a slot continues that slot's line: a header value's last line
+    (each folded line begins with a space) and a body slot are followed by what continues
+    the line or a line break, never by a dot.
     """
     prepared: list[bytes | bool] = []
     line_start = True
@@ -280,9 +284,9 @@ def _wire_chunks(chunks: tuple[bytes | tuple[Context, str], ...]) -> tuple[bytes
 
 
 def _header(name: str, value: str) -> str:
-    """`Name: value` with non-ASCII values as RFC 2047 encoded-words, folded under 998."""
+    """`Name: value` folded, non-ASCII values as RFC 2047 encoded-words."""
     if value.isascii() and len(value) <= _MAX_HEADER_VALUE:
-        return f"{name}: {value}\r\n"
+        return f"{name}: {fold(value, len(name) + 2)}\r\n"
     encoded = Header(value, "utf-8", header_name=name).encode(linesep="\r\n")
     return f"{name}: {encoded}\r\n"
 
@@ -320,13 +324,19 @@ def _plain(value: str) -> str:
     return value
 
 
-def _encode(value: str, context: Context) -> bytes:
-    """One slot value, made safe for where it stands."""
+def _column(chunks: Sequence[bytes | tuple[Context, str]], index: int) -> int:
+    """Where the slot `chunks[index]` starts on its line (0 if after another slot)."""
+    before = chunks[index - 1] if index else b""
+    return len(before) - before.rfind(b"\n") - 1 if isinstance(before, bytes) else 0
+
+
+def _encode(value: str, context: Context, column: int) -> bytes:
+    """One slot value, made safe for where it stands (a header's folded from `column`)."""
     if context == "header":
         clean = safe_header(value)
         if not clean.isascii():
             raise ValueError(f"header slot value must be ASCII: {clean!r}")
-        return clean.encode("ascii")
+        return fold(clean, column).encode("ascii")
     if context == "html":
         value = html.escape(value)
     return _qp(_LINE_END.sub("\n", value).encode("utf-8"))

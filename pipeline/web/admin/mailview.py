@@ -31,7 +31,7 @@ def read_mail(raw: bytes) -> MailView:
     """Every header (decoded), and the text and HTML bodies if the message has them."""
     message = cast(EmailMessage, email.message_from_bytes(raw, policy=default))
     return MailView(
-        [(name, str(value)) for name, value in message.items()],
+        [(name, _shown(name, value)) for name, value in message.raw_items()],
         _body(message, "plain"),
         _body(message, "html"),
     )
@@ -41,7 +41,18 @@ def read_headers(path: Path) -> dict[str, str]:
     """The headers of the message in `path` that a list of messages shows (not the body)."""
     with path.open("rb") as file:
         message = BytesParser(policy=default).parse(file, headersonly=True)
-    return {name: str(message.get(name, "")) for name in HEADERS_LISTED}
+    raw = {name.lower(): value for name, value in message.raw_items()}
+    return {name: _shown(name, raw.get(name.lower(), "")) for name in HEADERS_LISTED}
+
+
+def _shown(name: str, raw: str) -> str:
+    """The header decoded; if it cannot be (the email package refuses an address whose
+    encoded-words decode to a line break, and raises many kinds of error on other hostile
+    headers), its raw text on one line, so the page still shows the message."""
+    try:
+        return str(default.header_fetch_parse(name, raw))
+    except Exception:
+        return " ".join(raw.split())
 
 
 def _body(message: EmailMessage, subtype: str) -> str | None:
