@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
+from pipeline.authors import person_name
 from pipeline.links import stored_url
 from pipeline.redact import redacted
 from pipeline.sanitize import plain_line, sanitize_html, summarise
@@ -241,9 +242,9 @@ def _row(
         "status": DRAFT if entry.draft else PUBLISHED,
         "title": plain_line(entry.title) or "(untitled)",
         "url": stored_url(entry.url, slug),
-        "authors": _names(entry.authors),
+        "authors": _names(person_name(name) for name in map(plain_line, entry.authors)),
         "tags": _names(entry.tags),
-        "summary": summarise(entry.summary, content),
+        "summary": summarise(entry.summary, content, authors=entry.authors),
         "content_html": content,
         "content_hash": digest,
         "published": published,

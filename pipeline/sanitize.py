@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Collection, Iterable
 
 import nh3
 
@@ -38,6 +39,17 @@ SUMMARY_LENGTH = 300
 # MJML) able to stop a whole feed or digest.
 _INVISIBLE = re.compile("[\x00-\x08\x0b-\x1f\x7f\ufffe\uffff\u202a-\u202e\u2066-\u2069]")
 _TAG = re.compile(r"<[^>]*>")
+_FIGURE = re.compile(r"<figure\b.*?</figure\s*>|<figcaption\b.*?</figcaption\s*>", re.I | re.S)
+_SENTENCE_END = re.compile(r"[.!?][\"\u201d\u2019')\]]*(?=\s)")
+_FURNITURE = re.compile(
+    r"(?:(?:Picture|Photo|Photograph|Image|Illustration|Header image|Featured image|Credit"
+    r"|Caption|Source)s?(?: credits?| by| courtesy of| ©)?\s*[:\-\u2013\u2014©]"
+    r"|(?:Photo|Picture|Image|Photograph) (?:by|courtesy|credit)\b|©|By [A-Z][^.]{0,80}$"
+    r"|(?:Theme|Series|Topic|Strand)s?:|(?:References?|Notes|Footnotes|Bibliography)(?::|$)"
+    r"|\[(?:[ivxlc]+|\d+)\]"
+    r"|[A-Z][\w\u2019'-]+, [A-Z]\.(?: [A-Z]\.)? (?:and .{0,60})?\((?:19|20)\d\d)",
+    re.IGNORECASE,
+)
 _SPACE = re.compile(r"\s+")
 _PARAGRAPH = re.compile(r"<p\b[^>]*>(.*?)</p\s*>", re.IGNORECASE | re.DOTALL)
 
@@ -81,9 +93,32 @@ def shorten(text: str, limit: int = SUMMARY_LENGTH) -> str:
     return cut + "…"
 
 
-def summarise(summary: str | None, content_html: str) -> str:
-    """The given summary as plain text, else the content's first paragraph, shortened."""
-    if summary and (text := plain_text(clean_text(summary))):
-        return shorten(text)
-    paragraph = _PARAGRAPH.search(content_html)
-    return shorten(plain_text(paragraph.group(1) if paragraph else content_html))
+def summary_cut(text: str, limit: int = SUMMARY_LENGTH) -> str:
+    """`text` cut after its last whole sentence within `limit`; a first sentence longer
+    than that is cut at a word boundary, with an ellipsis."""
+    if len(text) <= limit:
+        return text
+    ends = [found.end() for found in _SENTENCE_END.finditer(text, 0, limit + 1)]
+    return text[: ends[-1]] if ends else shorten(text, limit)
+
+
+def summarise(summary: str | None, content_html: str, *, authors: Iterable[str] = ()) -> str:
+    """The given summary as plain text, else the content's first real paragraph (never a
+    picture credit, caption, byline, theme or reference line), cut at a sentence."""
+    if summary and (text := plain_text(clean_text(summary))) and not _not_summary(text, ()):
+        return summary_cut(text)
+    names = {name.casefold() for name in authors}
+    without_figures = _FIGURE.sub("", content_html)
+    for paragraph in _PARAGRAPH.finditer(without_figures):
+        text = plain_text(paragraph.group(1))
+        if text and not _not_summary(text, names):
+            return summary_cut(text)
+    if _PARAGRAPH.search(without_figures):
+        return ""
+    return summary_cut(plain_text(without_figures))
+
+
+def _not_summary(text: str, names: Collection[str]) -> bool:
+    """Whether a paragraph is furniture rather than the post: a credit, a caption, a
+    byline, a theme or a reference line."""
+    return bool(_FURNITURE.match(text)) or text.casefold() in names

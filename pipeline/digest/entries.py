@@ -16,7 +16,7 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from pipeline.links import post_url
-from pipeline.sanitize import shorten
+from pipeline.sanitize import shorten, summary_cut
 from pipeline.storage.models import Post
 
 TITLE_LENGTH = 200  # a title is a line, not an essay: the size cap counts on it
@@ -54,7 +54,7 @@ def entries(
             byline=inert(byline(post.authors)),
             date=long_date(post.published, zone),
             date_iso=post.published.astimezone(zone).date().isoformat(),
-            summary=inert(shorten(post.summary, summary_length)) if summary_length else "",
+            summary=inert(summary_cut(post.summary, summary_length)) if summary_length else "",
         )
         for post in posts
     ]
