@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from difflib import get_close_matches
 from functools import cache
 from zoneinfo import available_timezones
 
@@ -72,6 +73,20 @@ def clean_topics(raw: str | Iterable[str]) -> list[str]:
         if topic:
             topics.setdefault(topic.casefold(), topic)
     return list(topics.values())
+
+
+def suggest_timezones(raw: str, limit: int = 3) -> list[str]:
+    """Zones close to a mistyped one: 'europe/pari' -> Europe/Paris, 'new york' ->
+    America/New_York, 'Tokio' -> Asia/Tokyo (the city alone is enough)."""
+    typed = "_".join(raw.strip().lower().split())
+    zones = _zones()
+    cities: dict[str, list[str]] = {}
+    for key, zone in zones.items():
+        cities.setdefault(key.rsplit("/", 1)[-1], []).append(zone)
+    found = [zones[key] for key in get_close_matches(typed, zones, n=limit, cutoff=0.75)]
+    for city in get_close_matches(typed.rsplit("/", 1)[-1], cities, n=limit, cutoff=0.75):
+        found += cities[city]
+    return list(dict.fromkeys(found))[:limit]
 
 
 @cache

@@ -511,3 +511,37 @@ def test_a_delivery_failure_is_logged_and_the_answer_stays_the_same(
         time.sleep(0.02)
     wait_for_mail(smtp_server, 1)
     assert [r.rcpt_tos for r in smtp_server.received] == [("ada@example.org",)]
+
+
+def test_the_sign_up_form_offers_a_time_zone(
+    site: str, settings: Settings, store: SubscriberStore
+) -> None:
+    for path in ("/subscribe", "/"):
+        tags = Tags(requests.get(f"{site}{path}", timeout=10).text)
+        zones = [option["value"] for option in tags.all("option") if "/" in option["value"]]
+        assert "Asia/Tokyo" in zones and "America/New_York" in zones
+        assert [z for z in zones if "selected" in tags.all("option", value=z)[0]] == [
+            settings.timezone
+        ]
+    answer = signup(site, {"email": "zoe@example.org", "timezone": "Asia/Tokyo"})
+    assert answer.status_code == 200
+    assert stored(store, "zoe@example.org").timezone == "Asia/Tokyo"
+
+
+def test_preferences_suggest_close_zones_for_a_wrong_one(
+    site: str, store: SubscriberStore, signer: TokenSigner
+) -> None:
+    subscriber = confirmed(store, "ada@example.org", topics=["Policy"])
+    url = f"{site}/preferences/{signer.manage_token(subscriber)}"
+    typed = {"name": "Ada", "frequency": "daily", "timezone": "europe/pari", "topics": "Policy"}
+    refused = requests.post(url, data=typed, timeout=10)
+    assert refused.status_code == 422
+    tags = Tags(refused.text)
+    offered = [button["value"] for button in tags.all("button", name="timezone")]
+    assert offered[0] == "Europe/Paris"
+    kept = {tag["name"]: tag["value"] for tag in tags.all("input", type="hidden")}
+    assert kept == {"name": "Ada", "frequency": "daily", "topics": "Policy"}
+    chosen = requests.post(url, data={**kept, "timezone": offered[0]}, timeout=10)
+    assert chosen.status_code == 200 and "saved" in chosen.text
+    saved = stored(store, "ada@example.org")
+    assert (saved.timezone, saved.frequency, saved.topics) == ("Europe/Paris", "daily", ["Policy"])

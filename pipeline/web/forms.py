@@ -51,6 +51,7 @@ class SignupForm:
             email=str(fields.get("email", "")),
             name=given("name"),
             frequency=given("frequency"),
+            timezone=given("timezone"),
             honeypot=given(HONEYPOT) is not None,
         )
 

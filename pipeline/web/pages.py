@@ -21,6 +21,7 @@ from pipeline.storage import Database
 from pipeline.storage.models import Post
 from pipeline.storage.posts import published_posts
 from pipeline.web.feeds import FORMATS
+from subscribers.profile import timezone_names
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 RECENT_POSTS = 20
@@ -60,6 +61,7 @@ def page_templates(settings: Settings) -> Jinja2Templates:
         "language": settings.language,
         "feeds": feed_links(settings.base_url, settings.site_title),
     }
+    env.globals.update(timezones=timezone_names(), default_timezone=settings.timezone)
     env.filters["day"] = partial(_day, zone=settings.zone)
     return Jinja2Templates(env=env)
 

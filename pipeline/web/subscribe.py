@@ -27,7 +27,7 @@ from pipeline.storage.posts import site_tags
 from pipeline.web.forms import FormError, SignupForm, is_json, read_form, read_signup
 from pipeline.web.ratelimit import client_key
 from subscribers import Subscriber, SubscriberError, TokenError, TokenSigner
-from subscribers.profile import timezone_names
+from subscribers.profile import suggest_timezones, timezone_names
 from subscribers.transitions import ACTIVE
 
 log = logging.getLogger(__name__)
@@ -286,9 +286,17 @@ def _preferences(
         choices=choices,
         topics=[(topic, key in chosen) for key, topic in sorted(options.items())],
         zones=timezone_names(),
+        suggestions=_zone_suggestions(choices.timezone) if error else [],
         saved=saved,
         error=error,
     )
+
+
+def _zone_suggestions(typed: str | None) -> list[str]:
+    """Close matches for a time zone the store refused; none if it was not the zone."""
+    if not typed or typed.strip() in timezone_names():
+        return []
+    return suggest_timezones(typed)
 
 
 def _bad_request(request: Request, error: FormError) -> HTMLResponse:
