@@ -75,9 +75,13 @@ _NON_WORD = re.compile(r"[^a-z0-9]+")
 
 
 def slugify(text: str, *, max_length: int = 80) -> str:
-    """A URL-safe ASCII slug; non-Latin titles fall back to a short hash so it is never empty."""
+    """A URL-safe ASCII slug cut at a word boundary; non-Latin titles fall back to a short
+    hash so it is never empty."""
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    slug = _NON_WORD.sub("-", ascii_text.lower()).strip("-")[:max_length].strip("-")
+    slug = _NON_WORD.sub("-", ascii_text.lower()).strip("-")
+    if len(slug) > max_length:
+        cut = slug[: max_length + 1]
+        slug = cut.rsplit("-", 1)[0] if "-" in cut else slug[:max_length]
     return slug or "post-" + hashlib.sha256(text.encode()).hexdigest()[:10]
 
 

@@ -2,25 +2,68 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from pipeline.links import post_url
+from pipeline.sources.base import slugify
 from pipeline.storage.db import Database
 from pipeline.storage.models import Post
 
+NEWEST_FIRST = (Post.published.desc(), Post.id.desc())
 
-def published_posts(db: Database, *, limit: int | None = None) -> list[Post]:
+
+def published_posts(db: Database, *, limit: int | None = None, offset: int = 0) -> list[Post]:
     """Published posts, newest first; drafts and removed posts are never among them."""
     query = (
         select(Post)
         .where(Post.status == "published")
-        .order_by(Post.published.desc(), Post.id.desc())
+        .order_by(*NEWEST_FIRST)
+        .offset(offset)
         .limit(limit)
     )
     with db.session() as session:
         return list(session.scalars(query))
+
+
+def count_published(db: Database) -> int:
+    """How many published posts there are (for paging)."""
+    query = select(func.count()).select_from(Post).where(Post.status == "published")
+    with db.session() as session:
+        return session.scalar(query) or 0
+
+
+@dataclass(frozen=True)
+class Group:
+    """The published posts under one tag or author slug, newest first; `name` is the
+    spelling of the newest post (names that slugify alike share one page and feed)."""
+
+    name: str
+    ids: list[int]
+
+
+def group_of(db: Database, kind: str, slug: str) -> Group | None:
+    """The posts whose tags (`kind` "tags") or authors ("authors") include `slug`."""
+    column = Post.tags if kind == "tags" else Post.authors
+    query = select(Post.id, column).where(Post.status == "published").order_by(*NEWEST_FIRST)
+    spellings: list[str] = []
+    ids: list[int] = []
+    with db.session() as session:
+        for post_id, names in session.execute(query):
+            found = [name for name in names or () if slugify(name) == slug]
+            if found:
+                spellings += found
+                ids.append(post_id)
+    return Group(spellings[0], ids) if ids else None
+
+
+def posts_by_id(db: Database, ids: list[int]) -> list[Post]:
+    """The posts `ids`, in that order."""
+    with db.session() as session:
+        found = {post.id: post for post in session.scalars(select(Post).where(Post.id.in_(ids)))}
+    return [found[post_id] for post_id in ids if post_id in found]
 
 
 def site_tags(db: Database) -> list[str]:

@@ -1,4 +1,5 @@
-"""The HTML pages: recent posts on the home page, one page per post, and the 404 page."""
+"""The HTML pages: recent posts on the home page, the archive in pages, one page per
+post, per tag and per author (where their feeds' home_page_url points), and the 404."""
 
 from __future__ import annotations
 
@@ -19,12 +20,14 @@ from pipeline.settings import Settings
 from pipeline.sources.base import slugify
 from pipeline.storage import Database
 from pipeline.storage.models import Post
-from pipeline.storage.posts import published_posts
+from pipeline.storage.posts import count_published, group_of, posts_by_id, published_posts
 from pipeline.web.feeds import FORMATS
 from subscribers.profile import timezone_names
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 RECENT_POSTS = 20
+PAGE_SIZE = 20
+_GROUP_LABELS = {"tags": "Posts tagged", "authors": "Posts by"}
 
 router = APIRouter(default_response_class=HTMLResponse)
 
@@ -63,7 +66,14 @@ def page_templates(settings: Settings) -> Jinja2Templates:
     }
     env.globals.update(timezones=timezone_names(), default_timezone=settings.timezone)
     env.filters["day"] = partial(_day, zone=settings.zone)
+    env.filters["iso"] = _iso
+    env.filters["slug"] = slugify
     return Jinja2Templates(env=env)
+
+
+def _iso(moment: datetime) -> str:
+    """A valid HTML `<time datetime>`: to the second, with its offset."""
+    return moment.isoformat(timespec="seconds")
 
 
 def _day(moment: datetime, zone: ZoneInfo) -> str:
@@ -77,6 +87,75 @@ def home(request: Request) -> HTMLResponse:
     """The most recent published posts, the site's feeds and the subscribe form."""
     posts = published_posts(request.app.state.db, limit=RECENT_POSTS)
     return request.app.state.templates.TemplateResponse(request, "home.html", {"posts": posts})
+
+
+@dataclass(frozen=True)
+class Paging:
+    """Where a page of a list stands: its number, the last page's, and their links."""
+
+    number: int
+    last: int
+    path: str
+
+    @property
+    def previous(self) -> str | None:
+        return self._link(self.number - 1) if self.number > 1 else None
+
+    @property
+    def next(self) -> str | None:
+        return self._link(self.number + 1) if self.number < self.last else None
+
+    def _link(self, number: int) -> str:
+        return self.path if number == 1 else f"{self.path}?page={number}"
+
+
+def _paging(request: Request, total: int, path: str) -> Paging:
+    """This request's page of `total` items; 404 for a page past the end or not a number."""
+    raw = request.query_params.get("page", "1")
+    last = max(1, -(-total // PAGE_SIZE))
+    if not raw.isdigit() or not 1 <= int(raw) <= last:
+        raise HTTPException(404)
+    return Paging(int(raw), last, path)
+
+
+@router.get("/archive")
+def archive(request: Request) -> HTMLResponse:
+    """Every published post, newest first, PAGE_SIZE a page."""
+    db = request.app.state.db
+    paging = _paging(request, count_published(db), "/archive")
+    posts = published_posts(db, limit=PAGE_SIZE, offset=(paging.number - 1) * PAGE_SIZE)
+    context = {"heading": "All posts", "posts": posts, "paging": paging, "feeds": None}
+    return request.app.state.templates.TemplateResponse(request, "archive.html", context)
+
+
+@router.get("/tags/{slug}")
+def tag_page(request: Request, slug: str) -> HTMLResponse:
+    """The posts of one tag, with its feeds."""
+    return _group_page(request, "tags", slug)
+
+
+@router.get("/authors/{slug}")
+def author_page(request: Request, slug: str) -> HTMLResponse:
+    """The posts of one author, with their feeds."""
+    return _group_page(request, "authors", slug)
+
+
+def _group_page(request: Request, kind: str, slug: str) -> HTMLResponse:
+    db, settings = request.app.state.db, request.app.state.settings
+    group = group_of(db, kind, slug)
+    if group is None:
+        raise HTTPException(404)
+    path = f"/{kind}/{slug}"
+    paging = _paging(request, len(group.ids), path)
+    start = (paging.number - 1) * PAGE_SIZE
+    feeds = feed_links(f"{settings.base_url}{path}", f"{settings.site_title}: {group.name}")
+    context = {
+        "heading": f"{_GROUP_LABELS[kind]} {group.name}",
+        "posts": posts_by_id(db, group.ids[start : start + PAGE_SIZE]),
+        "paging": paging,
+        "feeds": feeds,
+    }
+    return request.app.state.templates.TemplateResponse(request, "archive.html", context)
 
 
 @router.get("/posts/{slug}")
