@@ -389,6 +389,40 @@ def test_the_sent_mail_viewer_lists_and_shows_messages(
             assert answer.status_code == 404 and "leaked" not in answer.text, path
 
 
+def test_the_sent_mail_viewer_follows_no_symlink(
+    site: str, admin: requests.Session, settings: Settings
+) -> None:
+    folder = settings.data_dir / "outbox"
+    folder.mkdir(parents=True, exist_ok=True)
+    secret = settings.data_dir / "secret.txt"
+    secret.write_text("Subject: leaked\n\nnot for the viewer\n")
+    (folder / "20300101T000000-planted.eml").symlink_to(secret)
+    (folder / "20300101T000001-pipe.eml").symlink_to("/dev/zero")
+    listing = admin.get(f"{site}/admin/outbox", timeout=10)
+    assert listing.status_code == 200
+    assert "planted" not in listing.text and "leaked" not in listing.text
+    for name in ("20300101T000000-planted.eml", "20300101T000001-pipe.eml"):
+        for path in (f"/admin/outbox/{name}", f"/admin/outbox/{name}/html"):
+            answer = admin.get(f"{site}{path}", timeout=10)
+            assert answer.status_code == 404 and "leaked" not in answer.text, path
+
+
+@pytest.mark.parametrize("path", ["/admin/subscribers", "/admin/posts", "/admin/outbox"])
+def test_every_admin_list_bounds_its_page_number(
+    site: str, admin: requests.Session, path: str
+) -> None:
+    for huge in ("9223372036854775807", "1" + "0" * 40):
+        answer = admin.get(f"{site}{path}?page={huge}", timeout=10)
+        assert answer.status_code == 200, huge
+    for bad in ("-1", "0", "abc", "1.5", "9" * 5000):
+        assert admin.get(f"{site}{path}?page={bad}", timeout=10).status_code == 404, bad
+
+
+def test_a_page_past_the_end_shows_the_last_one(site: str, admin: requests.Session) -> None:
+    store_page = admin.get(f"{site}/admin/posts?page=9223372036854775807", timeout=10).text
+    assert "Running libraries" in store_page
+
+
 def test_the_settings_page_masks_secrets(site: str, admin: requests.Session) -> None:
     page = admin.get(f"{site}/admin/settings", timeout=10).text
     assert "NEWSLETTER_ADMIN_USERNAME" in page and "editor@example.org" in page

@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.policy import default
-from pathlib import Path
-from typing import cast
+from typing import BinaryIO, cast
 
 HEADERS_LISTED = ("Date", "From", "To", "Subject")
 
@@ -37,10 +36,9 @@ def read_mail(raw: bytes) -> MailView:
     )
 
 
-def read_headers(path: Path) -> dict[str, str]:
-    """The headers of the message in `path` that a list of messages shows (not the body)."""
-    with path.open("rb") as file:
-        message = BytesParser(policy=default).parse(file, headersonly=True)
+def read_headers(file: BinaryIO) -> dict[str, str]:
+    """The headers of the message in `file` that a list of messages shows (not the body)."""
+    message = BytesParser(policy=default).parse(file, headersonly=True)
     raw = {name.lower(): value for name, value in message.raw_items()}
     return {name: _shown(name, raw.get(name.lower(), "")) for name in HEADERS_LISTED}
 

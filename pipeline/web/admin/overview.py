@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import func, select
 
@@ -13,7 +13,7 @@ from pipeline.scheduling.triggers import next_runs
 from pipeline.storage import Database
 from pipeline.storage.models import DigestRun, Post
 from pipeline.web.admin.charts import bar_chart, line_chart, weekly_totals
-from pipeline.web.admin.paging import Paging
+from pipeline.web.admin.paging import PageNumber, Paging
 from pipeline.web.admin.render import page
 from pipeline.web.admin.routing import AdminRoute
 from subscribers import Subscriber
@@ -52,7 +52,7 @@ def dashboard(request: Request) -> HTMLResponse:
 
 
 @router.get("/posts")
-def posts(request: Request, page_number: int = Query(1, alias="page", ge=1)) -> HTMLResponse:
+def posts(request: Request, page_number: PageNumber = 1) -> HTMLResponse:
     """Every post, drafts and removed ones too, newest first."""
     with request.app.state.db.session() as session:
         total = session.scalar(select(func.count()).select_from(Post)) or 0

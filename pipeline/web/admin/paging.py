@@ -3,15 +3,28 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Query
+
+# The `?page=` of every admin list: a whole number from 1 (anything else is "no such
+# page"); one past the end shows the last page, so no offset ever reaches the database
+# beyond the rows there are.
+PageNumber = Annotated[int, Query(alias="page", ge=1)]
 
 
 @dataclass(frozen=True)
 class Paging:
-    """Page `number` (from 1) of `total` rows, `size` to a page."""
+    """The page `requested` (from 1, past the end: the last) of `total` rows, `size` to
+    a page."""
 
-    number: int
+    requested: int
     size: int
     total: int
+
+    @property
+    def number(self) -> int:
+        return max(1, min(self.requested, self.pages))
 
     @property
     def offset(self) -> int:

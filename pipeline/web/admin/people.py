@@ -13,7 +13,7 @@ from sqlalchemy import Select, func, or_, select
 
 from pipeline.invitations import invite
 from pipeline.storage.posts import site_tags
-from pipeline.web.admin.paging import Paging
+from pipeline.web.admin.paging import PageNumber, Paging
 from pipeline.web.admin.render import page, see_other
 from pipeline.web.admin.routing import AdminRoute, posted
 from subscribers import (
@@ -38,7 +38,7 @@ def subscribers(
     request: Request,
     q: str = Query("", max_length=SEARCH_LENGTH),
     status: str = Query("", pattern=STATUS_CHOICE),
-    page_number: int = Query(1, alias="page", ge=1),
+    page_number: PageNumber = 1,
     added: str = "",
     invited: str = "",
 ) -> HTMLResponse:
