@@ -14,6 +14,7 @@ from pathlib import Path
 import requests
 
 NEWSLETTER = str(Path(sys.executable).with_name("newsletter"))
+UMASK = 0o022  # the usual one: files are world-readable unless the command says otherwise
 
 
 def clean_environment(**settings: str) -> dict[str, str]:
@@ -32,6 +33,7 @@ def run(*args: str, cwd: Path, **settings: str) -> subprocess.CompletedProcess[s
         capture_output=True,
         text=True,
         timeout=120,
+        umask=UMASK,
     )
 
 
@@ -52,6 +54,7 @@ def serving(cwd: Path, **settings: str) -> Iterator[tuple[subprocess.Popen[str],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        umask=UMASK,
     )
     base = f"http://127.0.0.1:{port}"
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import stat
 from pathlib import Path
 
 import pytest
@@ -150,6 +151,26 @@ def test_demo_runs_on_the_embedded_defaults(tmp_path: Path) -> None:
     again = run("demo", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert "feeds: 0 written, 13 unchanged" in again.stdout
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_the_database_and_its_wal_files_are_readable_by_their_owner_only(tmp_path: Path) -> None:
+    (tmp_path / "content").symlink_to(CONTENT)
+    database = tmp_path / "var" / "newsletter.db"
+    with serving(tmp_path):  # holds the database open: the -wal and -shm files are there
+        files = [database, *(database.with_name(database.name + end) for end in ("-wal", "-shm"))]
+        assert {path.name: mode(path) for path in files} == {path.name: 0o600 for path in files}
+
+
+def test_a_database_made_world_readable_before_is_made_private(tmp_path: Path) -> None:
+    database = tmp_path / "var" / "newsletter.db"
+    assert run("init", cwd=tmp_path).returncode == 0
+    database.chmod(0o644)
+    assert run("posts", "list", cwd=tmp_path).returncode == 0
+    assert mode(database) == 0o600
 
 
 def test_unreachable_postgres_is_one_line(tmp_path: Path) -> None:

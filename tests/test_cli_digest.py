@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import json
+import stat
 from email import policy
 from pathlib import Path
 
@@ -132,6 +133,18 @@ def test_an_unworkable_backend_is_one_line_and_starts_no_run(tmp_path: Path) -> 
             "error: NEWSLETTER_API_KEY: needed for NEWSLETTER_EMAIL_BACKEND=postmark"
         )
     assert json.loads(run("deliveries", "--json", cwd=tmp_path).stdout) == []
+
+
+def test_a_preview_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    """A preview for a subscriber carries their live manage link."""
+    prepared(tmp_path)
+    result = run("digest", "preview", "--email", "ann@example.org", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    paths = [tmp_path / line for line in result.stdout.split()]
+    assert [path.suffix for path in paths] == [".html", ".txt"]
+    for path in paths:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert "/preferences/" in path.read_text()
 
 
 def test_preview_into_an_unwritable_folder_is_one_line(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import stat
 from pathlib import Path
 
 from cli_runner import run
@@ -96,6 +97,17 @@ def test_export_is_formula_safe_rfc4180(tmp_path: Path) -> None:
     assert raw.count(b"\r\n") == 3 and b"\n" not in raw.replace(b"\r\n", b"")
     rows = list(csv.DictReader(raw.decode().splitlines()))
     assert [row["name"] for row in rows] == ['\'=HYPERLINK("http://x")', "'+1 Trouble, Esq."]
+
+
+def test_export_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    run("subscribers", "add", "ann@example.org", cwd=tmp_path)
+    (tmp_path / "old.csv").write_text("was here")
+    (tmp_path / "old.csv").chmod(0o644)
+    for name in ("new.csv", "old.csv"):
+        result = run("subscribers", "export", name, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600
+        assert "ann@example.org" in (tmp_path / name).read_text()
 
 
 def test_show_then_erase(tmp_path: Path) -> None:

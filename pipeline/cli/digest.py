@@ -17,6 +17,7 @@ from rich.progress import (
 )
 from sqlalchemy import select
 
+from pipeline.atomic import replace_file
 from pipeline.cli.context import (
     EXIT_OK,
     EXIT_PARTIAL,
@@ -41,6 +42,7 @@ from pipeline.digest.preview import (
 )
 from pipeline.digest.runs import counts, recent_runs, run_json, start_run
 from pipeline.digest.send import RunSender, SendReport
+from pipeline.private import PRIVATE_MODE
 from pipeline.settings import Settings
 from pipeline.storage import Database
 from pipeline.storage.models import Post
@@ -69,9 +71,8 @@ def preview(
     folder = out_dir or config.data_dir / "preview"
     paths = [folder / f"digest-{frequency}.{suffix}" for suffix in ("html", "txt")]
     try:
-        folder.mkdir(parents=True, exist_ok=True)
         for path, body in zip(paths, (html, text), strict=True):
-            path.write_text(body, encoding="utf-8")
+            replace_file(path, body.encode(), mode=PRIVATE_MODE)
     except OSError as exc:
         fail(f"cannot write the preview to {folder}: {exc.strerror or exc}")
     for path in paths:

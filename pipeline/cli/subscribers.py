@@ -21,6 +21,7 @@ from pipeline.cli.context import (
     subscriber_store,
 )
 from pipeline.invitations import Invited, invite
+from pipeline.private import open_private
 from pipeline.settings import Settings
 from pipeline.storage.posts import site_tags
 from subscribers import (
@@ -179,7 +180,7 @@ def export(path: CSV_FILE) -> None:
     """Write every subscriber to a CSV file (RFC 4180, safe to open in a spreadsheet)."""
     store = _store()
     try:
-        with path.open("w", encoding="utf-8", newline="") as stream:
+        with open_private(path) as stream:
             count = export_csv(store, stream)
     except OSError as exc:
         fail(f"{path}: {exc.strerror or exc}")
