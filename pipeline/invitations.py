@@ -77,12 +77,7 @@ def send_confirmations(
         confirm_url = f"{settings.base_url}/confirm/{signer.confirm_token(subscriber)}"
         try:
             messages.append(
-                confirmation_message(
-                    settings,
-                    to_email=subscriber.email,
-                    to_name=subscriber.name,
-                    confirm_url=confirm_url,
-                )
+                confirmation_message(settings, to_email=subscriber.email, confirm_url=confirm_url)
             )
         except ValueError as exc:  # e.g. an address SMTP cannot carry
             failures.append(f"{subscriber.email}: {exc}")

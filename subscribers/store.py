@@ -199,9 +199,12 @@ class SubscriberStore:
 
         def work(session: Session) -> tuple[Subscriber | None, bool]:
             moment = now or utcnow()
-            if transitions.is_suppressed(session, candidate.email):
-                return None, False
+            # Both lookups on every path: a suppressed address is answered after the same
+            # work as any other, so the answer's timing cannot tell it apart.
+            suppressed = transitions.is_suppressed(session, candidate.email)
             subscriber = transitions.find(session, candidate.email)
+            if suppressed:
+                return None, False
             if subscriber is None:
                 subscriber = self._create(session, candidate, origin, moment)
             elif subscriber.status == "confirmed":

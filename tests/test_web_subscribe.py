@@ -20,6 +20,7 @@ import pytest
 import requests
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from smtp_server import SMTPServer
+from sqlalchemy import event
 from test_web import Tags, post, running
 
 from pipeline.ingest import ingest
@@ -157,7 +158,7 @@ def test_sign_up_form_email_link_confirms(
 
     [mail] = wait_for_mail(smtp_server, 1)
     assert smtp_server.received[0].rcpt_tos == ("ada@example.org",)
-    assert mail["To"] == "Ada Lovelace <ada@example.org>"
+    assert mail["To"] == "ada@example.org"  # the name is not vouched for yet
     assert "Confirm your subscription to Policy Notes" in mail["Subject"]
     link = confirm_path(mail)
 
@@ -174,6 +175,23 @@ def test_sign_up_form_email_link_confirms(
     assert consents(store, "ada@example.org") == [("subscribe", "form"), ("confirm", "link")]
     [preferences] = [a["href"] for a in Tags(page.text).all("a") if "/preferences/" in a["href"]]
     assert requests.get(f"{site}{preferences}", timeout=10).status_code == 200
+
+
+def test_the_confirmation_never_echoes_the_name_typed(
+    site: str, smtp_server: SMTPServer, store: SubscriberStore
+) -> None:
+    """Anyone can type any address and "name": the site must not mail their text for them."""
+    bait = "Your account is locked, restore it at https://evil.example/login now " * 3
+    answer = signup(site, {"email": "victim@example.org", "name": bait[:200]})
+    assert answer.status_code == 200
+    [mail] = wait_for_mail(smtp_server, 1)
+    assert mail["To"] == "victim@example.org" and not mail["To"].addresses[0].display_name
+    raw = smtp_server.received[0].raw.decode()
+    assert "evil.example" not in raw and "locked" not in raw
+    for subtype in ("plain", "html"):
+        body = mail.get_body(preferencelist=(subtype,))
+        assert body is not None and "evil.example" not in body.get_content()
+    assert stored(store, "victim@example.org").name == bait[:200].strip()  # kept, not mailed
 
 
 def test_json_sign_up(site: str, smtp_server: SMTPServer, store: SubscriberStore) -> None:
@@ -453,6 +471,34 @@ def test_answers_never_tell_whether_an_address_is_known(
         assert answers[0].status_code == 200
     wait_for_mail(smtp_server, 1)
     assert [r.rcpt_tos for r in smtp_server.received] == [("new@example.org",)]
+
+
+def test_a_suppressed_address_gets_the_same_lookups_as_a_known_one(
+    site: str, db: Database, store: SubscriberStore
+) -> None:
+    """No timing oracle: the database work of a sign-up does not depend on whether the
+    address is suppressed (checked by the statements run, never by a stopwatch)."""
+    confirmed(store, "confirmed@example.org")
+    confirmed(store, "left@example.org")
+    store.suppress("left@example.org", "manual")
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if "web_state" not in statement:  # the rate limit: per client, not per address
+            statements.append(" ".join(statement.split()))
+
+    traces = {}
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        for name in ("confirmed", "left"):
+            statements.clear()
+            assert signup(site, {"email": f"{name}@example.org"}).status_code == 200
+            traces[name] = list(statements)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    assert traces["left"] == traces["confirmed"]
+    assert any("FROM suppressions" in line for line in traces["left"])
+    assert any("FROM subscribers" in line for line in traces["left"])
 
 
 def test_one_confirmation_mail_per_address_per_hour(
