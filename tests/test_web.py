@@ -374,3 +374,18 @@ def test_readers_never_see_a_partial_feed_while_it_is_replaced(site: str, feeds_
     for etag, body in seen:
         bodies_by_etag.setdefault(etag, set()).add(body)
     assert all(len(bodies) == 1 for bodies in bodies_by_etag.values())
+
+
+def test_slash_redirects_go_to_site_url_whatever_the_host(site: str) -> None:
+    for path, target in (("/posts/anything/", "/posts/anything"), ("/admin", "/admin/")):
+        answer = requests.get(
+            f"{site}{path}?page=2",
+            headers={"Host": "evil.example"},
+            allow_redirects=False,
+            timeout=10,
+        )
+        assert answer.status_code == 307, path
+        assert answer.headers["Location"] == f"{SITE}{target}?page=2"
+    assert (
+        requests.get(f"{site}/nothing/here/", allow_redirects=False, timeout=10).status_code == 404
+    )

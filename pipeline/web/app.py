@@ -20,6 +20,7 @@ from pipeline.web.api import install_api
 from pipeline.web.feeds import feed_routes
 from pipeline.web.headers import SecurityHeaders
 from pipeline.web.ratelimit import SlidingWindow
+from pipeline.web.slashes import redirect_slashes_to_site
 from subscribers import FREQUENCIES, SubscriberStore, TokenSigner
 from subscribers.profile import DEFAULT_FREQUENCY
 from subscribers.timestamps import utcnow
@@ -71,6 +72,7 @@ def create_app(
     app.include_router(admin.router)  # after the API: it shares the API's background senders
     app.mount("/static", StaticFiles(directory=pages.TEMPLATES_DIR / "static"), name="static")
     app.add_exception_handler(404, pages.not_found)
+    redirect_slashes_to_site(app)
     app.add_middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM_BYTES)
     app.add_middleware(SecurityHeaders)
     return app
