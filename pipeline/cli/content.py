@@ -85,6 +85,8 @@ def print_refresh(report: RefreshReport) -> None:
         out.print(report.feeds.summary(), markup=False)
         if report.feeds.hub_error:
             err.print(f"error: {report.feeds.hub_error}", markup=False)
+    if report.feeds_error:
+        err.print(f"error: {report.feeds_error}", markup=False)
 
 
 @posts_app.command("list")

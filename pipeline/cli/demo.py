@@ -29,7 +29,7 @@ def demo() -> None:
     config = settings()
     db = database(config)
     # A first ingest is back catalogue: the demo mails it anyway, to show a digest.
-    report = refresh(db, config, build_anyway=True, mail_backlog=True)
+    report = refresh(db, config, mail_backlog=True)
     posts = published_posts(db)
     print_refresh(report)
     out.print(f"\n{len(posts)} posts in {config.effective_database_url}:", markup=False)

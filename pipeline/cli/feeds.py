@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from pipeline.cli.context import EXIT_OK, EXIT_PARTIAL, database, err, fail, out, settings, tracker
-from pipeline.feeds import build_feeds
+from pipeline.feeds import build_feeds, write_error
 
 feeds_app = typer.Typer(help="Build the RSS, Atom and JSON feeds.", no_args_is_help=True)
 
@@ -29,8 +29,7 @@ def build(
     try:
         report = build_feeds(db, config, out_dir, track=tracker("Building feeds"))
     except OSError as exc:
-        where = exc.filename or out_dir or config.effective_feeds_dir
-        fail(f"cannot write feeds: {exc.strerror or exc} ({where})")
+        fail(write_error(exc, out_dir or config.effective_feeds_dir))
     finally:
         db.close()
     out.print(report.summary(), markup=False)

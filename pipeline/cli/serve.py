@@ -43,7 +43,7 @@ def serve(
         fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
     db = database(config)
     try:
-        print_refresh(refresh(db, config, build_anyway=True))
+        print_refresh(refresh(db, config))
         _log_to_stderr()
         with scheduling(db, config, lease_seconds=lease_seconds) as leader:
             err.print(_leadership(leader), markup=False)

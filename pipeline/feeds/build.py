@@ -91,6 +91,15 @@ def build_feeds(
     return report
 
 
+def write_error(exc: OSError, root: Path) -> str:
+    """A failed build in one line: `cannot write feeds: No space left on device (var/public)`.
+
+    The manifest is written last, so whatever the build did not finish stays stale in it
+    and the next build redoes it.
+    """
+    return f"cannot write feeds: {exc.strerror or exc} ({exc.filename or root})"
+
+
 def _incomplete(root: Path, channel: Channel) -> bool:
     """Whether a file of the feed is missing (deleted by hand, or a new output folder)."""
     return not all((root / channel.path / name).is_file() for name in FILES)

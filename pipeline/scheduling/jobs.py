@@ -36,15 +36,17 @@ _sending = threading.Lock()
 
 
 def poll(db: Database, settings: Settings) -> None:
-    """Read the sources; the feeds are rebuilt when a post changed."""
+    """Read the sources, then bring the feeds up to date."""
     report = refresh(db, settings)
     for source in report.sources:
         for line in source.errors:
             log.warning("%s", line)
         if source.changed:
             log.info("%s", source.summary())
-    if report.feeds is not None:
+    if report.feeds is not None and report.feeds.changed:
         log.info("%s", report.feeds.summary())
+    if report.feeds_error:
+        log.warning("%s", report.feeds_error)
 
 
 def send_digest(
