@@ -23,7 +23,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from pipeline.authors import person_name
-from pipeline.links import stored_url
+from pipeline.links import lead_image, stored_url
 from pipeline.redact import redacted
 from pipeline.sanitize import plain_line, sanitize_html, summarise
 from pipeline.settings import Settings, SourceConfig
@@ -222,6 +222,8 @@ def content_hash(entry: Entry) -> str:
         entry.published.isoformat() if entry.published else None,
         entry.draft,
     ]
+    if entry.image:  # only when set, so posts stored before images counted hash the same
+        said.append(entry.image)
     return hashlib.sha256(json.dumps(said, ensure_ascii=False).encode()).hexdigest()
 
 
@@ -235,6 +237,7 @@ def _row(
     now: datetime,
 ) -> dict[str, Any]:
     content = sanitize_html(entry.content_html)
+    image, image_alt = lead_image(entry.image, content)
     return {
         "guid": entry.guid,
         "source": source,
@@ -246,6 +249,8 @@ def _row(
         "tags": _names(entry.tags),
         "summary": summarise(entry.summary, content, authors=entry.authors),
         "content_html": content,
+        "image": image,
+        "image_alt": image_alt,
         "content_hash": digest,
         "published": published,
         "dated": entry.published is not None,

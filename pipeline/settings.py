@@ -81,6 +81,8 @@ class Settings(BaseSettings):
     feeds_dir: Path | None = None
     feed_max_items: Annotated[int, Field(ge=1, le=10_000)] = 50
     websub_hub: AnyHttpUrl | None = None
+    site_icon: AnyHttpUrl | None = None
+    site_favicon: AnyHttpUrl | None = None
     http_timeout: Annotated[float, Field(gt=0, le=300)] = 20.0
     http_retries: Annotated[int, Field(ge=0, le=10)] = 3
     feed_max_bytes: Annotated[int, Field(ge=1_000)] = 10_000_000

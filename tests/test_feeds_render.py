@@ -55,6 +55,8 @@ def item(title: str, number: int = 0, **changes: object) -> FeedItem:
         "updated": WHEN,
         "authors": [title],
         "tags": [title],
+        "image": None,
+        "image_alt": None,
     } | changes
     return FeedItem.from_row(SimpleNamespace(**row), "https://blog.example.org")
 

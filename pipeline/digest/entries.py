@@ -36,6 +36,8 @@ class Entry:
     date: str  # "3 November 2026"
     date_iso: str  # "2026-11-03", for <time datetime>
     summary: str  # empty when the digest shows titles only
+    image: str = ""  # the lead image's URL, "" for none
+    image_alt: str = ""
 
 
 def inert(text: str) -> str:
@@ -55,6 +57,8 @@ def entries(
             date=long_date(post.published, zone),
             date_iso=post.published.astimezone(zone).date().isoformat(),
             summary=inert(summary_cut(post.summary, summary_length)) if summary_length else "",
+            image=_safe_url(post.image) if post.image else "",
+            image_alt=inert(post.image_alt or ""),
         )
         for post in posts
     ]
@@ -85,5 +89,8 @@ def _link(post: Post, base_url: str) -> str:
     Rust escape such as `\\u{a0}`), and a `%%` becomes `%25%`, what a browser would request
     anyway, so that it cannot form a slot.
     """
-    url = quote(post_url(post.url, post.slug, base_url), safe=_URL_SAFE)
-    return _SLOT_START.sub("%25", url)
+    return _safe_url(post_url(post.url, post.slug, base_url))
+
+
+def _safe_url(url: str) -> str:
+    return _SLOT_START.sub("%25", quote(url, safe=_URL_SAFE))

@@ -22,6 +22,10 @@ def render_json(channel: Channel, items: Sequence[FeedItem]) -> bytes:
         "language": channel.language,
         "authors": [{"name": channel.author}],
     }
+    if channel.icon:
+        document["icon"] = channel.icon
+    if channel.favicon:
+        document["favicon"] = channel.favicon
     if channel.hub:
         document["hubs"] = [{"type": "WebSub", "url": channel.hub}]
     document["items"] = [_item(channel, item) for item in items]
@@ -37,6 +41,8 @@ def _item(channel: Channel, item: FeedItem) -> dict[str, Any]:
     }
     if item.summary:
         entry["summary"] = item.summary
+    if item.image:
+        entry["image"] = item.image
     entry |= {
         "date_published": item.published.isoformat(),
         "date_modified": item.updated.isoformat(),

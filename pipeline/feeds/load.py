@@ -58,6 +58,8 @@ def load_items(db: Database, ids: Collection[int], base_url: str) -> dict[int, F
         SHOWN_UPDATED,
         Post.authors,
         Post.tags,
+        Post.image,
+        Post.image_alt,
     )
     wanted = sorted(ids)
     items: dict[int, FeedItem] = {}

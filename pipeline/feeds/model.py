@@ -20,7 +20,7 @@ from pipeline.settings import Settings
 from pipeline.sources.base import slugify
 
 # Bump when the rendered output changes for the same posts, so every feed is rebuilt once.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ABOUT = {"tags": "Posts tagged", "authors": "Posts by"}
 _FEED_PATH = re.compile(r"^((tags|authors)/[a-z0-9-]+)?$")
@@ -52,6 +52,8 @@ class FeedItem:
     updated: datetime
     authors: tuple[str, ...]
     tags: tuple[str, ...]
+    image: str | None = None  # the lead image's URL
+    image_alt: str = ""
 
     @classmethod
     def from_row(cls, row: Any, base_url: str) -> FeedItem:
@@ -67,6 +69,8 @@ class FeedItem:
             updated=_to_second(row.updated),
             authors=tuple(_xml_text(name) for name in row.authors or ()),
             tags=tuple(_xml_text(tag) for tag in row.tags or ()),
+            image=row.image,
+            image_alt=_xml_text(row.image_alt),
         )
 
 
@@ -82,6 +86,8 @@ class Channel:
     language: str
     author: str
     hub: str | None
+    icon: str | None = None  # SITE_ICON, SITE_FAVICON
+    favicon: str | None = None
     stamps: list[Stamp] = field(default_factory=list)
 
     def url(self, filename: str) -> str:
@@ -107,6 +113,8 @@ class Channel:
             self.language,
             self.author,
             self.hub,
+            self.icon,
+            self.favicon,
         ]
         items = [(s.guid, s.content_hash, s.updated.isoformat()) for s in self.stamps]
         data = json.dumps([header, items], ensure_ascii=False, separators=(",", ":"))
@@ -173,6 +181,8 @@ def _channel(
         language=settings.language,
         author=settings.site_title,
         hub=str(settings.websub_hub) if settings.websub_hub else None,
+        icon=str(settings.site_icon) if settings.site_icon else None,
+        favicon=str(settings.site_favicon) if settings.site_favicon else None,
     )
 
 

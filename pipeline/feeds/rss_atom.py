@@ -6,13 +6,14 @@ generator; both are overridden so that the same posts always give the same bytes
 
 from __future__ import annotations
 
+import mimetypes
 import re
 from collections.abc import Sequence
 from functools import partial
 from html import escape
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
-from feedgen.ext.base import BaseExtension
+from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from feedgen.feed import FeedGenerator
 from lxml import etree
 
@@ -45,6 +46,12 @@ def _hex_references(xml: bytes) -> bytes:
     return xml.replace(b"&amp;", b"&#x26;").replace(b"&lt;", b"&#x3C;")
 
 
+def image_type(url: str) -> str:
+    """The media type of an image URL by its extension (JPEG when it has none we know)."""
+    guessed, _ = mimetypes.guess_type(urlsplit(url).path)
+    return guessed if guessed and guessed.startswith("image/") else "image/jpeg"
+
+
 def atom_id(guid: str) -> str:
     """The guid itself when it is a URI (as Atom requires of ids), else a URN made from it.
 
@@ -58,6 +65,7 @@ def _generator(channel: Channel, items: Sequence[FeedItem], *, rss: bool) -> Fee
     filename, media_type = ("feed.xml", RSS_TYPE) if rss else ("atom.xml", ATOM_TYPE)
     feed = FeedGenerator()
     feed.load_extension("dc", atom=False, rss=True)
+    feed.register_extension("lead_image", BaseExtension, _LeadImage, atom=True, rss=False)
     if channel.hub:
         feed.register_extension("websub", partial(_HubLink, channel.hub), atom=True, rss=True)
     feed.id(channel.url("atom.xml"))
@@ -70,6 +78,10 @@ def _generator(channel: Channel, items: Sequence[FeedItem], *, rss: bool) -> Fee
     # RSS takes the last link as its <link>, so the page comes after the self link.
     feed.link(href=channel.url(filename), rel="self", type=media_type)
     feed.link(href=channel.home_url, rel="alternate", type="text/html")
+    if not rss and channel.favicon:
+        feed.icon(channel.favicon)
+    if not rss and channel.icon:
+        feed.logo(channel.icon)
     for item in items:
         _add_entry(feed, channel, item, rss=rss)
     return feed
@@ -92,6 +104,25 @@ def _add_entry(feed: FeedGenerator, channel: Channel, item: FeedItem, *, rss: bo
         entry.summary(escape(item.summary, quote=False) if rss else item.summary)
     if item.content_html:
         entry.content(item.content_html, type="html")
+    if item.image and rss:
+        entry.enclosure(item.image, "0", image_type(item.image))  # size unknown: "0"
+    elif item.image:
+        entry.lead_image.image = item.image
+
+
+class _LeadImage(BaseEntryExtension):
+    """An Atom entry's lead image as `<link rel="enclosure">` (feedgen writes Atom links
+    without their rel, which would make it a second alternate link)."""
+
+    def __init__(self) -> None:
+        self.image: str | None = None
+
+    def extend_atom(self, entry: etree._Element) -> etree._Element:
+        if self.image:
+            etree.SubElement(
+                entry, "link", href=self.image, rel="enclosure", type=image_type(self.image)
+            )
+        return entry
 
 
 class _HubLink(BaseExtension):

@@ -45,6 +45,7 @@ class Entry:
     updated: datetime | None = None
     draft: bool = False
     origin: str = ""
+    image: str | None = None  # the feed's own lead image (enclosure, media:content)
 
 
 @dataclass(slots=True)

@@ -110,6 +110,7 @@ class FeedSource:
             # RSS 1.0's dc:date and an Atom entry's required <updated> are often its only date.
             published=from_struct_time(raw.get("published_parsed")) or updated,
             updated=updated,
+            image=_feedparser_image(raw, base),
         )
 
     def _read_json_feed(self, response: Fetched) -> tuple[list[Entry], list[str]]:
@@ -149,6 +150,7 @@ class FeedSource:
             tags=unique(tags),
             published=parse_iso(item.get("date_published")),
             updated=parse_iso(item.get("date_modified")),
+            image=_json_image(item, base),
         )
 
     def _entry(self, *, source_id: str | None, url: str | None, title: str, **fields: Any) -> Entry:
@@ -265,6 +267,25 @@ def _slug(url: str | None, fallback: str) -> str:
     segment = unquote(urlsplit(web).path.rstrip("/").rpartition("/")[2])
     stem = segment.rsplit(".", 1)[0] if segment.endswith((".html", ".htm", ".php")) else segment
     return slugify(stem or fallback)
+
+
+def _feedparser_image(raw: Mapping[str, Any], base: str) -> str | None:
+    """An entry's lead image: an image enclosure, else media:content or media:thumbnail."""
+    candidates = [
+        *(link.get("href") for link in raw.get("enclosures", ()) if _is_image(link)),
+        *(media.get("url") for media in raw.get("media_content", ()) if _is_image(media)),
+        *(media.get("url") for media in raw.get("media_thumbnail", ())),
+    ]
+    return next((urljoin(base, url) for url in candidates if url), None)
+
+
+def _is_image(media: Mapping[str, Any]) -> bool:
+    return media.get("medium") == "image" or str(media.get("type", "")).startswith("image/")
+
+
+def _json_image(item: Mapping[str, Any], base: str) -> str | None:
+    url = _json_text(item, "image") or _json_text(item, "banner_image")
+    return urljoin(base, url) if url else None
 
 
 def _feedparser_title(raw: Mapping[str, Any]) -> str:
