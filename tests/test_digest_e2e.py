@@ -52,7 +52,7 @@ def write_posts(folder: Path, count: int) -> None:
     for number in range(count):
         moment = (published + timedelta(hours=number)).isoformat()
         (folder / f"p{number}.md").write_text(
-            f'---\ntitle: "Post {number}: budgets & <trust>\\r\\nBcc: evil@example.org"\n'
+            f'---\ntitle: "Post {number}: budgets & a < b\\r\\nBcc: evil@example.org"\n'
             f"date: {moment}\nauthor: Ann Lee\n---\n" + ("A paragraph of text. " * 40 + "\n\n") * 3,
             encoding="utf-8",
         )
@@ -86,7 +86,7 @@ def test_digest_round_trip_and_one_click_unsubscribe(
         assert parts == ["text/plain", "text/html"]
         assert message["Bcc"] is None and "evil" not in str(message["To"]).split("<")[-1]
         assert message["Subject"].startswith(
-            "Policy Notes: 3 new posts — Post 2: budgets & <trust>"
+            "Policy Notes: 3 new posts — Post 2: budgets & a < b"
         )
         assert message["Date"] and message["List-Id"]
         assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
