@@ -6,19 +6,23 @@ unsigned and DKIM-signed, beside raw smtplib pushing one prebuilt copy.
 (`template.render`, each reader's own links) and sends them through `SMTPPool` over as
 many connections; "ours + DKIM" also signs each copy (RSA-2048; with --ed25519 a second,
 Ed25519 signature). Rendering and signing run in a thread of their own that keeps one
-batch ahead of the pool, as a sender that overlaps its stages does. No database: this
+batch ahead of the pool, as a sender that overlaps its stages does; --signers N signs
+each batch in N threads (OpenSSL lets go of the GIL while it signs, so spare cores
+help). "cpu µs/msg" is the process's CPU time (all threads) per message: on a busy
+machine the rates follow it. No database: this
 measures the message path from template to wire. smtp-sink offers PIPELINING unless
 --no-pipelining. Each phase runs in a fresh process; figures are printed, never
 asserted; compare the ratios, not the seconds, across machines.
 
     .venv/bin/python -P bench/wire.py [--messages 10000] [--connections 4] [--ed25519]
-                                      [--no-pipelining]
+                                      [--signers 1] [--no-pipelining]
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import os
 import queue
@@ -32,6 +36,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +46,8 @@ from bench.render import SITE, dkim_settings, readers, selections
 
 if TYPE_CHECKING:
     from pipeline.mail.template import OutgoingMessage
+
+Sign = Callable[["OutgoingMessage"], "OutgoingMessage"]
 
 HOST = "127.0.0.1"
 SMTP_SINK = "/usr/sbin/smtp-sink"
@@ -53,8 +60,9 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def copies(folder: Path, count: int, dkim: str) -> Iterator[OutgoingMessage]:
-    """`count` copies of one digest, each reader's own; signed when `dkim` is not "none"."""
+def copies(folder: Path, count: int, dkim: str) -> tuple[Iterator[OutgoingMessage], Sign]:
+    """`count` copies of one digest, each reader's own, and what signs one (as is when
+    `dkim` is "none")."""
     from pipeline.digest import digest_recipient, digest_template, render_digest
     from pipeline.mail.dkim import dkim_signer
     from pipeline.settings import load_settings
@@ -72,10 +80,13 @@ def copies(folder: Path, count: int, dkim: str) -> Iterator[OutgoingMessage]:
     [posts] = selections(1)
     template = digest_template(settings, render_digest(settings, posts[:POSTS]))
     signer = TokenSigner(["a-benchmark-signing-key"])
-    sign = dkim_signer(settings) or (lambda message: message)
-    for number, reader in enumerate(readers(count)):
-        recipient = digest_recipient(settings, signer, reader, str(number))
-        yield sign(template.render(recipient, message_key=str(number)))
+    made = (
+        template.render(
+            digest_recipient(settings, signer, reader, str(number)), message_key=str(number)
+        )
+        for number, reader in enumerate(readers(count))
+    )
+    return made, dkim_signer(settings) or (lambda message: message)
 
 
 def ed25519_settings(folder: Path) -> dict[str, object]:
@@ -94,8 +105,9 @@ def ed25519_settings(folder: Path) -> dict[str, object]:
     return {"dkim_ed25519_key_file": key, "dkim_ed25519_selector": "bench-ed"}
 
 
-def ours_phase(port: int, count: int, connections: int, dkim: str) -> dict[str, Any]:
-    """Copies made in a producer thread, a batch ahead, and sent through `SMTPPool`."""
+def ours_phase(port: int, count: int, connections: int, dkim: str, signers: int) -> dict[str, Any]:
+    """Copies made in a producer thread, a batch ahead, and sent through `SMTPPool`;
+    each batch signed by `signers` threads (OpenSSL lets go of the GIL while it signs)."""
     from pipeline.delivery import SMTPBackend, SMTPPool, TokenBucket
 
     pool = SMTPPool(
@@ -103,18 +115,15 @@ def ours_phase(port: int, count: int, connections: int, dkim: str) -> dict[str, 
         TokenBucket(0),
     )
     batches: queue.Queue[list[OutgoingMessage] | None] = queue.Queue(maxsize=1)
-    with tempfile.TemporaryDirectory() as scratch:
-        made = copies(Path(scratch), count, dkim)
-        first = next(made)  # keys read and checked, template rendered: not timed
+    signing = ThreadPoolExecutor(signers, thread_name_prefix="sign")
+    with tempfile.TemporaryDirectory() as scratch, signing:
+        made, sign = copies(Path(scratch), count, dkim)
+        first = sign(next(made))  # keys read and checked, template rendered: not timed
 
         def produce() -> None:
-            batch = [first]
-            for message in made:
-                batch.append(message)
-                if len(batch) == BATCH:
-                    batches.put(batch)
-                    batch = []
-            batches.put(batch)
+            batches.put([first])
+            while batch := list(itertools.islice(made, BATCH)):
+                batches.put(list(signing.map(sign, batch)))
             batches.put(None)
 
         started, cpu = time.perf_counter(), cpu_seconds()
@@ -136,7 +145,7 @@ def ours_phase(port: int, count: int, connections: int, dkim: str) -> dict[str, 
 def raw_phase(port: int, count: int, connections: int) -> dict[str, Any]:
     """One prebuilt copy's bytes pushed `count` times with smtplib over `connections`."""
     with tempfile.TemporaryDirectory() as scratch:
-        message = next(copies(Path(scratch), 1, "none"))
+        message = next(copies(Path(scratch), 1, "none")[0])
     numbers = iter(range(count))  # next() is atomic under the GIL: a shared work queue
     sent = [0] * connections
 
@@ -161,14 +170,13 @@ def raw_phase(port: int, count: int, connections: int) -> dict[str, Any]:
     }
 
 
-PHASES: dict[str, Callable[[int, int, int], dict[str, Any]]] = {
-    "raw": raw_phase,
-    "ours": lambda port, count, connections: ours_phase(port, count, connections, "none"),
-    "ours+dkim": lambda port, count, connections: ours_phase(port, count, connections, "rsa"),
-    "ours+dkim2": lambda port, count, connections: ours_phase(
-        port, count, connections, "rsa+ed25519"
-    ),
-}
+DKIM = {"ours": "none", "ours+dkim": "rsa", "ours+dkim2": "rsa+ed25519"}
+
+
+def phase(kind: str, port: int, count: int, connections: int, signers: int) -> dict[str, Any]:
+    if kind == "raw":
+        return raw_phase(port, count, connections)
+    return ours_phase(port, count, connections, DKIM[kind], signers)
 
 
 @contextlib.contextmanager
@@ -199,11 +207,14 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--ed25519", action="store_true", help="also sign with Ed25519")
     parser.add_argument("--no-pipelining", action="store_true", help="smtp-sink without it")
-    parser.add_argument("--phase", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--signers", type=int, default=1, help="threads that sign a batch (default 1)"
+    )
+    parser.add_argument("--phase", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.phase:
-        kind, port, count, connections = args.phase
-        print(json.dumps(PHASES[kind](int(port), int(count), int(connections))))
+        kind, *numbers = args.phase
+        print(json.dumps(phase(kind, *map(int, numbers))))
         return
     if not shutil.which("openssl"):
         raise SystemExit("openssl not found: the DKIM phase makes its key with it")
@@ -218,11 +229,12 @@ def main() -> None:
     with smtp_sink(not args.no_pipelining) as port:
         for kind in kinds:
             results[kind] = run_in_child(
-                __file__, "--phase", kind, port, args.messages, args.connections
+                __file__, "--phase", kind, port, args.messages, args.connections, args.signers
             )
     print(
         f"{args.messages:,} messages, {args.connections} connections, smtp-sink"
-        f" {'without' if args.no_pipelining else 'with'} PIPELINING, {os.cpu_count()} CPUs,"
+        f" {'without' if args.no_pipelining else 'with'} PIPELINING, {args.signers} signing"
+        f" thread(s), {os.cpu_count()} CPUs,"
         f" {results['raw']['bytes'] / 1024:.1f} KiB per message"
     )
     print(f"{'phase':<28} {'seconds':>8} {'msg/s':>7} {'cpu':>5} {'cpu µs/msg':>10}")

@@ -58,7 +58,8 @@ HEADER = b"DKIM-Signature"
 MIN_RSA_BITS = 1024  # receivers ignore shorter keys (RFC 8301)
 _PLAN = "dkim-relaxed"
 _MARK = b"\0%d\0"  # stands for a slot while the template's headers are parsed
-SIGNED = frozenset(name.lower().encode("ascii") for name in SIGNED_HEADERS)
+INCLUDE = tuple(name.lower().encode("ascii") for name in SIGNED_HEADERS)  # the h= tag
+SIGNED = frozenset(INCLUDE)
 
 Signer = Callable[[OutgoingMessage], OutgoingMessage]
 KeySign = Callable[[bytes], bytes]  # a SHA-256 digest of the signed headers -> signature
@@ -85,7 +86,6 @@ def dkim_signer(settings: Settings, clock: Callable[[], float] = time.time) -> S
         selector = settings.dkim_ed25519_selector.encode("ascii")
         keys.append(_Key(b"ed25519-sha256", selector, _ed25519(settings.dkim_ed25519_key_file)))
     domain = settings.dkim_domain.encode("ascii")
-    include = tuple(name.lower().encode("ascii") for name in SIGNED_HEADERS)
 
     def sign(message: OutgoingMessage) -> OutgoingMessage:
         """`message` with its DKIM-Signature headers first."""
@@ -96,7 +96,7 @@ def dkim_signer(settings: Settings, clock: Callable[[], float] = time.time) -> S
         else:
             headers, body_hash = plan.headers(message), plan.body_hash(message)
         tags = base64.b64encode(body_hash), str(int(clock())).encode("ascii")
-        signatures = [_signature(headers, include, domain, key, *tags) for key in keys]
+        signatures = [_signature(headers, domain, key, *tags) for key in keys]
         return message.with_head(b"".join(signatures))
 
     return sign
@@ -104,7 +104,6 @@ def dkim_signer(settings: Settings, clock: Callable[[], float] = time.time) -> S
 
 def _signature(
     headers: list[tuple[bytes, bytes]],
-    include: Sequence[bytes],
     domain: bytes,
     key: _Key,
     body_hash: bytes,
@@ -120,14 +119,14 @@ def _signature(
         (b"q", b"dns/txt"),
         (b"s", key.selector),
         (b"t", now),
-        (b"h", b" : ".join(include)),
+        (b"h", b" : ".join(INCLUDE)),
         (b"bh", body_hash),
         (b"b", b"0" * 60),  # a stand-in that makes b= fold onto a line of its own
     ]
     value = dkim.fold(b"; ".join(b"=".join(field) for field in fields), namelen=len(HEADER))
     unsigned = (HEADER, b" " + dkim.RE_BTAG.sub(rb"\1", value))
     hasher = hashlib.sha256()
-    dkim.hash_headers(hasher, POLICY, headers, include, unsigned, {})
+    dkim.hash_headers(hasher, POLICY, headers, INCLUDE, unsigned, {})
     fields[-1] = (b"b", base64.b64encode(key.sign(hasher.digest())))
     value = b"; ".join(b"=".join(field) for field in fields) + b"\r\n"
     return HEADER + b": " + dkim.fold(value, namelen=len(HEADER), linesep=b"\r\n")
