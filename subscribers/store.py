@@ -14,7 +14,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from subscribers import transitions
+from subscribers import bulk, transitions
 from subscribers.addresses import email_hash, email_key, normalise_email
 from subscribers.errors import KeptOut, SubscriberError, shown
 from subscribers.models import REASONS, STATUSES, Consent, Subscriber
@@ -170,6 +170,7 @@ class SubscriberStore:
                 else:
                     _update(session, subscriber, item, origin, now)
                     results.append((subscriber, "merged"))
+            bulk.write_new(session)
             return results
 
         if dry_run:
