@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import email
+import html
 import io
 import re
 import time
@@ -96,7 +97,7 @@ def test_dashboard_shows_counts_next_runs_charts_and_last_runs(
     assert "confirmed subscribers" in page and "1 pending confirmation" in page
     assert "Next digests" in page and "?frequency=monthly" in page
     tags = Tags(page)
-    assert len(tags.all("svg")) == 2 and tags.all("polyline", **{"class": "series"})
+    assert len(tags.all("svg")) == 3 and tags.all("polyline", **{"class": "series"})
     assert len(tags.all("rect", **{"class": "bar bar-sent"})) == 1
     assert f"run {run.id} (weekly {run.period}): 3 sent, 0 failed</title>" in page
     assert f'href="/admin/runs/{run.id}"' in page
@@ -483,3 +484,32 @@ def test_a_subscribers_page_shows_what_is_stored_and_acts(
     assert erased.status_code == 200 and store.find("bo@example.org") is None
     assert store.is_suppressed("bo@example.org")
     assert admin.get(f"{site}/admin/subscribers/{bo.id}", timeout=10).status_code == 404
+
+
+def test_the_embeddable_sign_up_form_posts_to_subscribe(
+    site: str, admin: requests.Session, app: FastAPI
+) -> None:
+    page = admin.get(f"{site}/admin/subscribers", timeout=10).text
+    snippet = html.unescape(page.split('<code id="embed-snippet">')[1].split("</code>")[0])
+    form = Tags(snippet)
+    [action] = [tag["action"] for tag in form.all("form")]
+    assert action == "http://127.0.0.1:8000/subscribe"  # SITE_URL's sign-up
+    names = {tag["name"] for tag in form.all("input")} | {tag["name"] for tag in form.all("select")}
+    assert names == {"email", "frequency", "website"}
+    pasted = {"Origin": "https://another.example", "X-Forwarded-For": "203.0.113.50"}
+    answer = requests.post(
+        action.replace("http://127.0.0.1:8000", site),
+        data={"email": "from.elsewhere@example.org", "frequency": "monthly", "website": ""},
+        headers=pasted,
+        timeout=10,
+    )
+    assert answer.status_code == 200 and "Check your inbox" in answer.text
+    person = app.state.subscribers.find("from.elsewhere@example.org")
+    assert (person.status, person.frequency) == ("pending", "monthly")
+    bot = requests.post(
+        f"{site}/subscribe",
+        data={"email": "bot@example.org", "website": "http://spam.example"},
+        headers=pasted,
+        timeout=10,
+    )
+    assert bot.status_code == 200 and app.state.subscribers.find("bot@example.org") is None

@@ -8,7 +8,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -17,6 +17,7 @@ from test_admin import PASSWORD, USER, admin_app, admin_settings
 from test_admin_pages import READERS, write_post
 from test_web import running
 
+from pipeline.digest.runs import start_run
 from pipeline.ingest import ingest
 from pipeline.settings import Settings
 from pipeline.storage import Database
@@ -157,3 +158,44 @@ def test_a_subscriber_page_filter_edit_and_resend_in_a_browser(
     shutil.copyfile(
         tmp_path / "subscriber-375.png", SCREENSHOT_COPY.with_name("subscriber-375.png")
     )
+
+
+def test_every_admin_page_fits_375_and_1280_pixels(
+    site: str, settings: Settings, db: Database, tmp_path: Path
+) -> None:
+    run = start_run(db, settings, "weekly", datetime.now(UTC)).run
+    pages = [
+        "/admin/",
+        "/admin/posts",
+        "/admin/subscribers",
+        "/admin/subscribers/1",
+        "/admin/digest?frequency=weekly",
+        "/admin/runs",
+        f"/admin/runs/{run.id}",
+        "/admin/outbox",
+        "/admin/settings",
+    ]
+    wide: list[str] = []
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.set_default_timeout(10_000)
+            page.goto(f"{site}/admin/")
+            page.get_by_label("Username").fill(USER)
+            page.get_by_label("Password").fill(PASSWORD)
+            page.get_by_role("button", name="Sign in").click()
+            page.get_by_role("heading", name="Dashboard").wait_for()
+            for path in pages:
+                for width in (375, 1280):
+                    page.set_viewport_size({"width": width, "height": 800})
+                    page.goto(f"{site}{path}")
+                    name = path.strip("/").replace("/", "-").split("?")[0]
+                    page.screenshot(path=tmp_path / f"{name}-{width}.png", full_page=True)
+                    scroll = page.evaluate("document.documentElement.scrollWidth")
+                    if scroll > width:
+                        wide.append(f"{path} is {scroll}px wide at {width}px")
+        finally:
+            browser.close()
+    assert wide == []
+    shutil.copyfile(tmp_path / "admin-375.png", SCREENSHOT_COPY.with_name("dashboard-375.png"))

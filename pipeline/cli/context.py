@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from pipeline.redact import redacted
 from pipeline.settings import Settings, SettingsProblem, load_settings
+from pipeline.site_file import with_site_file
 from pipeline.storage import Database, open_database
 from subscribers import Subscriber, SubscriberError, SubscriberStore
 
@@ -35,9 +36,10 @@ def fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
 
 
 def settings() -> Settings:
-    """The settings, or a one-line error and exit 2."""
+    """The settings (the content folder's site.yml filling in the site's name where the
+    settings do not), or a one-line error and exit 2."""
     try:
-        return load_settings()
+        return with_site_file(load_settings())
     except SettingsProblem as exc:
         fail(str(exc))
 

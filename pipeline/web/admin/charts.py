@@ -16,7 +16,8 @@ WIDTH, HEIGHT = 640, 180
 LEFT, RIGHT, TOP, BOTTOM = 48, 8, 10, 22  # margins around the plot, for the labels
 WEEKS_SHOWN = 52
 BAR_FILL = 0.7  # of each bar's slot; the rest is the gap
-WIDEST_SLOT = 40.0  # a few runs make narrow bars from the left, not slabs
+WIDEST_SLOT = 40.0  # a few runs make narrow bars, not slabs
+CHAR_WIDTH = 6.5  # of an 11px tick label's character, to keep labels inside and apart
 
 
 @dataclass(frozen=True)
@@ -45,27 +46,42 @@ class Chart:
     right: int = WIDTH - RIGHT
     top: int = TOP
     base: int = HEIGHT - BOTTOM
-    end: float = WIDTH - RIGHT  # where the data ends, for the right-hand label
+    start: float = LEFT  # where the data starts, for the left-hand label
 
 
-def weekly_totals(
-    created: Iterable[datetime], zone: ZoneInfo, today: date, weeks: int = WEEKS_SHOWN
-) -> list[tuple[date, int]]:
-    """(Monday, subscribers by that week's end) for each week from the first sign-up's (at
-    most `weeks` back) to this one, weeks read in the site's time zone."""
-    per_week = Counter(_monday(moment.astimezone(zone).date()) for moment in created)
-    if not per_week:
+@dataclass(frozen=True)
+class Membership:
+    """When one person joined the digests (confirmed) and left them, if they did."""
+
+    confirmed: datetime | None
+    left: datetime | None
+
+
+def weekly_members(
+    people: Iterable[Membership], zone: ZoneInfo, today: date, weeks: int = WEEKS_SHOWN
+) -> list[tuple[date, int, int, int]]:
+    """(Monday, confirmed at that week's end, confirmed that week, left that week) for each
+    week from the first confirmation's (at most `weeks` back) to this one, weeks read in
+    the site's time zone. Someone who left is counted out the week they left."""
+    joined: Counter[date] = Counter()
+    left: Counter[date] = Counter()
+    for person in people:
+        if person.confirmed is not None:
+            joined[_week(person.confirmed, zone)] += 1
+            if person.left is not None:
+                left[_week(max(person.left, person.confirmed), zone)] += 1
+    if not joined:
         return []
     this_week = _monday(today)
-    start = max(min(per_week), this_week - timedelta(weeks=weeks - 1))
-    total = sum(count for week, count in per_week.items() if week < start)
-    totals = []
+    start = max(min(joined), this_week - timedelta(weeks=weeks - 1))
+    total = sum(joined[week] - left[week] for week in joined.keys() | left.keys() if week < start)
+    rows = []
     week = start
     while week <= this_week:
-        total += per_week.get(week, 0)
-        totals.append((week, total))
+        total += joined[week] - left[week]
+        rows.append((week, total, joined[week], left[week]))
         week += timedelta(weeks=1)
-    return totals
+    return rows
 
 
 def line_chart(title: str, points: Sequence[tuple[str, int]]) -> Chart:
@@ -78,17 +94,24 @@ def line_chart(title: str, points: Sequence[tuple[str, int]]) -> Chart:
     line = " ".join(
         f"{LEFT + index * step:.1f},{_y(value, scale):.1f}" for index, value in enumerate(values)
     )
-    return Chart(title, scale, points[0][0], _last(points), line=line)
+    first, last = _ticks(points[0][0], _last(points), LEFT)
+    return Chart(title, scale, first, last, line=line)
 
 
 def bar_chart(
-    title: str, columns: Sequence[tuple[str, dict[str, int]]], kinds: Sequence[str]
+    title: str,
+    columns: Sequence[tuple[str, dict[str, int]]],
+    kinds: Sequence[str],
+    ticks: tuple[str, str] | None = None,
 ) -> Chart:
-    """One column per (label, counts), its `kinds` stacked from the bottom, oldest left."""
+    """One column per (label, counts), its `kinds` stacked from the bottom, oldest left and
+    the newest always at the right edge. `ticks` are short labels for the two ends (the
+    columns' own labels by default; each column's label is its tooltip)."""
     scale = max([1, *(sum(counts.get(kind, 0) for kind in kinds) for _, counts in columns)])
     if not columns:
         return Chart(title, scale, "", "")
     slot = min((WIDTH - RIGHT - LEFT) / len(columns), WIDEST_SLOT)
+    start = WIDTH - RIGHT - len(columns) * slot
     bars = []
     for index, (label, counts) in enumerate(columns):
         below = 0
@@ -97,13 +120,25 @@ def bar_chart(
             value = counts.get(kind, 0)
             if value:
                 top = _y(below + value, scale)
-                x = LEFT + index * slot + slot * (1 - BAR_FILL) / 2
+                x = start + index * slot + slot * (1 - BAR_FILL) / 2
                 bars.append(
                     Bar(x, top, slot * BAR_FILL, _y(below, scale) - top, kind, f"{label}: {tally}")
                 )
                 below += value
-    end = LEFT + len(columns) * slot
-    return Chart(title, scale, columns[0][0], _last(columns), bars=tuple(bars), end=end)
+    first, last = ticks or (columns[0][0], _last(columns))
+    first, last = _ticks(first, last if len(columns) > 1 else "", start)
+    return Chart(title, scale, first, last, bars=tuple(bars), start=start)
+
+
+def _ticks(first: str, last: str, start: float) -> tuple[str, str]:
+    """The end labels that fit: each inside the box, and apart; the newest wins a clash."""
+    right = WIDTH - RIGHT
+    if len(last) * CHAR_WIDTH > right:
+        last = ""
+    room = right - len(last) * CHAR_WIDTH - 8 if last else right
+    if start + len(first) * CHAR_WIDTH > room:
+        first = ""
+    return first, last
 
 
 def _last(items: Sequence[tuple[str, object]]) -> str:
@@ -113,6 +148,10 @@ def _last(items: Sequence[tuple[str, object]]) -> str:
 
 def _y(value: float, scale: int) -> float:
     return HEIGHT - BOTTOM - value / scale * (HEIGHT - BOTTOM - TOP)
+
+
+def _week(moment: datetime, zone: ZoneInfo) -> date:
+    return _monday(moment.astimezone(zone).date())
 
 
 def _monday(day: date) -> date:

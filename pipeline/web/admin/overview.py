@@ -12,11 +12,12 @@ from pipeline.digest.runs import counts, recent_runs
 from pipeline.scheduling.triggers import next_runs
 from pipeline.storage import Database
 from pipeline.storage.models import DigestRun, Post
-from pipeline.web.admin.charts import bar_chart, line_chart, weekly_totals
+from pipeline.web.admin.charts import Membership, bar_chart, line_chart, weekly_members
 from pipeline.web.admin.paging import PageNumber, Paging
 from pipeline.web.admin.render import page
 from pipeline.web.admin.routing import AdminRoute
 from subscribers import Subscriber
+from subscribers.transitions import LEFT
 
 router = APIRouter(route_class=AdminRoute)
 RUNS_LISTED = 10
@@ -33,12 +34,19 @@ def dashboard(request: Request) -> HTMLResponse:
     by_run = counts(db, [run.id for run in runs])
     with db.session() as session:
         posts = dict(session.execute(select(Post.status, func.count()).group_by(Post.status)).all())
-        created = list(session.scalars(select(Subscriber.created)))
-    growth = [
-        (f"{week:%d %b %Y}", total)
-        for week, total in weekly_totals(created, state.settings.zone, now.date())
+        people = [
+            Membership(confirmed, left if status in LEFT else None)
+            for confirmed, left, status in session.execute(
+                select(Subscriber.confirmed_at, Subscriber.unsubscribed_at, Subscriber.status)
+            )
+        ]
+    weeks = weekly_members(people, state.settings.zone, now.date())
+    growth = [(f"{week:%d %b %Y}", total) for week, total, _, _ in weeks]
+    changes = [
+        (f"week of {week:%d %b %Y}", {"new": new, "left": left}) for week, _, new, left in weeks
     ]
     sent = [(_run_label(run), by_run[run.id]) for run in reversed(runs)]
+    ends = (runs[-1], runs[0]) if runs else None
     return page(
         request,
         "dashboard.html",
@@ -46,8 +54,19 @@ def dashboard(request: Request) -> HTMLResponse:
         subscribers=state.subscribers.counts(),
         upcoming=next_runs(state.settings, now),
         runs=[(run, by_run[run.id]) for run in runs[:RUNS_LISTED]],
-        growth=line_chart("Subscribers, by week", growth),
-        messages=bar_chart("Messages per run", sent, ("sent", "failed")),
+        growth=line_chart("Confirmed subscribers, by week", growth),
+        changes=bar_chart(
+            "New and unsubscribed, per week",
+            changes,
+            ("new", "left"),
+            ticks=(growth[0][0], growth[-1][0]) if growth else None,
+        ),
+        messages=bar_chart(
+            "Messages per run",
+            sent,
+            ("sent", "failed"),
+            ticks=tuple(f"{run.frequency} {run.period}" for run in ends) if ends else None,
+        ),
     )
 
 

@@ -16,6 +16,7 @@ from pipeline.storage.posts import site_tags
 from pipeline.web.admin.paging import PageNumber, Paging
 from pipeline.web.admin.render import page, see_other
 from pipeline.web.admin.routing import AdminRoute, posted
+from pipeline.web.admin.state import admin_state
 from subscribers import (
     STATUSES,
     Subscriber,
@@ -166,8 +167,15 @@ def _list(
         statuses=STATUSES,
         paging=paging,
         counts=request.app.state.subscribers.counts(),
+        snippet=_embed_snippet(request),
         **context,
     )
+
+
+def _embed_snippet(request: Request) -> str:
+    """The sign-up form another site can paste, pointing at this site (templates/embed.html)."""
+    templates = admin_state(request.app).templates
+    return templates.get_template("embed.html").render(base_url=request.app.state.settings.base_url)
 
 
 def _matching(q: str, status: str) -> Select[tuple[Subscriber]]:
