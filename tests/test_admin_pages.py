@@ -109,6 +109,18 @@ def test_posts_lists_drafts_too(site: str, admin: requests.Session) -> None:
     assert 'href="/posts/budgets"' in page and 'href="/posts/draft"' not in page
 
 
+def test_posts_marks_undated_posts(
+    site: str, admin: requests.Session, db: Database, settings: Settings, posts_dir: Path
+) -> None:
+    (posts_dir / "notes.txt").write_text("Field notes\n\nAnn Lee\n\nNo date given.\n")
+    ingest(db, settings)
+    page = admin.get(f"{site}/admin/posts", timeout=10).text
+    [row] = [row for row in page.split("<tr>") if "Field notes" in row]
+    assert 'class="status status-undated"' in row and ">undated</span>" in row
+    [dated] = [row for row in page.split("<tr>") if "Running libraries" in row]
+    assert "undated" not in dated
+
+
 def test_subscriber_search_and_add(site: str, admin: requests.Session, app: FastAPI) -> None:
     found = admin.get(f"{site}/admin/subscribers", params={"q": "BO@"}, timeout=10).text
     assert "bo@example.org" in found and "ann@example.org" not in found
