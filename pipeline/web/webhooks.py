@@ -55,7 +55,8 @@ async def webhook(provider: str, request: Request) -> JSONResponse:
     now = state.clock()
     try:
         hook.admit(request.headers, now)
-        report = hook.open(request.headers, await read_body(request, MAX_BODY), now)
+        body = await read_body(request, MAX_BODY)
+        report = await run_in_threadpool(hook.open, request.headers, body, now)
     except NotGenuine as exc:
         log.warning("webhook %s: refused a call: %s", provider, exc)
         return _answer(401, error="not signed, or the signature does not match")
