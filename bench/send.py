@@ -1,11 +1,11 @@
-"""Digest send benchmark: `start_run` + `RunSender.send` to 20,000 subscribers through the
+"""Digest send benchmark: `start_run` + `send_run` to 20,000 subscribers through the
 smtp backend into a local SMTP sink and through the postmark backend into a local HTTP
 server, beside a raw baseline: prebuilt message bytes pushed with smtplib over the same
 number of connections into the same sink.
 
 Sinks (bench/sinks.py) and phases each run in their own process; every phase gets a fresh
 copy of a SQLite database prepared beforehand (5 posts, N confirmed weekly subscribers),
-so its peak memory (ru_maxrss) is its own. "send" is `RunSender.send` alone, "e2e" adds
+so its peak memory (ru_maxrss) is its own. "send" is `send_run` alone, "e2e" adds
 planning (`start_run`: selection and outbox rows); "send peak" is the peak RSS during the
 send alone (the high-water mark is reset after planning, where Linux allows it); "cpu"
 is the sender's CPU time during the send over its wall time (all threads; near 100% means
@@ -183,10 +183,9 @@ def raw_phase(database: Path, messages: int, connections: int, port: int) -> dic
 
 
 def ours_phase(database: Path, backend: str, port: int, connections: int) -> dict[str, Any]:
-    """`start_run` then `RunSender.send` through `backend` ("smtp" or "postmark")."""
-    from pipeline.delivery import open_backend
+    """`start_run` then `send_run` through `backend` ("smtp" or "postmark")."""
     from pipeline.digest.runs import start_run
-    from pipeline.digest.send import RunSender
+    from pipeline.outbox import send_run
     from pipeline.storage import open_database
 
     if backend == "smtp":
@@ -202,11 +201,7 @@ def ours_phase(database: Path, backend: str, port: int, connections: int) -> dic
     gc.collect()
     reset = reset_peak()
     planned_at, cpu = time.perf_counter(), cpu_seconds()  # the reset is not the pipeline's
-    delivery = open_backend(settings)
-    try:
-        report = RunSender(db, settings, delivery).send(run.id)
-    finally:
-        delivery.close()
+    report = send_run(db, settings, run.id)
     finished, cpu = time.perf_counter(), cpu_seconds() - cpu
     db.close()
     if report.failed or report.retrying or report.status != "done":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -100,9 +101,7 @@ class Settings(BaseSettings):
     api_base_url: AnyHttpUrl | None = None
     mailgun_domain: str | None = None
     send_rate: Annotated[float, Field(ge=0)] = 0
-    send_max_attempts: Annotated[int, Field(ge=1, le=50)] = 5
-    send_lease_seconds: Annotated[int, Field(ge=1, le=86_400)] = 300
-    pause_after_failures: Annotated[int, Field(ge=1)] = 50
+    sender_timeout_seconds: Annotated[float, Field(ge=0.2, le=3_600)] = 15
     hard_bounce_limit: Annotated[int, Field(ge=1, le=100)] = 2
     postmark_webhook_user: str | None = None
     postmark_webhook_password: SecretStr | None = None
@@ -189,6 +188,20 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"needs at least {MIN_ADMIN_PASSWORD_LENGTH} characters besides spaces"
             )
+        return value
+
+    @field_validator("email_from")
+    @classmethod
+    def _one_address(cls, value: str) -> str:
+        _, address = parseaddr(value)
+        local, _, domain = address.rpartition("@")
+        if (
+            any(char in value for char in "\r\n")
+            or not local
+            or not domain
+            or any(char.isspace() for char in address)
+        ):
+            raise ValueError(f"{value!r} is not an address like 'Name <news@example.org>'")
         return value
 
     @field_validator("digest_subject")

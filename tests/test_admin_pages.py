@@ -23,8 +23,9 @@ from sqlalchemy import update
 from test_admin import admin_app, admin_settings, form_post, signed_in, tokens
 from test_web import Tags, running
 
-from pipeline.digest.runs import FINISHED, counts, get_run, recent_runs, start_run
+from pipeline.digest.runs import start_run
 from pipeline.ingest import ingest
+from pipeline.outbox import FINISHED, counts, get_run, recent_runs
 from pipeline.settings import Settings
 from pipeline.storage import Database
 from pipeline.storage.models import DigestRun, OutboxItem

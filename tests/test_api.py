@@ -17,7 +17,8 @@ from fastapi.routing import iter_route_contexts
 from pydantic import SecretStr
 from test_web import running
 
-from pipeline.digest.runs import FINISHED, start_run
+from pipeline.digest.runs import start_run
+from pipeline.outbox import FINISHED
 from pipeline.settings import Settings
 from pipeline.storage import Database
 from pipeline.web import create_app

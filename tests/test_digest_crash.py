@@ -46,7 +46,7 @@ def test_kill_nine_then_resume(tmp_path: Path, smtp_server: SMTPServer) -> None:
         "DATABASE_URL": database_url,
         "SECRET_KEY": "crash-test-secret-0123456789",
         "EMAIL_FROM": "News <news@blog.example.org>",
-        "SEND_LEASE_SECONDS": "1",
+        "SENDER_TIMEOUT_SECONDS": "2",
         **{key.upper(): str(value) for key, value in smtp_server.settings.items()},
     }
     sender = subprocess.Popen(

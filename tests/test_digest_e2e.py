@@ -17,12 +17,11 @@ from cli_runner import run
 from smtp_server import SMTPServer
 from test_web import running
 
-from pipeline.delivery import open_backend
 from pipeline.digest import message_parts
 from pipeline.digest.runs import start_run
-from pipeline.digest.send import RunSender
 from pipeline.ingest import ingest
 from pipeline.mail.template import OutgoingMessage
+from pipeline.outbox import send_run
 from pipeline.settings import Settings, load_settings
 from pipeline.storage import Database
 from pipeline.web import create_app
@@ -71,9 +70,7 @@ def test_digest_round_trip_and_one_click_unsubscribe(
     store.add("ann@example.org", name="Ann Lee", confirmed=True)
     store.add("bo@example.org", name="Bo =?UTF-8?Q?=0A?=Bcc: evil@example.org", confirmed=True)
     run = start_run(db, settings, "weekly", datetime.now(UTC)).run
-    backend = open_backend(settings)
-    report = RunSender(db, settings, backend).send(run.id)
-    backend.close()
+    report = send_run(db, settings, run.id)
     assert (report.sent, report.failed) == (2, 0)
 
     raws = [envelope.raw for envelope in smtp_server.received]

@@ -4,6 +4,7 @@ outbox through a real SMTP server (aiosmtpd) exactly once per subscriber."""
 from __future__ import annotations
 
 import email
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -15,13 +16,12 @@ import pytest
 from smtp_server import SMTPServer
 from sqlalchemy import select
 
-from pipeline.delivery import open_backend
-from pipeline.digest.runs import cancel_run, counts, pause_run, resume_run, start_run
+from pipeline.digest.runs import start_run
 from pipeline.digest.select import period_of, plan
-from pipeline.digest.send import RunSender
+from pipeline.outbox import SendReport, cancel_run, counts, pause_run, resume_run, send_run
 from pipeline.settings import Settings, load_settings
 from pipeline.storage import Database
-from pipeline.storage.models import DigestRun, OutboxItem, Post
+from pipeline.storage.models import OutboxItem, Post
 from subscribers import SubscriberStore
 
 pytest_plugins = ["smtp_server"]
@@ -75,8 +75,6 @@ def smtp_settings(settings: Settings, smtp_server: SMTPServer) -> Settings:
             **smtp_server.settings,
             "secret_key": "test-secret-key-0123456789",
             "email_from": "Riverside Notes <news@blog.example.org>",
-            "send_lease_seconds": 60,
-            "pause_after_failures": 3,
         }
     )
 
@@ -87,8 +85,9 @@ def ticking_from(start: datetime) -> Callable[[], datetime]:
     return lambda: start + timedelta(seconds=time.monotonic() - origin)
 
 
-def sender(db: Database, settings: Settings, clock=lambda: NOW) -> RunSender:
-    return RunSender(db, settings, open_backend(settings), retry_base=0.05, clock=clock)
+def send(db: Database, settings: Settings, run_id: int, clock=lambda: NOW, **options) -> SendReport:
+    """Send a run at `clock`'s time, with retries 50 ms apart instead of 30 s."""
+    return send_run(db, settings, run_id, clock=clock, retry_base=0.05, **options)
 
 
 def received_by(smtp_server: SMTPServer) -> dict[str, int]:
@@ -158,7 +157,7 @@ def test_send_reaches_everyone_once_and_the_next_run_only_has_new_posts(
     for number in range(25):
         add_subscriber(db, f"reader{number}@example.org")
     run = start_run(db, smtp_settings, "weekly", NOW).run
-    report = sender(db, smtp_settings).send(run.id)
+    report = send(db, smtp_settings, run.id)
     assert (report.sent, report.failed, report.status) == (25, 0, "done")
     assert set(received_by(smtp_server).values()) == {1} and len(received_by(smtp_server)) == 25
     message = email.message_from_bytes(smtp_server.received[0].raw, policy=policy.default)
@@ -166,7 +165,7 @@ def test_send_reaches_everyone_once_and_the_next_run_only_has_new_posts(
     # Running again for the same period sends nothing more.
     again = start_run(db, smtp_settings, "weekly", NOW + timedelta(hours=1))
     assert (again.created, again.run.id) == (False, run.id)
-    assert sender(db, smtp_settings).send(run.id).sent == 0
+    assert send(db, smtp_settings, run.id).sent == 0
     # Next week: only the post published since.
     next_week = NOW + timedelta(days=7)
     new = add_post(db, "Second", NOW + timedelta(days=1))
@@ -184,7 +183,7 @@ def test_unsubscribed_after_planning_is_skipped(
     store = SubscriberStore(db.sessions, default_timezone="Europe/London")
     leaver = store.find("leaves@example.org")
     assert store.unsubscribe(leaver.id, leaver.token_nonce) is not None
-    report = sender(db, smtp_settings).send(run.id)
+    report = send(db, smtp_settings, run.id)
     assert (report.sent, report.skipped) == (1, 1)
     assert list(received_by(smtp_server)) == ["stays@example.org"]
 
@@ -198,7 +197,7 @@ def test_transient_failures_are_retried_and_hard_bounces_recorded(
     smtp_server.rcpt_replies["gone@example.org"] = "550 5.1.1 No such user"
     smtp_server.data_replies.append("451 4.3.0 Try again later")
     run = start_run(db, smtp_settings, "weekly", NOW).run
-    report = sender(db, smtp_settings, clock=ticking_from(NOW)).send(run.id)
+    report = send(db, smtp_settings, run.id, clock=ticking_from(NOW))
     assert (report.sent, report.failed) == (1, 1)
     assert report.errors == ["gone@example.org: 550 5.1.1 No such user"]
     assert received_by(smtp_server) == {"busy@example.org": 1}
@@ -214,33 +213,76 @@ def test_a_run_past_its_window_expires_instead_of_sending_late(
     add_subscriber(db, "late@example.org")
     run = start_run(db, smtp_settings, "weekly", NOW).run
     four_days_later = NOW + timedelta(days=4)
-    report = sender(db, smtp_settings, clock=lambda: four_days_later).send(run.id)
+    report = send(db, smtp_settings, run.id, clock=lambda: four_days_later)
     assert report.status == "expired" and report.sent == 0
     assert "1 messages not sent late" in (report.note or "")
     assert smtp_server.received == []
     assert counts(db, [run.id])[run.id]["skipped"] == 1
 
 
-def test_a_run_that_keeps_failing_pauses_and_resumes(
+def test_deferred_recipients_are_retried_without_pausing_the_run(
     db: Database, smtp_settings: Settings, smtp_server: SMTPServer
 ) -> None:
     add_post(db, "Post", NOW - timedelta(hours=3))
-    for number in range(5):
-        address = f"bad{number}@example.org"
-        add_subscriber(db, address)
-        smtp_server.rcpt_replies[address] = "451 4.7.1 Greylisted"
+    for number in range(60):
+        add_subscriber(db, f"reader{number}@example.org")
+    for number in range(0, 60, 10):
+        smtp_server.rcpt_replies[f"reader{number}@example.org"] = "451 4.7.1 Greylisted"
     run = start_run(db, smtp_settings, "weekly", NOW).run
-    report = sender(db, smtp_settings).send(run.id)
-    assert report.status == "paused" and report.sent == 0
-    assert report.note.startswith("paused after 3 consecutive failures")
-    with db.session() as session:
-        assert session.get(DigestRun, run.id).status == "paused"
-    assert sender(db, smtp_settings).send(run.id).sent == 0  # stays paused
+    first = send(db, smtp_settings, run.id, wait=0)
+    assert (first.sent, first.failed, first.status, first.retrying) == (54, 0, "sending", 6)
     smtp_server.rcpt_replies.clear()
-    resume_run(db, run.id)
-    later = NOW + timedelta(minutes=5)
-    resumed = sender(db, smtp_settings, clock=lambda: later).send(run.id)
-    assert (resumed.sent, resumed.status) == (5, "done")
+    retried = send(db, smtp_settings, run.id, clock=lambda: NOW + timedelta(hours=2))
+    assert (retried.sent, retried.status) == (6, "done")
+    assert set(received_by(smtp_server).values()) == {1} and len(received_by(smtp_server)) == 60
+
+
+def test_transient_failures_are_retried_for_the_whole_window_then_failed(
+    db: Database, smtp_settings: Settings, smtp_server: SMTPServer
+) -> None:
+    add_post(db, "Post", NOW - timedelta(hours=3))
+    add_subscriber(db, "full@example.org")
+    smtp_server.rcpt_replies["full@example.org"] = "452 4.2.2 Mailbox full"
+    run = start_run(db, smtp_settings, "weekly", NOW).run
+    for hours in range(0, 72, 6):  # far more tries than a fixed five, none of them final
+        report = send(
+            db, smtp_settings, run.id, wait=0, clock=lambda h=hours: NOW + timedelta(hours=h)
+        )
+        assert (report.status, report.failed) == ("sending", 0)
+    with db.session() as session:
+        assert session.scalar(select(OutboxItem.attempts)) >= 10
+    ended = send(db, smtp_settings, run.id, clock=lambda: NOW + timedelta(hours=73))
+    assert ended.status == "expired" and "1 had kept failing" in (ended.note or "")
+    assert counts(db, [run.id])[run.id]["failed"] == 1
+
+
+def test_a_relay_that_is_down_pauses_the_run_and_the_run_resumes_by_itself(
+    db: Database, smtp_settings: Settings, smtp_server: SMTPServer
+) -> None:
+    add_post(db, "Post", NOW - timedelta(hours=3))
+    for number in range(20):
+        add_subscriber(db, f"reader{number}@example.org")
+    run = start_run(db, smtp_settings, "weekly", NOW).run
+    down = smtp_settings.model_copy(update={"smtp_port": _closed_port()})
+    report = send(db, down, run.id)
+    assert (report.status, report.sent, report.failed) == ("paused", 0, 0)
+    assert report.next_attempt is not None and report.next_attempt > NOW
+    # Probed again before its time: nothing; after it, still down: a longer pause.
+    assert send(db, down, run.id, clock=lambda: NOW + timedelta(seconds=5)).status == "paused"
+    probe = report.next_attempt + timedelta(seconds=1)
+    again = send(db, down, run.id, clock=lambda: probe)
+    assert again.status == "paused" and again.next_attempt - probe > report.next_attempt - NOW
+    # The relay is back (ten minutes on, beyond the old retry schedule): everyone gets it.
+    back = again.next_attempt + timedelta(minutes=10)
+    resumed = send(db, smtp_settings, run.id, clock=lambda: back)
+    assert (resumed.status, resumed.sent, resumed.failed) == ("done", 20, 0)
+    assert set(received_by(smtp_server).values()) == {1} and len(received_by(smtp_server)) == 20
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def test_scheduled_runs_wait_for_each_zones_local_hour(db: Database, settings: Settings) -> None:
@@ -266,11 +308,11 @@ def test_admins_can_pause_resume_and_cancel(db: Database, settings: Settings) ->
     add_post(db, "Post", NOW - timedelta(hours=3))
     add_subscriber(db, "a@example.org")
     run = start_run(db, settings, "weekly", NOW).run
-    assert pause_run(db, run.id).status == "paused"
-    assert resume_run(db, run.id).status == "sending"
+    assert pause_run(db, run.id, NOW).status == "paused"
+    assert resume_run(db, run.id, NOW).status == "sending"
     assert cancel_run(db, run.id, NOW).status == "cancelled"
     assert counts(db, [run.id])[run.id]["skipped"] == 1
-    assert resume_run(db, run.id).status == "cancelled"
+    assert resume_run(db, run.id, NOW).status == "cancelled"
 
 
 def test_a_post_updated_after_it_was_sent_is_not_sent_again(
@@ -279,7 +321,7 @@ def test_a_post_updated_after_it_was_sent_is_not_sent_again(
     post_id = add_post(db, "Once", NOW - timedelta(hours=3))
     add_subscriber(db, "reader@example.org")
     run = start_run(db, smtp_settings, "weekly", NOW).run
-    assert sender(db, smtp_settings).send(run.id).sent == 1
+    assert send(db, smtp_settings, run.id).sent == 1
     with db.session() as session:
         post = session.get(Post, post_id)
         post.content_html, post.updated = "<p>Corrected.</p>", NOW + timedelta(days=2)

@@ -26,7 +26,7 @@ app.add_typer(content.posts_app, name="posts")
 app.add_typer(feeds.feeds_app, name="feeds")
 app.add_typer(subscribers.subscribers_app, name="subscribers")
 app.add_typer(digest.digest_app, name="digest")
-app.command()(digest.deliveries)
+app.add_typer(digest.deliveries_app, name="deliveries")
 
 
 def main() -> None:

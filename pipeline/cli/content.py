@@ -17,6 +17,7 @@ from pipeline.cli.context import (
     settings,
     tracker,
 )
+from pipeline.delivery import check_delivery
 from pipeline.delivery.feedback import missing_webhook
 from pipeline.links import post_url
 from pipeline.redact import redacted
@@ -40,10 +41,11 @@ def init() -> None:
 
 @config_app.command("check")
 def config_check() -> None:
-    """Validate the settings and print them, secrets masked, then when digests go out
-    next; an email API without the settings of its bounce webhook is an error too (its
-    bounces would go unnoticed)."""
+    """Validate the settings (sending's too) and print them, secrets masked, then when
+    digests go out next; an email API without the settings of its bounce webhook is an
+    error too (its bounces would go unnoticed)."""
     config = settings()
+    check_delivery(config)
     for name, value in config.masked().items():
         out.print(f"{name}={'' if value is None else value}", markup=False)
     for frequency, fire in next_runs(config, utcnow()):

@@ -8,9 +8,8 @@ import typer
 
 from pipeline.cli.content import print_refresh
 from pipeline.cli.context import EXIT_OK, EXIT_PARTIAL, database, out, settings
-from pipeline.delivery import open_backend
 from pipeline.digest.runs import start_run
-from pipeline.digest.send import RunSender, SendReport
+from pipeline.outbox import SendReport, send_run
 from pipeline.refresh import refresh
 from pipeline.settings import Settings
 from pipeline.storage import Database
@@ -57,12 +56,7 @@ def _send_sample_digest(db: Database, config: Settings) -> SendReport:
     store = SubscriberStore(db.sessions, default_timezone=config.timezone)
     for email, name, zone in SAMPLE_READERS:
         store.add(email, name=name, timezone=zone, confirmed=True, method="admin")
-    backend = open_backend(config)
-    try:
-        sender = RunSender(db, config, backend)
-        return sender.send(start_run(db, config, "weekly", datetime.now(UTC)).run.id)
-    finally:
-        backend.close()
+    return send_run(db, config, start_run(db, config, "weekly", datetime.now(UTC)).run.id)
 
 
 def _mail_location(config: Settings) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Literal
@@ -29,7 +30,7 @@ from pipeline.cli.context import (
     print_json,
     settings,
 )
-from pipeline.delivery import open_backend
+from pipeline.delivery import check_delivery
 from pipeline.delivery.single import send_one
 from pipeline.digest import message_parts
 from pipeline.digest.preview import (
@@ -40,12 +41,22 @@ from pipeline.digest.preview import (
     send_outlook,
     would_send,
 )
-from pipeline.digest.runs import counts, recent_runs, run_json, start_run
-from pipeline.digest.send import RunSender, SendReport
+from pipeline.digest.runs import start_run
+from pipeline.outbox import (
+    SendReport,
+    cancel_run,
+    counts,
+    pause_run,
+    recent_runs,
+    resume_run,
+    run_json,
+    send_run,
+)
+from pipeline.outbox.status import UNFINISHED, RunStatus
 from pipeline.private import PRIVATE_MODE
 from pipeline.settings import Settings
 from pipeline.storage import Database
-from pipeline.storage.models import Post
+from pipeline.storage.models import DigestRun, Post
 from subscribers import Subscriber, SubscriberError, normalise_email
 
 digest_app = typer.Typer(help="Preview and send email digests.", no_args_is_help=True)
@@ -134,30 +145,44 @@ def _dry_run(config: Settings, db: Database, frequency: str) -> None:
 
 
 def _send_run(config: Settings, db: Database, frequency: str, yes: bool) -> None:
+    """Exit 0 only when the run is done; otherwise say what is left and when it goes."""
     now = datetime.now(UTC)
-    outlook = send_outlook(db, config, frequency, now)
-    if outlook.finished and outlook.run is not None:
+    check_delivery(config)  # a delivery setting that cannot work stops us before the run
+    if not yes:
+        outlook = send_outlook(db, config, frequency, now)
+        if outlook.finished and outlook.run is not None:
+            out.print(
+                f"the {frequency} digest for {outlook.period} is {outlook.run.status}"
+                f" (run {outlook.run.id}): nothing to send",
+                markup=False,
+            )
+            return
+        _confirm(outlook)
+    started = start_run(db, config, frequency, now)
+    run = started.run
+    if not started.created and run.status not in (*UNFINISHED, RunStatus.PAUSED):
         out.print(
-            f"the {frequency} digest for {outlook.period} is {outlook.run.status}"
-            f" (run {outlook.run.id}): nothing to send",
+            f"the {frequency} digest for {run.period} is {run.status} (run {run.id}):"
+            " nothing to send",
             markup=False,
         )
         return
-    if not yes:
-        _confirm(outlook)
-    backend = open_backend(config)  # a delivery setting that cannot work stops us before the run
-    try:
-        sender = RunSender(db, config, backend)
-        run = start_run(db, config, frequency, now).run
-        left = counts(db, [run.id])[run.id]
-        report = _with_progress(sender, run.id, left["queued"] + left["sending"])
-    finally:
-        backend.close()
+    _report(_with_progress(db, config, run.id))
+
+
+def _report(report: SendReport) -> None:
     for line in report.errors[:20]:
         err.print(f"error: {line}", markup=False)
     out.print(report.summary(), markup=False)
-    partial = report.failed or report.retrying or report.status == "paused"
-    raise typer.Exit(EXIT_PARTIAL if partial else EXIT_OK)
+    if not report.done:
+        if report.status in (*UNFINISHED, RunStatus.PAUSED):
+            err.print(
+                "what is left goes out with `newsletter serve` running (its sweep), or"
+                f" with `newsletter deliveries resume {report.run_id}`",
+                markup=False,
+            )
+        raise typer.Exit(EXIT_PARTIAL)
+    raise typer.Exit(EXIT_PARTIAL if report.failed else EXIT_OK)
 
 
 def _confirm(outlook: SendOutlook) -> None:
@@ -175,8 +200,10 @@ def _confirm(outlook: SendOutlook) -> None:
         raise typer.Exit(EXIT_OK)
 
 
-def _with_progress(sender: RunSender, run_id: int, total: int) -> SendReport:
+def _with_progress(db: Database, config: Settings, run_id: int) -> SendReport:
     """Send with a progress bar (sent, failed, rate, ETA) on a terminal."""
+    left = counts(db, [run_id])[run_id]
+    total = left["queued"] + left["sending"]
     bar = Progress(
         TextColumn("Sending"),
         BarColumn(),
@@ -196,13 +223,20 @@ def _with_progress(sender: RunSender, run_id: int, total: int) -> SendReport:
             speed = bar.tasks[0].speed or 0.0
             bar.update(task, completed=done, failed=report.failed, rate=speed)
 
-        return sender.send(run_id, update)
+        return send_run(db, config, run_id, progress=update)
 
 
+deliveries_app = typer.Typer(help="Digest runs: list them, pause, resume or cancel one.")
+
+
+@deliveries_app.callback(invoke_without_command=True)
 def deliveries(
+    context: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
 ) -> None:
     """Digest runs, newest first, with how many messages are in each state."""
+    if context.invoked_subcommand is not None:
+        return
     db = database(settings())
     runs = recent_runs(db)
     by_run = counts(db, [run.id for run in runs])
@@ -217,3 +251,42 @@ def deliveries(
             f"  {tally or 'no messages'}",
             markup=False,
         )
+
+
+RunId = Annotated[int, typer.Argument(help="The run's id (see `newsletter deliveries`).")]
+
+
+@deliveries_app.command("pause")
+def pause(run_id: RunId) -> None:
+    """Stop a run between batches until it is resumed."""
+    _control(run_id, "paused", pause_run)
+
+
+@deliveries_app.command("cancel")
+def cancel(run_id: RunId) -> None:
+    """End a run for good: what was not sent yet is skipped."""
+    _control(run_id, "cancelled", cancel_run)
+
+
+@deliveries_app.command("resume")
+def resume(run_id: RunId) -> None:
+    """Send a paused or unfinished run now, here, until it is done."""
+    config = settings()
+    db = database(config)
+    check_delivery(config)
+    run = resume_run(db, run_id, datetime.now(UTC))
+    if run is None:
+        fail(f"no digest run {run_id}")
+    if run.status not in UNFINISHED:
+        fail(f"run {run_id} is {run.status}: it cannot be resumed")
+    _report(_with_progress(db, config, run_id))
+
+
+def _control(run_id: int, target: str, move: Callable[..., DigestRun | None]) -> None:
+    db = database(settings())
+    run = move(db, run_id, datetime.now(UTC))
+    if run is None:
+        fail(f"no digest run {run_id}")
+    if run.status != target:
+        fail(f"run {run_id} is {run.status}: it cannot be {target}")
+    out.print(f"run {run_id} {target}", markup=False)

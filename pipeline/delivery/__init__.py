@@ -16,6 +16,7 @@ from pipeline.delivery.ratelimit import TokenBucket
 from pipeline.delivery.resend import Resend
 from pipeline.delivery.sendgrid import SendGrid
 from pipeline.delivery.smtp import SMTPBackend, smtp_connection
+from pipeline.mail.dkim import dkim_signer
 from pipeline.settings import ENV_PREFIX, Settings
 
 __all__ = [
@@ -29,9 +30,18 @@ __all__ = [
     "SMTPPool",
     "SendResult",
     "TokenBucket",
+    "check_delivery",
     "open_backend",
     "smtp_connection",
 ]
+
+
+def check_delivery(settings: Settings) -> None:
+    """Raise a one-line SettingsProblem if sending cannot work as configured (backend keys,
+    the DKIM key), without connecting anywhere: before a run is created, and in `config
+    check`."""
+    open_backend(settings).close()
+    dkim_signer(settings)
 
 
 def open_backend(settings: Settings) -> Backend:

@@ -16,17 +16,19 @@ from typing import Any, Protocol
 
 import requests
 
-from pipeline.delivery.base import SendResult, delivered, failed
+from pipeline.delivery.base import Closing, Done, SendResult, delivered, failed
 from pipeline.delivery.http import RetryPolicy, api_session, describe, post
 from pipeline.delivery.parts import structured
 from pipeline.delivery.ratelimit import TokenBucket
 from pipeline.mail.template import OutgoingMessage
 
 log = logging.getLogger(__name__)
-# Refusals that say nothing about the messages: our credentials or the account are wrong
-# (fixed by an admin, then the same messages can go), the request timed out, or one with
-# the same Idempotency-Key is still under way (Resend).
-TRANSIENT_STATUSES = frozenset({401, 403, 408, 409})
+# Refusals that say nothing about the messages: the request timed out, one with the same
+# Idempotency-Key is still under way (Resend), too many requests, or the provider failed.
+TRANSIENT_STATUSES = frozenset({408, 409, 429})
+# Our credentials or the account are refused: no message can go until an admin fixes it,
+# then the same messages can.
+CHANNEL_STATUSES = frozenset({401, 403})
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,7 @@ class Accepted:
 class Refused:
     error: str
     permanent: bool
+    channel: bool = False
 
 
 Outcome = Accepted | Refused
@@ -71,7 +74,7 @@ class Provider(Protocol):
         TypeError or IndexError for an answer of the wrong shape."""
 
 
-class APIBackend:
+class APIBackend(Closing):
     """Sends through `provider` over one Session, paced per recipient by `limiter`."""
 
     def __init__(
@@ -94,16 +97,22 @@ class APIBackend:
         """How many messages one `send` should get: a full request's worth."""
         return self.provider.batch_size
 
-    def send(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
+    def send(
+        self, messages: Sequence[OutgoingMessage], done: Done | None = None
+    ) -> list[SendResult]:
+        """Each request's outcomes are recorded (with `done`) before the next request goes,
+        so a crash leaves at most one request's batch sent but unrecorded."""
         results: list[list[SendResult]] = [[] for _ in messages]
         for index, message in enumerate(messages):
             if not structured(message):
                 error = f"{self.provider.name}: the message has no template to send parts of"
                 results[index] = failed(message, error, permanent=True)
+                _hand_over(done, [(message, results[index])])
         for indices in batches(messages, self.provider.batch_size, self.provider.per_template):
             batch = [messages[index] for index in indices]
             for index, outcome in zip(indices, self._send_batch(batch), strict=True):
                 results[index] = outcome
+            _hand_over(done, [(messages[index], results[index]) for index in indices])
         return [result for per_message in results for result in per_message]
 
     def close(self) -> None:
@@ -122,17 +131,24 @@ class APIBackend:
             data=call.data,
             headers=call.headers,
         )
-        if isinstance(answer, str):
-            outcomes: list[Outcome] = [Refused(answer, permanent=False)] * len(batch)
+        if isinstance(answer, str):  # no answer at all, after the retries
+            outcomes: list[Outcome] = [Refused(answer, permanent=False, channel=True)] * len(batch)
         elif not answer.ok:
-            permanent = answer.status_code not in TRANSIENT_STATUSES
-            outcomes = [Refused(describe(answer), permanent)] * len(batch)
+            status = answer.status_code
+            channel = status in CHANNEL_STATUSES
+            permanent = not channel and status not in TRANSIENT_STATUSES and status < 500
+            outcomes = [Refused(describe(answer), permanent, channel)] * len(batch)
         else:
             outcomes = self._read(batch, answer)
         return [
             delivered(message, outcome.provider_id)
             if isinstance(outcome, Accepted)
-            else failed(message, f"{name}: {outcome.error}", permanent=outcome.permanent)
+            else failed(
+                message,
+                f"{name}: {outcome.error}",
+                permanent=outcome.permanent,
+                channel=outcome.channel,
+            )
             for message, outcome in zip(batch, outcomes, strict=True)
         ]
 
@@ -174,3 +190,11 @@ def batches(
     for batch, _ in open_batches.values():
         if batch:
             yield batch
+
+
+def _hand_over(done: Done | None, finished: list[tuple[OutgoingMessage, list[SendResult]]]) -> None:
+    """Give `done` each message's results and wait until all of them are recorded."""
+    if done is None:
+        return
+    for ticket in [done(message, results) for message, results in finished]:
+        ticket.wait()

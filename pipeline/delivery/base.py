@@ -7,9 +7,10 @@ batch always yields a result per recipient that the outbox can record.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from types import TracebackType
+from typing import Protocol, TypeVar
 
 from pipeline.mail.compose import OutgoingMessage
 from pipeline.settings import SettingsProblem
@@ -25,6 +26,8 @@ class SendResult:
 
     `permanent` is only meaningful when not `ok`: True means retrying cannot succeed (the
     server refused this message or address for good); False means try again later.
+    `channel` marks a transient failure of the whole channel (no connection, credentials
+    refused, a full disk), which says nothing about this message: the run pauses instead.
     """
 
     message_id: str
@@ -33,23 +36,94 @@ class SendResult:
     permanent: bool = False
     error: str | None = None
     provider_id: str | None = None
+    channel: bool = False
 
 
 DEFAULT_BATCH = 50
 
 
-class Backend(Protocol):
-    """Sends messages; `close` releases connections (safe to call more than once).
+class Ticket(Protocol):
+    """Returned for each finished message by a `Done` callback: `wait` returns once its
+    outcome is recorded."""
 
-    `max_batch` is how many messages one `send` should get: the outbox marks results after
-    each call, so it is also the most a crash can leave sent but unrecorded.
+    def wait(self) -> object: ...
+
+
+# Called as each message's results are known, from the thread that sent it.
+Done = Callable[[OutgoingMessage, list[SendResult]], Ticket]
+
+
+class Backend(Protocol):
+    """Sends messages; `close` releases connections (safe to call more than once); a
+    context manager that closes on exit.
+
+    `max_batch` is how many messages one `send` should get. With `done`, each message is
+    handed over as soon as its results are known, and a backend starts a message only once
+    the outcome of the one before the previous on that connection (for an API: the previous
+    request) is recorded, which bounds what a crash can leave sent but unrecorded.
     """
 
-    max_batch: int
+    @property
+    def max_batch(self) -> int: ...
 
-    def send(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]: ...
+    def send(
+        self, messages: Sequence[OutgoingMessage], done: Done | None = None
+    ) -> list[SendResult]: ...
 
     def close(self) -> None: ...
+
+    def __enter__(self) -> Backend: ...
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None: ...
+
+
+class Closing:
+    """`with backend:` closes it on the way out."""
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+    def __enter__(self: _B) -> _B:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+_B = TypeVar("_B", bound=Closing)
+
+
+class Pipeline:
+    """One connection's view of recording: wait for the outcome before the previous one
+    before going on, so at most two of its messages are sent but unrecorded at any time."""
+
+    def __init__(self, done: Done | None) -> None:
+        self.done = done
+        self._pending: Ticket | None = None
+
+    def finished(self, message: OutgoingMessage, results: list[SendResult]) -> None:
+        if self.done is None:
+            return
+        ticket = self.done(message, results)
+        if self._pending is not None:
+            self._pending.wait()
+        self._pending = ticket
+
+    def drain(self) -> None:
+        """Wait until everything handed over is recorded."""
+        if self._pending is not None:
+            self._pending.wait()
+            self._pending = None
 
 
 def delivered(message: OutgoingMessage, provider_id: str | None = None) -> list[SendResult]:
@@ -61,11 +135,39 @@ def delivered(message: OutgoingMessage, provider_id: str | None = None) -> list[
 
 
 def failed(
-    message: OutgoingMessage, error: str, *, permanent: bool, recipients: Sequence[str] = ()
+    message: OutgoingMessage,
+    error: str,
+    *,
+    permanent: bool,
+    recipients: Sequence[str] = (),
+    channel: bool = False,
 ) -> list[SendResult]:
     """Failure for `recipients` (all of the message's by default), with a one-line error."""
     line = " ".join(error.split())
     return [
-        SendResult(message.message_id, recipient, ok=False, permanent=permanent, error=line)
+        SendResult(
+            message.message_id,
+            recipient,
+            ok=False,
+            permanent=permanent and not channel,
+            error=line,
+            channel=channel,
+        )
         for recipient in recipients or message.recipients
     ]
+
+
+def one_by_one(
+    messages: Sequence[OutgoingMessage],
+    deliver: Callable[[OutgoingMessage], list[SendResult]],
+    done: Done | None,
+) -> list[SendResult]:
+    """Send `messages` in turn with `deliver`, handing each one's results to `done`."""
+    line = Pipeline(done)
+    results: list[SendResult] = []
+    for message in messages:
+        outcome = deliver(message)
+        results += outcome
+        line.finished(message, outcome)
+    line.drain()
+    return results

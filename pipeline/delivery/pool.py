@@ -1,13 +1,17 @@
-"""The `smtp` backend: a batch spread over SMTP_CONNECTIONS persistent connections.
+"""The `smtp` backend: messages spread over SMTP_CONNECTIONS persistent connections.
 
 One connection sends a message per round trip; a relay accepts several connections at
-once, so a digest to thousands goes several times faster over a few. Each worker thread
-takes one connection from the pool for the batch and messages from a shared queue, so a
+once, so a digest to thousands goes several times faster over a few. Each connection has
+its own long-lived worker thread, which takes messages from the batch being sent, so a
 slow message holds up only its own connection. Results come back in the order of the input.
 
+With a `done` callback each message's results are handed over as soon as they are known,
+and a connection goes on to its next message only once the one before the previous is
+recorded: a crash leaves at most two messages per connection sent but unrecorded.
+
 A worker that cannot connect (the server refuses more connections, or is down) puts its
-message back and stops; the others carry on. Only when no worker can connect does the rest
-of the batch fail at once, as transient.
+message back and leaves the batch; the others carry on. Only when no worker can connect
+does the rest of the batch fail at once, as a transient fault of the channel.
 """
 
 from __future__ import annotations
@@ -16,72 +20,109 @@ import queue
 import threading
 from collections import deque
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 
-from pipeline.delivery.base import SendResult, failed
+from pipeline.delivery.base import Closing, Done, Pipeline, SendResult, failed
 from pipeline.delivery.ratelimit import TokenBucket
 from pipeline.delivery.smtp import SMTPBackend, Unreachable
 from pipeline.mail.compose import OutgoingMessage
 
-MESSAGES_PER_CONNECTION_PER_CALL = 25
+MESSAGES_PER_CONNECTION_PER_CALL = 125
 
 
-class SMTPPool:
+class SMTPPool(Closing):
     """Sends through `connections` (unconnected `SMTPBackend`s are fine: each connects on
     first use), one worker thread per connection, paced by `limiter`."""
 
     def __init__(self, connections: Sequence[SMTPBackend], limiter: TokenBucket) -> None:
         self.connections = tuple(connections)
         self.limiter = limiter
-        self._idle: queue.LifoQueue[SMTPBackend] = queue.LifoQueue()
-        for connection in self.connections:
-            self._idle.put(connection)
+        self._inboxes: list[queue.SimpleQueue[_Batch | None]] = [
+            queue.SimpleQueue() for _ in self.connections
+        ]
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
 
     @property
     def max_batch(self) -> int:
         """How many messages one `send` should get: enough to keep every connection busy
-        for a while (each call starts the workers afresh), few enough to record often."""
+        while the next batch is prepared."""
         return MESSAGES_PER_CONNECTION_PER_CALL * len(self.connections)
 
-    def send(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
+    def send(
+        self, messages: Sequence[OutgoingMessage], done: Done | None = None
+    ) -> list[SendResult]:
         if not messages:
             return []
-        workers = min(len(self.connections), len(messages))
-        batch = _Batch(messages, workers)
-        with ThreadPoolExecutor(workers, thread_name_prefix="smtp") as executor:
-            for future in [executor.submit(self._work, batch) for _ in range(workers)]:
-                future.result()  # a bug in a worker surfaces here, not as a missing result
+        self._start()
+        batch = _Batch(messages, len(self.connections), done)
+        for inbox in self._inboxes:
+            inbox.put(batch)
         return batch.collected()
 
     def close(self) -> None:
-        """QUIT on every open connection (call it when no `send` is running)."""
+        """Stop the workers and QUIT on every open connection (when no `send` is running)."""
+        with self._lock:
+            threads, self._threads = self._threads, []
+        for inbox in self._inboxes[: len(threads)]:
+            inbox.put(None)
+        for thread in threads:
+            thread.join()
         for connection in self.connections:
             connection.close()
 
-    def _work(self, batch: _Batch) -> None:
-        # The warmest connection first (LIFO); waits if another batch holds them all.
-        connection = self._idle.get()
+    def _start(self) -> None:
+        with self._lock:
+            if self._threads:
+                return
+            for number, (connection, inbox) in enumerate(
+                zip(self.connections, self._inboxes, strict=True)
+            ):
+                thread = threading.Thread(
+                    target=self._serve,
+                    args=(connection, inbox),
+                    name=f"smtp-{number}",
+                    daemon=True,
+                )
+                thread.start()
+                self._threads.append(thread)
+
+    def _serve(self, connection: SMTPBackend, inbox: queue.SimpleQueue[_Batch | None]) -> None:
+        while (batch := inbox.get()) is not None:
+            try:
+                self._work(connection, batch)
+            except BaseException as exc:  # surfaces in `send`, not as a missing result
+                batch.crash(exc)
+            finally:
+                batch.leave()
+
+    def _work(self, connection: SMTPBackend, batch: _Batch) -> None:
+        line = Pipeline(batch.done)
         try:
             while (index := batch.take()) is not None:
                 self.limiter.acquire()
+                message = batch.messages[index]
                 try:
-                    batch.results[index] = connection.deliver(batch.messages[index])
+                    results = connection.deliver(message)
                 except Unreachable as exc:
                     batch.give_up(index, str(exc))
                     return
+                batch.results[index] = results
+                line.finished(message, results)
         finally:
-            self._idle.put(connection)
+            line.drain()
 
 
 class _Batch:
     """One `send` call's messages, the queue of those not yet taken, and their results."""
 
-    def __init__(self, messages: Sequence[OutgoingMessage], workers: int) -> None:
-        self.messages = messages
+    def __init__(self, messages: Sequence[OutgoingMessage], workers: int, done: Done | None):
+        self.messages, self.done = messages, done
         self.results: list[list[SendResult] | None] = [None] * len(messages)
         self._pending = deque(range(len(messages)))
-        self._workers = workers
+        self._workers = self._present = workers
         self._lock = threading.Lock()
+        self._finished = threading.Event()
+        self._error: BaseException | None = None
 
     def take(self) -> int | None:
         with self._lock:
@@ -95,9 +136,29 @@ class _Batch:
             self._workers -= 1
             if self._workers:
                 return
-            while self._pending:
-                waiting = self._pending.popleft()
-                self.results[waiting] = failed(self.messages[waiting], reason, permanent=False)
+            unsent = list(self._pending)
+            self._pending.clear()
+        line = Pipeline(self.done)
+        for waiting in unsent:
+            message = self.messages[waiting]
+            self.results[waiting] = failed(message, reason, permanent=False, channel=True)
+            line.finished(message, self.results[waiting] or [])
+        line.drain()
+
+    def crash(self, error: BaseException) -> None:
+        with self._lock:
+            self._error = self._error or error
+            self._pending.clear()
+
+    def leave(self) -> None:
+        with self._lock:
+            self._present -= 1
+            if not self._present:
+                self._finished.set()
 
     def collected(self) -> list[SendResult]:
+        """Every result, once all workers are done with this batch."""
+        self._finished.wait()
+        if self._error is not None:
+            raise self._error
         return [result for results in self.results for result in results or ()]

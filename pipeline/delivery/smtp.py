@@ -18,7 +18,15 @@ import ssl
 from collections.abc import Sequence
 from typing import Literal
 
-from pipeline.delivery.base import DEFAULT_BATCH, DeliveryConfigError, SendResult, failed
+from pipeline.delivery.base import (
+    DEFAULT_BATCH,
+    Closing,
+    DeliveryConfigError,
+    Done,
+    Pipeline,
+    SendResult,
+    failed,
+)
 from pipeline.delivery.transaction import ConnectionLost, Reply, sendable, transact
 from pipeline.mail.compose import OutgoingMessage
 from pipeline.settings import ENV_PREFIX, Settings
@@ -48,7 +56,7 @@ def smtp_connection(settings: Settings) -> SMTPBackend:
     )
 
 
-class SMTPBackend:
+class SMTPBackend(Closing):
     """Sends through one SMTP server; STARTTLS or implicit TLS, AUTH when a username is set."""
 
     max_batch = DEFAULT_BATCH
@@ -70,15 +78,23 @@ class SMTPBackend:
         self._connection: smtplib.SMTP | None = None
         self._used = 0  # transactions on the current connection
 
-    def send(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
+    def send(
+        self, messages: Sequence[OutgoingMessage], done: Done | None = None
+    ) -> list[SendResult]:
+        line = Pipeline(done)
         results: list[SendResult] = []
         for index, message in enumerate(messages):
             try:
-                results += self.deliver(message)
+                outcome = self.deliver(message)
             except Unreachable as exc:
                 for unsent in messages[index:]:
-                    results += failed(unsent, str(exc), permanent=False)
+                    outcome = failed(unsent, str(exc), permanent=False, channel=True)
+                    results += outcome
+                    line.finished(unsent, outcome)
                 break
+            results += outcome
+            line.finished(message, outcome)
+        line.drain()
         return results
 
     def close(self) -> None:

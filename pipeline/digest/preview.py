@@ -14,10 +14,10 @@ from sqlalchemy import select
 
 from pipeline.digest.message import digest_recipient, digest_template
 from pipeline.digest.render import render_digest
-from pipeline.digest.runs import FINISHED, counts, find_run
 from pipeline.digest.select import period_of, plan, selection_for
 from pipeline.keys import signing_keys
 from pipeline.mail.template import OutgoingMessage, Recipient
+from pipeline.outbox import FINISHED, counts, find_run
 from pipeline.settings import Settings
 from pipeline.storage import Database
 from pipeline.storage.models import DigestRun, DigestSelection, OutboxItem, Post

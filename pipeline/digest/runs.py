@@ -11,21 +11,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from pipeline.digest.select import Plan, period_of, plan
+from pipeline.outbox import RunStatus, find_run, rows
 from pipeline.settings import Settings
 from pipeline.storage import Database
-from pipeline.storage.models import DigestRun, DigestSelection, OutboxItem
-
-OUTBOX_STATUSES = ("queued", "sending", "sent", "failed", "skipped")
-FINISHED = ("done", "expired", "cancelled")
-_INSERT_CHUNK = 5_000
+from pipeline.storage.models import DigestRun, DigestSelection
 
 
 @dataclass(frozen=True)
@@ -54,7 +49,7 @@ def start_run(
             run = DigestRun(
                 frequency=frequency,
                 period=period,
-                status="queued",
+                status=RunStatus.QUEUED,
                 created=now,
                 cutoff=now,
                 expires_at=expires,
@@ -65,7 +60,8 @@ def start_run(
             send_at = _local_times(settings, recipients, now) if local_hours else {}
             _queue(session, run, recipients, send_at)
             if not recipients.recipients:
-                run.status, run.finished_at, run.note = "done", now, "nothing new to send"
+                rows.move(run, RunStatus.DONE, now)
+                run.note = "nothing new to send"
     except IntegrityError:  # another process created it between our look and our insert
         raced = find_run(db, frequency, period)
         if raced is None:
@@ -100,108 +96,10 @@ def schedule_time(cron: str) -> tuple[int, int] | None:
 def _queue(
     session: Session, run: DigestRun, recipients: Plan, send_at: dict[str, datetime]
 ) -> None:
-    """One selection row per distinct post list, one outbox row per recipient, inserted in
-    chunks so memory stays flat however long the list."""
+    """One selection row per distinct post list, one outbox row per recipient."""
     for post_ids, subscriber_ids in recipients.groups.items():
         selection = DigestSelection(run_id=run.id, post_ids=list(post_ids))
         session.add(selection)
         session.flush()
-        for start in range(0, len(subscriber_ids), _INSERT_CHUNK):
-            rows = [
-                {
-                    "run_id": run.id,
-                    "selection_id": selection.id,
-                    "subscriber_id": subscriber,
-                    "status": "queued",
-                    "attempts": 0,
-                    "next_attempt_at": send_at.get(recipients.zones.get(subscriber, "")),
-                }
-                for subscriber in subscriber_ids[start : start + _INSERT_CHUNK]
-            ]
-            session.execute(insert(OutboxItem), rows)
-
-
-def resume_run(db: Database, run_id: int) -> DigestRun | None:
-    """Let a paused run send again (after fixing what made it pause)."""
-    return _transition(db, run_id, {"paused": "sending"}, note=None)
-
-
-def pause_run(db: Database, run_id: int) -> DigestRun | None:
-    """Stop a run between batches; `resume_run` continues it where it stopped."""
-    return _transition(
-        db, run_id, {"queued": "paused", "sending": "paused"}, note="paused by an admin"
-    )
-
-
-def cancel_run(db: Database, run_id: int, now: datetime) -> DigestRun | None:
-    """End a run for good: what was not sent yet is skipped."""
-    with db.session() as session:
-        run = session.get(DigestRun, run_id)
-        if run is None or run.status in FINISHED:
-            return run
-        session.execute(
-            update(OutboxItem)
-            .where(OutboxItem.run_id == run_id, OutboxItem.status == "queued")
-            .values(status="skipped", last_error="run cancelled")
-        )
-        run.status, run.finished_at, run.note = "cancelled", now, "cancelled by an admin"
-        return run
-
-
-def _transition(
-    db: Database, run_id: int, moves: dict[str, str], *, note: str | None
-) -> DigestRun | None:
-    """Move a run from one of `moves`' statuses to the matching one; others stay put."""
-    with db.session() as session:
-        run = session.get(DigestRun, run_id)
-        if run is not None and run.status in moves:
-            run.status, run.note = moves[run.status], note
-        return run
-
-
-def find_run(db: Database, frequency: str, period: str) -> DigestRun | None:
-    """The run for one frequency and period, if there is one."""
-    with db.session() as session:
-        return session.scalars(
-            select(DigestRun).where(DigestRun.frequency == frequency, DigestRun.period == period)
-        ).one_or_none()
-
-
-def get_run(db: Database, run_id: int) -> DigestRun | None:
-    with db.session() as session:
-        return session.get(DigestRun, run_id)
-
-
-def counts(db: Database, run_ids: list[int]) -> dict[int, dict[str, int]]:
-    """Per run, how many outbox rows are in each status (every status present, zeros too)."""
-    totals = {run_id: dict.fromkeys(OUTBOX_STATUSES, 0) for run_id in run_ids}
-    with db.session() as session:
-        rows = session.execute(
-            select(OutboxItem.run_id, OutboxItem.status, func.count())
-            .where(OutboxItem.run_id.in_(run_ids))
-            .group_by(OutboxItem.run_id, OutboxItem.status)
-        )
-        for run_id, status, count in rows:
-            totals[run_id][status] = count
-    return totals
-
-
-def recent_runs(db: Database, *, limit: int = 50) -> list[DigestRun]:
-    """The newest runs first."""
-    with db.session() as session:
-        return list(session.scalars(select(DigestRun).order_by(DigestRun.id.desc()).limit(limit)))
-
-
-def run_json(run: DigestRun, run_counts: dict[str, int]) -> dict[str, Any]:
-    """A run as `deliveries --json` prints it (DESIGN.md)."""
-    return {
-        "id": run.id,
-        "frequency": run.frequency,
-        "period": run.period,
-        "created": run.created.isoformat(),
-        "status": run.status,
-        "counts": run_counts,
-        "expires_at": run.expires_at.isoformat(),
-        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
-        "note": run.note,
-    }
+        due = (send_at.get(recipients.zones.get(subscriber, "")) for subscriber in subscriber_ids)
+        rows.queue(session, run.id, selection.id, subscriber_ids, due)

@@ -13,14 +13,11 @@ import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
-
 from pipeline.delivery import open_backend
 from pipeline.digest.runs import start_run
-from pipeline.digest.send import RunSender, SendReport
+from pipeline.outbox import SendReport, due_runs, rows, send_run
 from pipeline.refresh import refresh
 from pipeline.scheduling.misfire import latest_fire
-from pipeline.scheduling.retention import prune_outbox
 from pipeline.scheduling.triggers import digest_triggers
 from pipeline.settings import Settings
 from pipeline.storage import Database
@@ -30,7 +27,6 @@ from subscribers.timestamps import utcnow
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
-UNFINISHED = ("queued", "sending")  # a paused run waits for an admin
 # One sender at a time in this process, so SEND_RATE and SMTP_CONNECTIONS hold for it.
 _sending = threading.Lock()
 
@@ -75,21 +71,14 @@ def send_digest(
 
 
 def drain(db: Database, settings: Settings, *, clock: Clock = utcnow) -> list[SendReport]:
-    """Send what has come due in every unfinished run: retries, and the copies for time
-    zones whose local hour has come. Skipped while this process is sending already (the
+    """Send what has come due in every unfinished run: retries, the copies for time zones
+    whose local hour has come, the rows of senders that stopped, and runs paused by a fault
+    of the channel whose probe is due. Skipped while this process is sending already (the
     next sweep comes a minute later)."""
     if not _sending.acquire(blocking=False):
         return []
     try:
-        with db.session() as session:
-            run_ids = list(
-                session.scalars(
-                    select(DigestRun.id)
-                    .where(DigestRun.status.in_(UNFINISHED))
-                    .order_by(DigestRun.id)
-                )
-            )
-        return _send(db, settings, run_ids, clock)
+        return _send(db, settings, due_runs(db, clock()), clock)
     finally:
         _sending.release()
 
@@ -98,14 +87,11 @@ def _send(db: Database, settings: Settings, run_ids: list[int], clock: Clock) ->
     """Send each run's due rows without waiting for later ones (the sweep comes back)."""
     if not run_ids:
         return []
-    backend = open_backend(settings)
-    try:
+    with open_backend(settings) as backend:
         reports = [
-            RunSender(db, settings, backend, wait_budget=0, clock=clock).send(run_id)
+            send_run(db, settings, run_id, backend=backend, wait=0, clock=clock)
             for run_id in run_ids
         ]
-    finally:
-        backend.close()
     for report in reports:
         if report.sent or report.failed or report.skipped:
             log.info("%s", report.summary())
@@ -114,7 +100,7 @@ def _send(db: Database, settings: Settings, run_ids: list[int], clock: Clock) ->
 
 def clean_up(db: Database, now: datetime) -> None:
     """Delete outbox rows past their retention."""
-    removed = prune_outbox(db, now)
+    removed = db.patiently(lambda session: rows.prune(session, now))
     if removed:
         log.info("outbox clean-up: %d old rows deleted", removed)
 

@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.private import private_database
 from pipeline.storage.migrate import upgrade
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+PATIENCE_SECONDS = 120.0
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -31,6 +38,24 @@ class Database:
         """A session whose transaction commits on success and rolls back on error."""
         with self.sessions.begin() as session:
             yield session
+
+    def patiently(self, work: Callable[[Session], T], *, patience: float = PATIENCE_SECONDS) -> T:
+        """`work` in a transaction, tried again on a fresh connection while the database is
+        away (restarted, connection killed) or busy, for up to `patience` seconds: a send
+        must carry on through a short outage rather than stop half done."""
+        deadline = time.monotonic() + patience
+        pause = 0.1
+        while True:
+            try:
+                with self.session() as session:
+                    return work(session)
+            except DBAPIError as exc:
+                lost = isinstance(exc, OperationalError) or exc.connection_invalidated
+                if not lost or time.monotonic() + pause > deadline:
+                    raise
+                log.warning("database unavailable, trying again in %.1fs: %s", pause, exc.orig)
+                time.sleep(pause)
+                pause = min(pause * 2, 5.0)
 
     def close(self) -> None:
         """Release pooled connections (tests and short-lived commands)."""

@@ -83,7 +83,9 @@ class DigestRun(Base):
     """One digest for one frequency and period (e.g. weekly, 2026-W47): never two.
 
     `cutoff` is when it was planned: posts published after it wait for the next run.
-    Its life: queued → sending → done, or paused (resumable), expired, cancelled.
+    Its life (`pipeline.outbox.status`): queued → sending → done or failed, paused and
+    resumed, expired, cancelled. A run paused by a channel fault has `resume_at`, when the
+    sweep probes it again; `faults` counts the probes in a row that failed.
     """
 
     __tablename__ = "digest_runs"
@@ -97,6 +99,8 @@ class DigestRun(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    resume_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    faults: Mapped[int] = mapped_column(default=0, server_default="0")
 
     __table_args__ = (UniqueConstraint("frequency", "period", name="uq_digest_runs_period"),)
 
@@ -114,8 +118,8 @@ class DigestSelection(Base):
 class OutboxItem(Base):
     """One recipient of one run: claimed before sending, marked after, so never sent twice.
 
-    queued → sending (claimed, with a lease) → sent | failed | skipped; a transient
-    failure goes back to queued with `next_attempt_at` later.
+    queued → sending (claimed: `claim` is the live sender's id) → sent | failed | skipped;
+    a transient failure goes back to queued with `next_attempt_at` later.
     """
 
     __tablename__ = "outbox"
@@ -144,6 +148,19 @@ class OutboxItem(Base):
         Index("ix_outbox_claim", "claim"),
         Index("ix_outbox_subscriber_status", "subscriber_id", "status"),
     )
+
+
+class Sender(Base):
+    """A process sending digests: its claims are its own while its heartbeat is fresh, and
+    anyone re-queues them once it stops (killed, or its machine gone)."""
+
+    __tablename__ = "senders"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column()
+    started: Mapped[datetime] = mapped_column(UTCDateTime())
+    heartbeat: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class SchedulerLease(Base):

@@ -23,9 +23,10 @@ from pipeline.digest.preview import (
     preview_posts,
     send_outlook,
 )
-from pipeline.digest.runs import find_run, start_run
+from pipeline.digest.runs import start_run
 from pipeline.digest.select import period_of
 from pipeline.mail.template import OutgoingMessage
+from pipeline.outbox import find_run
 from pipeline.settings import Frequency, Settings
 from pipeline.web.admin.csrf import NONCE_FIELD
 from pipeline.web.admin.mailview import read_mail

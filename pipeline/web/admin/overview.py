@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import func, select
 
-from pipeline.digest.runs import counts, recent_runs
+from pipeline.outbox import counts, recent_runs
 from pipeline.scheduling.triggers import next_runs
 from pipeline.storage import Database
 from pipeline.storage.models import DigestRun, Post

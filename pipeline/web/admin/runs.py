@@ -7,22 +7,21 @@ from typing import Literal
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
-from sqlalchemy import select
 
-from pipeline.digest.runs import (
+from pipeline.outbox import (
     FINISHED,
+    RunStatus,
     cancel_run,
     counts,
     get_run,
     pause_run,
+    problems,
     recent_runs,
     resume_run,
 )
-from pipeline.storage.models import OutboxItem
 from pipeline.web.admin.render import message_page, page, see_other
 from pipeline.web.admin.routing import AdminRoute
 from pipeline.web.admin.state import admin_state
-from subscribers import Subscriber
 
 router = APIRouter(route_class=AdminRoute)
 RUNS_LISTED = 50
@@ -47,27 +46,14 @@ def run_page(request: Request, run_id: int) -> HTMLResponse:
     run = get_run(db, run_id)
     if run is None:
         return message_page(request, 404, "No such run", NO_RUN)
-    query = (
-        select(OutboxItem, Subscriber.email)
-        .outerjoin(Subscriber, Subscriber.id == OutboxItem.subscriber_id)
-        .where(
-            OutboxItem.run_id == run_id,
-            OutboxItem.status.in_(("failed", "queued")),
-            OutboxItem.last_error.is_not(None),
-        )
-        .order_by(OutboxItem.id)
-        .limit(PROBLEMS_SHOWN)
-    )
-    with db.session() as session:
-        problems = session.execute(query).all()
     active = run.status not in FINISHED
     return page(
         request,
         "run.html",
         run=run,
         counts=counts(db, [run_id])[run_id],
-        problems=problems,
-        refresh=REFRESH_SECONDS if active and run.status != "paused" else None,
+        problems=problems(db, run_id, PROBLEMS_SHOWN),
+        refresh=REFRESH_SECONDS if active and run.status != RunStatus.PAUSED else None,
         finished=not active,
     )
 
@@ -77,15 +63,15 @@ def control(
     request: Request, run_id: int, action: Literal["pause", "resume", "cancel"]
 ) -> Response:
     """Pause a run between batches, resume it (sending again here), or cancel what is left."""
-    state = request.app.state
+    state, now = request.app.state, datetime.now(UTC)
     if action == "pause":
-        run = pause_run(state.db, run_id)
+        run = pause_run(state.db, run_id, now)
     elif action == "resume":
-        run = resume_run(state.db, run_id)
+        run = resume_run(state.db, run_id, now)
         if run is not None:
             admin_state(request.app).senders.start(state.db, state.settings, run)
     else:
-        run = cancel_run(state.db, run_id, datetime.now(UTC))
+        run = cancel_run(state.db, run_id, now)
     if run is None:
         return message_page(request, 404, "No such run", NO_RUN)
     return see_other(f"/admin/runs/{run_id}")

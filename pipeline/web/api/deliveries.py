@@ -13,7 +13,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 
-from pipeline.digest.runs import (
+from pipeline.digest.runs import start_run
+from pipeline.outbox import (
+    UNFINISHED,
     cancel_run,
     counts,
     get_run,
@@ -21,7 +23,6 @@ from pipeline.digest.runs import (
     recent_runs,
     resume_run,
     run_json,
-    start_run,
 )
 from pipeline.settings import Frequency
 from pipeline.storage import Database
@@ -97,7 +98,7 @@ def send_digest(
 )
 def pause(run_id: RunId, db: DatabaseDep) -> dict[str, Any]:
     """Stop sending between batches; `resume` continues where it stopped."""
-    return _move(db, run_id, pause_run, "paused")
+    return _move(db, run_id, _pause_now, "paused")
 
 
 @router.post(
@@ -108,8 +109,8 @@ def resume(
 ) -> dict[str, Any]:
     """Send a paused run again, or an unfinished one that no process is sending."""
     check_backend(settings)
-    run = _found(resume_run(db, run_id), run_id)
-    if run.status not in ("queued", "sending"):
+    run = _found(resume_run(db, run_id, datetime.now(UTC)), run_id)
+    if run.status not in UNFINISHED:
         raise ApiError(409, f"run {run_id} is {run.status}: it cannot be resumed")
     state.senders.start(db, settings, run)
     return _json(db, run)
@@ -125,6 +126,10 @@ def cancel(run_id: RunId, db: DatabaseDep) -> dict[str, Any]:
 
 def _cancel_now(db: Database, run_id: int) -> DigestRun | None:
     return cancel_run(db, run_id, datetime.now(UTC))
+
+
+def _pause_now(db: Database, run_id: int) -> DigestRun | None:
+    return pause_run(db, run_id, datetime.now(UTC))
 
 
 def _move(

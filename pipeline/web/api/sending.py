@@ -3,7 +3,7 @@
 One thread per run in this process: a repeated request for a run already being sent
 starts nothing. Other processes (the scheduler, `digest send`, Celery workers) may drain
 the same run side by side; the outbox's claims keep each message to one send. A thread
-that dies with the process leaves claimed rows to be re-sent when their lease runs out.
+that dies with the process leaves its claims to whoever looks next once its heartbeat stops.
 """
 
 from __future__ import annotations
@@ -11,9 +11,8 @@ from __future__ import annotations
 import logging
 import threading
 
-from pipeline.delivery import open_backend
-from pipeline.digest.runs import FINISHED
-from pipeline.digest.send import RunSender
+from pipeline.delivery import check_delivery
+from pipeline.outbox import FINISHED, RunStatus, send_run
 from pipeline.settings import Settings
 from pipeline.storage import Database
 from pipeline.storage.models import DigestRun
@@ -24,7 +23,7 @@ log = logging.getLogger(__name__)
 def check_backend(settings: Settings) -> None:
     """Raise DeliveryConfigError if EMAIL_BACKEND cannot work (opening connects nothing),
     so a misconfigured backend fails the request before it changes any run."""
-    open_backend(settings).close()
+    check_delivery(settings)
 
 
 class Senders:
@@ -37,7 +36,7 @@ class Senders:
     def start(self, db: Database, settings: Settings, run: DigestRun) -> bool:
         """Send `run` in the background unless it is finished, paused or already being
         sent here; whether a thread started."""
-        if run.status in FINISHED or run.status == "paused":
+        if run.status in FINISHED or run.status == RunStatus.PAUSED:
             return False
         with self._lock:
             if run.id in self._threads:
@@ -59,11 +58,7 @@ class Senders:
 
     def _send(self, db: Database, settings: Settings, run_id: int) -> None:
         try:
-            backend = open_backend(settings)
-            try:
-                report = RunSender(db, settings, backend).send(run_id)
-            finally:
-                backend.close()
+            report = send_run(db, settings, run_id)
             log.info("%s", report.summary())
         except Exception:  # a thread has no caller to tell: the log and the run's state do
             log.exception("sending digest run %s stopped", run_id)

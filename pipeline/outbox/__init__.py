@@ -1,0 +1,39 @@
+"""The outbox: digest runs and their rows, claimed by live senders and sent exactly once.
+
+`rows` alone reads and writes the tables; `senders` keeps claims live; `send_run` is the
+one way every front end (CLI, demo, scheduler, admin, API, benchmarks) sends a run.
+"""
+
+from pipeline.outbox.runs import (
+    cancel_run,
+    counts,
+    due_runs,
+    find_run,
+    get_run,
+    pause_run,
+    problems,
+    recent_runs,
+    resume_run,
+    run_json,
+)
+from pipeline.outbox.send import SendReport, send_run
+from pipeline.outbox.status import FINISHED, UNFINISHED, OutboxStatus, RunStatus
+
+__all__ = [
+    "FINISHED",
+    "UNFINISHED",
+    "OutboxStatus",
+    "RunStatus",
+    "SendReport",
+    "cancel_run",
+    "counts",
+    "due_runs",
+    "find_run",
+    "get_run",
+    "pause_run",
+    "problems",
+    "recent_runs",
+    "resume_run",
+    "run_json",
+    "send_run",
+]

@@ -1,0 +1,93 @@
+"""Group commit: connections hand each finished message over and go on to the next, while
+one thread writes whatever has gathered in one transaction.
+
+Marking each message in its own transaction would cost a commit per message; marking a
+whole batch at the end would leave a whole batch in doubt after a crash. Here the writer
+commits what every connection finished since its last commit, and a connection waits only
+for the message before its previous one (see `pipeline.delivery.base.Pipeline`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from types import TracebackType
+
+from pipeline.outbox import rows
+from pipeline.storage import Database
+
+log = logging.getLogger(__name__)
+
+Written = Callable[[list[rows.Mark], list[int]], None]
+
+
+class Recorder:
+    """Writes marks for `sender` in the background; `written(marks, refused)` runs after
+    each commit (refused: rows the sender no longer held)."""
+
+    def __init__(self, db: Database, sender: str, written: Written) -> None:
+        self.db, self.sender, self.written = db, sender, written
+        self._pending: list[tuple[list[rows.Mark], threading.Event]] = []
+        self._wake = threading.Condition()
+        self._closing = False
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._write, name="outbox-recorder", daemon=True)
+
+    def record(self, marks: list[rows.Mark]) -> threading.Event:
+        """Queue `marks`; the event is set once they are committed."""
+        committed = threading.Event()
+        with self._wake:
+            if self._error is not None:
+                committed.set()
+                return committed
+            self._pending.append((marks, committed))
+            self._wake.notify()
+        return committed
+
+    def check(self) -> None:
+        """Raise what stopped the writer, if anything did (the sender must stop too)."""
+        if self._error is not None:
+            raise self._error
+
+    def __enter__(self) -> Recorder:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        with self._wake:
+            self._closing = True
+            self._wake.notify()
+        self._thread.join()
+        if self._error is not None and kind is None:
+            raise self._error
+
+    def _write(self) -> None:
+        while True:
+            with self._wake:
+                while not self._pending and not self._closing:
+                    self._wake.wait()
+                if not self._pending:
+                    return
+                taken, self._pending = self._pending, []
+            marks = [mark for group, _ in taken for mark in group]
+            try:
+                self._commit(marks)
+            except BaseException as exc:  # the sender stops; its rows stay claimed, then reaped
+                log.error("could not record %d outcomes: %s", len(marks), exc)
+                with self._wake:
+                    self._error = exc
+                    for _, committed in self._pending:
+                        committed.set()
+                    self._pending = []
+            for _, committed in taken:
+                committed.set()
+
+    def _commit(self, marks: list[rows.Mark]) -> None:
+        refused = self.db.patiently(lambda session: rows.mark(session, self.sender, marks))
+        self.written(marks, refused)

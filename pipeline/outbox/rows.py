@@ -1,0 +1,352 @@
+"""The outbox's rows and runs in the database: the only module that reads or writes them.
+
+Claims name the live sender that holds them (`senders`), and every mark is conditional
+on still holding the claim, so a row taken back from a sender that went quiet can never
+be counted twice. On PostgreSQL a claim skips rows another sender is locking (`FOR UPDATE
+SKIP LOCKED`), so parallel drainers never wait on each other; SQLite serialises writers
+and its busy timeout absorbs the waits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy.orm import Session, aliased
+
+from pipeline.outbox.status import ENDED_ROWS, FINISHED, OutboxStatus, RunStatus
+from pipeline.storage.models import DigestRun, OutboxItem
+from subscribers import Subscriber
+
+RETENTION = timedelta(days=90)
+_INSERT_CHUNK = 5_000
+_ROWS = OutboxItem.__table__
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A claimed row with what rendering its copy needs (a Core row, not an ORM object)."""
+
+    id: int
+    selection_id: int
+    attempts: int
+    subscriber: Any  # a row with id, email, name, status, token_nonce; None once erased
+
+
+@dataclass(frozen=True)
+class Mark:
+    """What became of one claimed row."""
+
+    id: int
+    status: OutboxStatus
+    attempts: int
+    last_error: str | None = None
+    sent_at: datetime | None = None
+    next_attempt_at: datetime | None = None
+    message_id: str | None = None
+    provider_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """What is left of a run: rows waiting (and when the first is due) and rows in flight."""
+
+    queued: int
+    next_due: datetime | None
+    in_flight: int
+
+    @property
+    def empty(self) -> bool:
+        return not self.queued and not self.in_flight
+
+
+def queue(
+    session: Session,
+    run_id: int,
+    selection_id: int,
+    subscriber_ids: Sequence[int],
+    due: Iterable[datetime | None],
+) -> None:
+    """One queued row per subscriber, inserted in chunks so memory stays flat."""
+    rows = [
+        {
+            "run_id": run_id,
+            "selection_id": selection_id,
+            "subscriber_id": subscriber,
+            "status": OutboxStatus.QUEUED,
+            "attempts": 0,
+            "next_attempt_at": at,
+        }
+        for subscriber, at in zip(subscriber_ids, due, strict=True)
+    ]
+    for start in range(0, len(rows), _INSERT_CHUNK):
+        session.execute(insert(OutboxItem), rows[start : start + _INSERT_CHUNK])
+
+
+def claim(session: Session, run_id: int, sender: str, now: datetime, limit: int) -> list[Claimed]:
+    """Up to `limit` due rows of `run_id`, now claimed by `sender`, in id order."""
+    due = (
+        select(OutboxItem.id)
+        .where(
+            OutboxItem.run_id == run_id,
+            OutboxItem.status == OutboxStatus.QUEUED,
+            (OutboxItem.next_attempt_at.is_(None)) | (OutboxItem.next_attempt_at <= now),
+        )
+        .order_by(OutboxItem.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    ids = session.scalars(
+        update(OutboxItem)
+        .where(OutboxItem.id.in_(due.scalar_subquery()), OutboxItem.status == OutboxStatus.QUEUED)
+        .values(status=OutboxStatus.SENDING, claim=sender, claimed_at=now)
+        .returning(OutboxItem.id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    if not ids:
+        return []
+    rows = session.execute(
+        select(
+            OutboxItem.id,
+            OutboxItem.selection_id,
+            OutboxItem.attempts,
+            Subscriber.id.label("subscriber_id"),
+            Subscriber.email,
+            Subscriber.name,
+            Subscriber.status,
+            Subscriber.token_nonce,
+        )
+        .outerjoin(Subscriber, Subscriber.id == OutboxItem.subscriber_id)
+        .where(OutboxItem.id.in_(ids))
+        .order_by(OutboxItem.id)
+    ).all()
+    return [
+        Claimed(row.id, row.selection_id, row.attempts, _Person(row) if row.email else None)
+        for row in rows
+    ]
+
+
+@dataclass(frozen=True)
+class _Person:
+    """A subscriber as a claimed row carries it: what a copy and its tokens need."""
+
+    id: int
+    email: str
+    name: str
+    status: str
+    token_nonce: str
+
+    def __init__(self, row: Any) -> None:
+        for name, value in (
+            ("id", row.subscriber_id),
+            ("email", row.email),
+            ("name", row.name),
+            ("status", row.status),
+            ("token_nonce", row.token_nonce),
+        ):
+            object.__setattr__(self, name, value)
+
+
+_MARK = (
+    update(_ROWS)
+    .where(
+        _ROWS.c.id == bindparam("row"),
+        _ROWS.c.claim == bindparam("holder"),
+        _ROWS.c.status == OutboxStatus.SENDING,
+    )
+    .values(
+        status=bindparam("status"),
+        claim=None,
+        attempts=bindparam("attempts"),
+        last_error=bindparam("last_error"),
+        sent_at=bindparam("sent_at"),
+        next_attempt_at=bindparam("next_attempt_at"),
+        message_id=bindparam("message_id"),
+        provider_id=bindparam("provider_id"),
+    )
+)
+
+
+def mark(session: Session, sender: str, marks: Sequence[Mark]) -> list[int]:
+    """Record `marks` for the rows `sender` still holds; the ids of those it no longer
+    holds (taken back after its heartbeat stopped), whose marks are refused."""
+    if not marks:
+        return []
+    wanted = [item.id for item in marks]
+    held = set(
+        session.scalars(
+            select(OutboxItem.id).where(
+                OutboxItem.id.in_(wanted),
+                OutboxItem.claim == sender,
+                OutboxItem.status == OutboxStatus.SENDING,
+            )
+        )
+    )
+    params = [
+        {
+            "row": item.id,
+            "holder": sender,
+            "status": item.status,
+            "attempts": item.attempts,
+            "last_error": item.last_error,
+            "sent_at": item.sent_at,
+            "next_attempt_at": item.next_attempt_at,
+            "message_id": item.message_id,
+            "provider_id": item.provider_id,
+        }
+        for item in marks
+        if item.id in held
+    ]
+    if params:
+        session.connection().execute(_MARK, params)
+    return [row for row in wanted if row not in held]
+
+
+def release(session: Session, sender: str) -> int:
+    """Give back every row `sender` still holds, untouched (it stops before sending them)."""
+    return session.execute(
+        update(OutboxItem)
+        .where(OutboxItem.claim == sender, OutboxItem.status == OutboxStatus.SENDING)
+        .values(status=OutboxStatus.QUEUED, claim=None)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+
+
+def backlog(session: Session, run_id: int, now: datetime) -> Backlog:
+    """What is left of `run_id`; a row with no next-attempt time is due at `now`."""
+    queued, timed, next_due = session.execute(
+        select(
+            func.count(),
+            func.count(OutboxItem.next_attempt_at),
+            func.min(OutboxItem.next_attempt_at),
+        ).where(OutboxItem.run_id == run_id, OutboxItem.status == OutboxStatus.QUEUED)
+    ).one()
+    in_flight = session.scalar(
+        select(func.count()).where(
+            OutboxItem.run_id == run_id, OutboxItem.status == OutboxStatus.SENDING
+        )
+    )
+    due = None if not queued else now if timed < queued else next_due
+    return Backlog(queued or 0, due, in_flight or 0)
+
+
+def counts(session: Session, run_ids: Sequence[int]) -> dict[int, dict[str, int]]:
+    """Per run, how many rows are in each status (every status present, zeros too)."""
+    totals = {run_id: dict.fromkeys(OutboxStatus, 0) for run_id in run_ids}
+    rows = session.execute(
+        select(OutboxItem.run_id, OutboxItem.status, func.count())
+        .where(OutboxItem.run_id.in_(run_ids))
+        .group_by(OutboxItem.run_id, OutboxItem.status)
+    )
+    for run_id, status, count in rows:
+        totals[run_id][OutboxStatus(status)] = count
+    return {run_id: {str(k): v for k, v in tally.items()} for run_id, tally in totals.items()}
+
+
+def fail_rows(session: Session, ids: Sequence[int], sender: str, reason: str) -> None:
+    """Fail claimed rows for good, e.g. when their selection cannot be rendered."""
+    session.execute(
+        update(OutboxItem)
+        .where(OutboxItem.id.in_(ids), OutboxItem.claim == sender)
+        .values(status=OutboxStatus.FAILED, claim=None, last_error=reason)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def expire(session: Session, run: DigestRun, now: datetime) -> str:
+    """End a run past its window: rows never tried are skipped, rows that kept failing are
+    failed with their last error; nothing goes out late. The note saying so."""
+    waiting = (OutboxItem.run_id == run.id) & (OutboxItem.status == OutboxStatus.QUEUED)
+    gave_up = session.execute(
+        update(OutboxItem)
+        .where(waiting, OutboxItem.attempts > 0)
+        .values(status=OutboxStatus.FAILED, claim=None)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    skipped = session.execute(
+        update(OutboxItem)
+        .where(waiting)
+        .values(status=OutboxStatus.SKIPPED, claim=None, last_error="run expired")
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    move(run, RunStatus.EXPIRED, now)
+    run.note = (
+        f"expired at {run.expires_at:%Y-%m-%d %H:%M} UTC; {skipped + gave_up} messages not"
+        f" sent late ({gave_up} had kept failing)"
+    )
+    return run.note
+
+
+def cancel(session: Session, run: DigestRun, now: datetime) -> None:
+    session.execute(
+        update(OutboxItem)
+        .where(OutboxItem.run_id == run.id, OutboxItem.status == OutboxStatus.QUEUED)
+        .values(status=OutboxStatus.SKIPPED, last_error="run cancelled")
+        .execution_options(synchronize_session=False)
+    )
+    move(run, RunStatus.CANCELLED, now)
+    run.note = "cancelled by an admin"
+
+
+def move(run: DigestRun, target: RunStatus, now: datetime) -> bool:
+    """Move `run` to `target` if its status allows; whether it moved."""
+    if not RunStatus(run.status).can_become(target):
+        return False
+    run.status = target
+    if target in FINISHED:
+        run.finished_at, run.resume_at = now, None
+    return True
+
+
+def last_failure(session: Session, run_id: int) -> str | None:
+    return session.scalar(
+        select(OutboxItem.last_error)
+        .where(OutboxItem.run_id == run_id, OutboxItem.status == OutboxStatus.FAILED)
+        .order_by(OutboxItem.id.desc())
+        .limit(1)
+    )
+
+
+def problems(session: Session, run_id: int, limit: int) -> list[Any]:
+    """Rows that failed or wait for a retry, with their errors and addresses."""
+    return list(
+        session.execute(
+            select(OutboxItem, Subscriber.email)
+            .outerjoin(Subscriber, Subscriber.id == OutboxItem.subscriber_id)
+            .where(
+                OutboxItem.run_id == run_id,
+                OutboxItem.status.in_((OutboxStatus.FAILED, OutboxStatus.QUEUED)),
+                OutboxItem.last_error.is_not(None),
+            )
+            .order_by(OutboxItem.id)
+            .limit(limit)
+        ).all()
+    )
+
+
+def prune(session: Session, now: datetime, keep: timedelta = RETENTION) -> int:
+    """Delete the ended rows of runs planned more than `keep` before `now`, except each
+    subscriber's latest sent row (selection reads it: without it their next digest would
+    start again from the first-digest lookback); how many went."""
+    other, other_run = aliased(OutboxItem), aliased(DigestRun)
+    latest_cutoff = (
+        select(func.max(other_run.cutoff))
+        .join(other, other.run_id == other_run.id)
+        .where(other.subscriber_id == OutboxItem.subscriber_id, other.status == "sent")
+        .scalar_subquery()
+    )
+    own_cutoff = select(DigestRun.cutoff).where(DigestRun.id == OutboxItem.run_id).scalar_subquery()
+    latest_sent = (
+        (OutboxItem.status == OutboxStatus.SENT)
+        & OutboxItem.subscriber_id.is_not(None)
+        & (own_cutoff == latest_cutoff)
+    )
+    old_runs = select(DigestRun.id).where(DigestRun.created < now - keep)
+    return session.execute(
+        delete(OutboxItem).where(
+            OutboxItem.status.in_(ENDED_ROWS), OutboxItem.run_id.in_(old_runs), ~latest_sent
+        )
+    ).rowcount

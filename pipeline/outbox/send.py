@@ -1,0 +1,414 @@
+"""Sending a run: a pipe fed in batches. Claim → render → send → mark, until nothing is left.
+
+The next batch is claimed and rendered while the backend sends this one, and outcomes are
+recorded by a group-commit writer while connections go on sending (`recorder`), so the
+database never waits on the relay nor the relay on the database. Claims belong to this
+process as a registered, live sender (`senders`); on any exit what it still holds unsent
+goes back to the queue.
+
+Failures: a permanent one fails that row; a transient one is retried with backoff until
+the run's window ends; a fault of the whole channel (no connection, credentials refused, a
+full disk) pauses the run, and the sweep probes it again after a growing pause, so it
+resumes by itself once the channel works. A selection that cannot be rendered fails its
+own rows and the rest of the run goes on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+import re
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from pipeline.delivery import Backend, SendResult, open_backend
+from pipeline.digest import digest_recipient, digest_template, render_digest
+from pipeline.keys import signing_keys
+from pipeline.mail.dkim import dkim_signer
+from pipeline.mail.template import MessageTemplate, OutgoingMessage
+from pipeline.outbox import rows, senders
+from pipeline.outbox.recorder import Recorder
+from pipeline.outbox.status import OutboxStatus, RunStatus
+from pipeline.settings import Settings
+from pipeline.storage import Database
+from pipeline.storage.models import DigestRun, DigestSelection, Post
+from subscribers import SubscriberStore, TokenSigner
+from subscribers.timestamps import utcnow
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 500
+RETRY_BASE_SECONDS = 30.0
+RETRY_MAX_SECONDS = 3_600.0
+PROBE_BASE_SECONDS = 30.0
+PROBE_MAX_SECONDS = 900.0
+WAIT_BUDGET_SECONDS = 120.0
+IN_FLIGHT_POLL_SECONDS = 0.5
+_HARD_BOUNCE = re.compile(r"\b5\.1\.\d{1,3}\b")
+
+Clock = Callable[[], datetime]
+
+
+@dataclass
+class SendReport:
+    """What one `send_run` did, and how the run stands afterwards."""
+
+    run_id: int
+    sent: int = 0
+    failed: int = 0
+    skipped: int = 0
+    retrying: int = 0
+    taken_over: int = 0
+    refused: int = 0
+    status: str = RunStatus.SENDING
+    note: str | None = None
+    next_attempt: datetime | None = None
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def done(self) -> bool:
+        return self.status == RunStatus.DONE
+
+    def summary(self) -> str:
+        """One line for the command's output."""
+        line = (
+            f"run {self.run_id}: {self.sent} sent, {self.failed} failed, {self.skipped} skipped"
+            f" ({self.status})"
+        )
+        if self.taken_over:
+            line += f"; took over {self.taken_over} messages from a stopped sender"
+        if self.refused:
+            line += f"; {self.refused} outcomes refused (another sender had taken them over)"
+        if self.retrying and self.next_attempt:
+            line += (
+                f"; {self.retrying} waiting to be retried, next at"
+                f" {self.next_attempt:%Y-%m-%d %H:%M:%S} UTC"
+            )
+        return line + (f": {self.note}" if self.note else "")
+
+
+Progress = Callable[[SendReport], None]
+
+
+def send_run(
+    db: Database,
+    settings: Settings,
+    run_id: int,
+    *,
+    backend: Backend | None = None,
+    clock: Clock = utcnow,
+    wait: float = WAIT_BUDGET_SECONDS,
+    progress: Progress | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    batch_size: int = BATCH_SIZE,
+    retry_base: float = RETRY_BASE_SECONDS,
+) -> SendReport:
+    """Send `run_id` until it is done, paused, expired, or only has retries due later than
+    `wait` seconds from now. Opens EMAIL_BACKEND unless given a `backend`."""
+    if backend is None:
+        with open_backend(settings) as opened:
+            return send_run(
+                db,
+                settings,
+                run_id,
+                backend=opened,
+                clock=clock,
+                wait=wait,
+                progress=progress,
+                sleep=sleep,
+                batch_size=batch_size,
+                retry_base=retry_base,
+            )
+    report = SendReport(run_id)
+    with senders.SenderLife(db, clock, settings.sender_timeout_seconds) as life:
+        pipe = _Pipe(db, settings, backend, life.id, report, clock, retry_base, batch_size)
+        try:
+            with Recorder(db, life.id, pipe.written) as recorder:
+                pipe.recorder = recorder
+                pipe.run(wait, progress, sleep)
+        finally:
+            db.patiently(lambda session: rows.release(session, life.id))
+    return report
+
+
+class _Pipe:
+    """One sender's pass over one run."""
+
+    recorder: Recorder
+
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        backend: Backend,
+        sender: str,
+        report: SendReport,
+        clock: Clock,
+        retry_base: float,
+        batch_size: int,
+    ) -> None:
+        self.db, self.settings, self.backend, self.sender = db, settings, backend, sender
+        self.report, self.clock = report, clock
+        self.run_id = report.run_id
+        self.retry_base, self.batch_size = retry_base, batch_size
+        keys = signing_keys(settings)
+        self.signer, self.signer_key = TokenSigner(keys), keys[0]
+        self.store = SubscriberStore(db.sessions, default_timezone=settings.timezone)
+        self.sign = dkim_signer(settings)
+        self.templates: dict[int, MessageTemplate | str] = {}
+        self.attempts: dict[int, int] = {}
+        self.addresses: dict[int, str] = {}
+        self.channel_fault: str | None = None
+        self.recovering = False
+
+    def run(self, wait: float, progress: Progress | None, sleep: Callable[[float], None]) -> None:
+        waited = 0.0
+        with ThreadPoolExecutor(1, thread_name_prefix="outbox-prepare") as ahead:
+            prepared: Future[list[OutgoingMessage]] | None = None
+            while True:
+                self.recorder.check()
+                if not self._begin():
+                    return
+                batch = prepared.result() if prepared else self._prepare()
+                prepared = None
+                if batch:
+                    prepared = ahead.submit(self._prepare)
+                    self.backend.send(batch, self._done)
+                    if progress:
+                        progress(self.report)
+                    if self.channel_fault:
+                        self._pause(self.channel_fault)
+                        return
+                    if self.recovering:
+                        self._recovered()
+                    continue
+                left = self.db.patiently(
+                    lambda session: rows.backlog(session, self.run_id, self.clock())
+                )
+                if left.empty:
+                    self._finish()
+                    return
+                now = self.clock()
+                if left.next_due is None or left.next_due <= now:  # in flight elsewhere
+                    sleep(IN_FLIGHT_POLL_SECONDS)
+                    continue
+                pause = (left.next_due - now).total_seconds()
+                if waited + pause > wait:
+                    self.report.retrying, self.report.next_attempt = left.queued, left.next_due
+                    return
+                sleep(pause)
+                waited += pause
+
+    def _begin(self) -> bool:
+        """Whether the run may send now: a queued run starts, a run paused by a channel
+        fault is probed once its time has come, a run past its window expires."""
+        now = self.clock()
+
+        def work(session: Session) -> bool:
+            run = session.get(DigestRun, self.run_id)
+            if run is None:
+                raise LookupError(f"no digest run {self.run_id}")
+            status = RunStatus(run.status)
+            if status is RunStatus.PAUSED and run.resume_at is not None and run.resume_at <= now:
+                rows.move(run, RunStatus.SENDING, now)
+                run.note = f"trying again after a fault of the channel ({run.faults} so far)"
+            elif status is RunStatus.QUEUED:
+                rows.move(run, RunStatus.SENDING, now)
+            if run.status == RunStatus.SENDING and now > run.expires_at:
+                rows.expire(session, run, now)
+            self.recovering = run.faults > 0
+            self.report.status, self.report.note = run.status, run.note
+            return run.status == RunStatus.SENDING
+
+        return self.db.patiently(work)
+
+    def _prepare(self) -> list[OutgoingMessage]:
+        """Claim the next due rows (taking back those of stopped senders) and render them."""
+        now = self.clock()
+        timeout = self.settings.sender_timeout_seconds
+
+        def work(session: Session) -> tuple[int, list[rows.Claimed]]:
+            taken = senders.reap(session, self.run_id, now, timeout)
+            return taken, rows.claim(session, self.run_id, self.sender, now, self.batch_size)
+
+        taken, claimed = self.db.patiently(work)
+        self.report.taken_over += taken
+        return self._render(claimed)
+
+    def _render(self, claimed: list[rows.Claimed]) -> list[OutgoingMessage]:
+        messages, marks = [], []
+        for row in claimed:
+            self.attempts[row.id] = row.attempts
+            template = self._template(row.selection_id)
+            person = row.subscriber
+            reason = _not_sendable(person, template)
+            if reason is not None:
+                status = OutboxStatus.FAILED if isinstance(template, str) else OutboxStatus.SKIPPED
+                marks.append(rows.Mark(row.id, status, row.attempts, last_error=reason))
+                continue
+            assert isinstance(template, MessageTemplate)
+            self.addresses[row.id] = person.email
+            recipient = digest_recipient(self.settings, self.signer, person, str(row.id))
+            message = template.render(recipient, message_key=self._message_key(row.id))
+            messages.append(self.sign(message) if self.sign else message)
+        if marks:
+            self.recorder.record(marks).wait()
+        return messages
+
+    def _template(self, selection_id: int) -> MessageTemplate | str:
+        """The selection's message, rendered once per sender; a string says why it cannot
+        be (its posts are gone, or rendering failed)."""
+        if selection_id not in self.templates:
+            try:
+                self.templates[selection_id] = self.db.patiently(
+                    lambda session: self._build(session, selection_id)
+                )
+            except Exception as exc:  # one selection's fault: its rows fail, the run goes on
+                log.exception("digest selection %s cannot be rendered", selection_id)
+                self.templates[selection_id] = f"cannot render the digest: {exc}"
+        return self.templates[selection_id]
+
+    def _build(self, session: Session, selection_id: int) -> MessageTemplate | str:
+        selection = session.get(DigestSelection, selection_id)
+        wanted = selection.post_ids if selection else []
+        found = {
+            post.id: post
+            for post in session.scalars(
+                select(Post).where(Post.id.in_(wanted), Post.status == "published")
+            )
+        }
+        posts = [found[post_id] for post_id in wanted if post_id in found]
+        if not posts:
+            return "its posts were removed"
+        return digest_template(self.settings, render_digest(self.settings, posts))
+
+    def _message_key(self, row_id: int) -> str:
+        """The same opaque Message-ID part every time this row is sent."""
+        seed = f"{self.run_id}:{row_id}:{self.signer_key}".encode()
+        return hashlib.sha256(seed).hexdigest()[:32]
+
+    def _done(self, message: OutgoingMessage, results: list[SendResult]) -> threading.Event:
+        """Called from the connection that sent `message`: its mark goes to the writer."""
+        row_id = _row_id(message)
+        return self.recorder.record([self._mark(row_id, message, results)])
+
+    def _mark(self, row_id: int, message: OutgoingMessage, results: list[SendResult]) -> rows.Mark:
+        tried = self.attempts.get(row_id, 0)
+        failure = next((result for result in results if not result.ok), None)
+        now = self.clock()
+        if failure is None:
+            provider_id = results[0].provider_id if results else None
+            return rows.Mark(
+                row_id,
+                OutboxStatus.SENT,
+                tried + 1,
+                sent_at=now,
+                message_id=message.message_id,
+                provider_id=provider_id,
+            )
+        error = failure.error or "unknown error"
+        if failure.channel:
+            self.channel_fault = error
+            return rows.Mark(row_id, OutboxStatus.QUEUED, tried, last_error=error)
+        if failure.permanent:
+            return rows.Mark(row_id, OutboxStatus.FAILED, tried + 1, last_error=error)
+        delay = min(self.retry_base * 2**tried, RETRY_MAX_SECONDS) * random.uniform(0.5, 1.5)
+        retry_at = now + timedelta(seconds=delay)
+        return rows.Mark(
+            row_id, OutboxStatus.QUEUED, tried + 1, last_error=error, next_attempt_at=retry_at
+        )
+
+    def written(self, marks: list[rows.Mark], refused: list[int]) -> None:
+        """After each commit (writer thread): the report's tallies, and hard bounces."""
+        report, gone = self.report, set(refused)
+        report.refused += len(gone)
+        for item in marks:
+            if item.id in gone:
+                continue
+            if item.status is OutboxStatus.SENT:
+                report.sent += 1
+            elif item.status is OutboxStatus.SKIPPED:
+                report.skipped += 1
+            elif item.status is OutboxStatus.FAILED:
+                report.failed += 1
+                address = self.addresses.get(item.id, f"row {item.id}")
+                report.errors.append(f"{address}: {item.last_error}")
+                if _HARD_BOUNCE.search(item.last_error or "") and item.id in self.addresses:
+                    self.store.record_bounce(
+                        address, hard=True, threshold=self.settings.hard_bounce_limit
+                    )
+
+    def _pause(self, error: str) -> None:
+        """A fault of the whole channel: pause, and let the sweep probe again later."""
+        now = self.clock()
+
+        def work(session: Session) -> None:
+            run = session.get(DigestRun, self.run_id)
+            if run is None or not rows.move(run, RunStatus.PAUSED, now):
+                return
+            run.faults += 1
+            delay = min(PROBE_BASE_SECONDS * 2 ** (run.faults - 1), PROBE_MAX_SECONDS)
+            run.resume_at = now + timedelta(seconds=delay)
+            run.note = (
+                f"paused: {error}; sending is tried again at {run.resume_at:%Y-%m-%d %H:%M:%S} UTC"
+            )
+            self.report.status, self.report.note = run.status, run.note
+            self.report.next_attempt = run.resume_at
+
+        self.db.patiently(work)
+
+    def _recovered(self) -> None:
+        """The channel works again: the next fault starts from the shortest pause."""
+
+        def work(session: Session) -> None:
+            run = session.get(DigestRun, self.run_id)
+            if run is not None:
+                run.faults, run.resume_at = 0, None
+
+        self.db.patiently(work)
+        self.recovering = False
+
+    def _finish(self) -> None:
+        """Nothing left: done, or failed when not one message went out."""
+        now = self.clock()
+
+        def work(session: Session) -> None:
+            run = session.get(DigestRun, self.run_id)
+            if run is not None and run.status == RunStatus.SENDING:
+                tally = rows.counts(session, [self.run_id])[self.run_id]
+                if tally[OutboxStatus.FAILED] and not tally[OutboxStatus.SENT]:
+                    rows.move(run, RunStatus.FAILED, now)
+                    last = rows.last_failure(session, self.run_id)
+                    run.note = f"all {tally[OutboxStatus.FAILED]} messages failed (last: {last})"
+                else:
+                    rows.move(run, RunStatus.DONE, now)
+            if run is not None:
+                self.report.status, self.report.note = run.status, run.note
+
+        self.db.patiently(work)
+
+
+def _row_id(message: OutgoingMessage) -> int:
+    """The outbox row a digest message was rendered for (its recipient's key)."""
+    if message.recipient is None:
+        raise ValueError(f"message {message.message_id} was not rendered for an outbox row")
+    return int(message.recipient.key)
+
+
+def _not_sendable(person: object, template: MessageTemplate | str) -> str | None:
+    if person is None:
+        return "subscriber removed"
+    status = getattr(person, "status", None)
+    if status != "confirmed":
+        return f"subscriber {status}"
+    if isinstance(template, str):
+        return template
+    return None
