@@ -1,7 +1,7 @@
 """Live claims: sending processes register and beat a heart; paused runs may be probed.
 
 Revision ID: 0005
-Revises: 0009
+Revises: 0008
 Create Date: 2026-11-30
 """
 
@@ -11,7 +11,7 @@ from alembic import op
 from subscribers.timestamps import UTCDateTime
 
 revision = "0005"
-down_revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
