@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from smtp_server import SMTPServer
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -16,6 +17,7 @@ from pipeline.settings import Settings, load_settings
 from pipeline.storage import Database, open_database
 
 POSTGRES_URL = os.environ.get("NEWSLETTER_TEST_POSTGRES_URL")
+pytest_plugins = ["smtp_server"]
 
 
 @pytest.fixture(autouse=True)
@@ -69,4 +71,17 @@ def settings(tmp_path: Path, posts_dir: Path, database_url: str) -> Settings:
         database_url=database_url,
         site_url="https://blog.example.org",
         sources=[{"name": "posts", "kind": "directory", "path": str(posts_dir)}],
+    )
+
+
+@pytest.fixture
+def smtp_settings(settings: Settings, smtp_server: SMTPServer) -> Settings:
+    """`settings` sending through the test's SMTP server, with a real From and key."""
+    return load_settings(
+        **{
+            **settings.model_dump(include={"database_url", "data_dir", "site_url"}),
+            **smtp_server.settings,
+            "secret_key": "test-secret-key-0123456789",
+            "email_from": "Riverside Notes <news@blog.example.org>",
+        }
     )

@@ -162,3 +162,44 @@ def test_preview_into_an_unwritable_folder_is_one_line(tmp_path: Path) -> None:
     result = run("digest", "preview", "--out", "a-file/sub", cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip() == "error: cannot write the preview to a-file/sub: Not a directory"
+
+
+def test_a_bad_email_from_stops_config_check_and_send_before_anything_is_queued(
+    tmp_path: Path,
+) -> None:
+    prepared(tmp_path)
+    for command in (("config", "check"), ("digest", "send", "--yes")):
+        result = run(*command, cwd=tmp_path, EMAIL_FROM="not an email")
+        assert result.returncode == 2, command
+        [line] = result.stderr.strip().splitlines()
+        assert line.startswith("error: NEWSLETTER_EMAIL_FROM: ")
+    assert json.loads(run("deliveries", "--json", cwd=tmp_path).stdout) == []
+
+
+def test_a_full_disk_pauses_the_run_and_deliveries_resume_finishes_it(tmp_path: Path) -> None:
+    outbox = prepared(tmp_path)
+    outbox.parent.mkdir(parents=True, exist_ok=True)
+    outbox.symlink_to("/dev/full")  # writing there fails as a full disk does (ENOSPC/ENOTDIR)
+    stuck = run("digest", "send", "--yes", cwd=tmp_path)
+    assert stuck.returncode == 1, stuck.stderr
+    assert "(paused)" in stuck.stdout and "tried again at" in stuck.stdout
+    assert "deliveries resume" in stuck.stderr and "Traceback" not in stuck.stderr
+    [paused] = json.loads(run("deliveries", "--json", cwd=tmp_path).stdout)
+    assert (paused["status"], paused["counts"]["queued"]) == ("paused", 1)
+    outbox.unlink()
+    resumed = run("deliveries", "resume", str(paused["id"]), cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "1 sent" in resumed.stdout and "(done)" in resumed.stdout
+    assert len(list(outbox.glob("*.eml"))) == 1
+
+
+def test_deliveries_pause_and_cancel_from_the_shell(tmp_path: Path) -> None:
+    prepared(tmp_path)
+    run("digest", "send", "--yes", "--frequency", "daily", cwd=tmp_path)
+    [done] = json.loads(run("deliveries", "--json", cwd=tmp_path).stdout)
+    refused = run("deliveries", "pause", str(done["id"]), cwd=tmp_path)
+    assert refused.returncode == 2
+    assert refused.stderr.strip() == f"error: run {done['id']} is done: it cannot be paused"
+    assert run("deliveries", "cancel", "999", cwd=tmp_path).stderr.strip() == (
+        "error: no digest run 999"
+    )

@@ -1,5 +1,6 @@
-"""kill -9 in the middle of a run, then `digest send` again: everyone gets the digest, and
-only messages that were in flight at the kill can arrive twice."""
+"""The sending processes on a bad day, as an operator sees them from the shell: `kill -9`
+then `digest send` again at once, and two `digest send` started together, on SQLite and
+PostgreSQL, against a real SMTP server."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from pathlib import Path
 from cli_runner import NEWSLETTER, clean_environment, run
 from smtp_server import SMTPServer
 from sqlalchemy import func, select
-from test_digest_runs import add_post
+from test_digest_runs import add_post, received_by
 
 from pipeline.storage import open_database
 from pipeline.storage.models import OutboxItem
@@ -24,38 +25,49 @@ pytest_plugins = ["smtp_server"]
 
 SUBSCRIBERS = 2_000
 KILL_AFTER = 400
+CONNECTIONS = 4
 
 
-def prepare(database_url: str) -> None:
+def prepare(database_url: str, subscribers: int = SUBSCRIBERS) -> None:
     db = open_database(database_url)
-    now = datetime.now(UTC)
-    add_post(db, "Resilience", now - timedelta(hours=1))
+    add_post(db, "Resilience", datetime.now(UTC) - timedelta(hours=1))
     store = SubscriberStore(db.sessions, default_timezone="Europe/London")
     signups = [
         Signup(f"reader{number}@example.org", None, None, None, None, True)
-        for number in range(SUBSCRIBERS)
+        for number in range(subscribers)
     ]
     store.add_many(signups, method="import")
     db.close()
 
 
-def test_kill_nine_then_resume(tmp_path: Path, smtp_server: SMTPServer) -> None:
-    database_url = f"sqlite:///{tmp_path / 'crash.db'}"
-    prepare(database_url)
-    settings = {
+def environment(database_url: str, smtp_server: SMTPServer) -> dict[str, str]:
+    return {
         "DATABASE_URL": database_url,
         "SECRET_KEY": "crash-test-secret-0123456789",
         "EMAIL_FROM": "News <news@blog.example.org>",
         "SENDER_TIMEOUT_SECONDS": "2",
+        "SMTP_CONNECTIONS": str(CONNECTIONS),
         **{key.upper(): str(value) for key, value in smtp_server.settings.items()},
     }
-    sender = subprocess.Popen(
+
+
+def start_sending(tmp_path: Path, settings: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
         [NEWSLETTER, "digest", "send", "--yes"],
         cwd=tmp_path,
         env=clean_environment(**settings),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
+
+
+def test_kill_nine_then_resume_at_once(
+    tmp_path: Path, database_url: str, smtp_server: SMTPServer
+) -> None:
+    prepare(database_url)
+    settings = environment(database_url, smtp_server)
+    sender = start_sending(tmp_path, settings)
     deadline = time.monotonic() + 120
     while len(smtp_server.received) < KILL_AFTER and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -68,21 +80,33 @@ def test_kill_nine_then_resume(tmp_path: Path, smtp_server: SMTPServer) -> None:
         in_flight = session.scalar(select(func.count()).where(OutboxItem.status == "sending"))
     db.close()
 
-    time.sleep(1.5)  # the lease of the killed process's claims runs out
-    resumed = run("digest", "send", "--yes", cwd=tmp_path, **settings)
+    resumed = run("digest", "send", "--yes", cwd=tmp_path, **settings)  # no wait for a lease
     assert resumed.returncode == 0, resumed.stderr
+    assert f"took over {in_flight} messages from a stopped sender" in resumed.stdout
 
-    tally: dict[str, int] = {}
-    for envelope in smtp_server.received:
-        for address in envelope.rcpt_tos:
-            tally[address] = tally.get(address, 0) + 1
+    tally = received_by(smtp_server)
     duplicates = sum(count - 1 for count in tally.values())
     print(
-        f"\nkilled after {before} messages with {in_flight} in flight; "
+        f"\nkilled after {before} messages with {in_flight} claimed; "
         f"{len(smtp_server.received)} received in all, {duplicates} duplicates"
     )
     assert len(tally) == SUBSCRIBERS
-    assert duplicates <= in_flight
+    assert duplicates <= 2 * CONNECTIONS
     deliveries = json.loads(run("deliveries", "--json", cwd=tmp_path, **settings).stdout)
     assert deliveries[0]["status"] == "done"
     assert deliveries[0]["counts"]["sent"] == SUBSCRIBERS
+
+
+def test_two_senders_started_together_both_finish_and_everyone_gets_one(
+    tmp_path: Path, database_url: str, smtp_server: SMTPServer
+) -> None:
+    prepare(database_url)
+    settings = environment(database_url, smtp_server)
+    senders = [start_sending(tmp_path, settings) for _ in range(2)]
+    outputs = [sender.communicate(timeout=300) for sender in senders]
+    for sender, (stdout, stderr) in zip(senders, outputs, strict=True):
+        assert sender.returncode == 0, stderr
+        assert "(done)" in stdout
+        assert "locked" not in stderr
+    tally = received_by(smtp_server)
+    assert len(tally) == SUBSCRIBERS and set(tally.values()) == {1}

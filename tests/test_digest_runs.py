@@ -19,7 +19,7 @@ from sqlalchemy import select
 from pipeline.digest.runs import start_run
 from pipeline.digest.select import period_of, plan
 from pipeline.outbox import SendReport, cancel_run, counts, pause_run, resume_run, send_run
-from pipeline.settings import Settings, load_settings
+from pipeline.settings import Settings
 from pipeline.storage import Database
 from pipeline.storage.models import OutboxItem, Post
 from subscribers import SubscriberStore
@@ -65,18 +65,6 @@ def add_subscriber(db: Database, address: str, frequency: str = "weekly", topics
     store = SubscriberStore(db.sessions, default_timezone="Europe/London")
     subscriber, _ = store.add(address, frequency=frequency, topics=list(topics), confirmed=True)
     return subscriber.id
-
-
-@pytest.fixture
-def smtp_settings(settings: Settings, smtp_server: SMTPServer) -> Settings:
-    return load_settings(
-        **{
-            **settings.model_dump(include={"database_url", "data_dir", "site_url"}),
-            **smtp_server.settings,
-            "secret_key": "test-secret-key-0123456789",
-            "email_from": "Riverside Notes <news@blog.example.org>",
-        }
-    )
 
 
 def ticking_from(start: datetime) -> Callable[[], datetime]:

@@ -553,11 +553,15 @@ BAD_SETTINGS = [
         "NEWSLETTER_MAILGUN_WEBHOOK_SIGNING_KEY: is SendGrid's public key, which must never sign",
     ),
     (
-        {"EMAIL_BACKEND": "mailgun"},
+        {
+            "EMAIL_BACKEND": "mailgun",
+            "API_KEY": "key-0123456789",
+            "MAILGUN_DOMAIN": "mg.example.org",
+        },
         "NEWSLETTER_MAILGUN_WEBHOOK_SIGNING_KEY: not set, so mailgun's bounce webhook is off",
     ),
     (
-        {"EMAIL_BACKEND": "postmark"},
+        {"EMAIL_BACKEND": "postmark", "API_KEY": "server-token-0123456789"},
         "NEWSLETTER_POSTMARK_WEBHOOK_USER and NEWSLETTER_POSTMARK_WEBHOOK_PASSWORD: not set, "
         "so postmark's bounce webhook is off",
     ),
@@ -580,6 +584,8 @@ def test_config_check_accepts_each_providers_webhook_and_masks_its_secrets(
 ) -> None:
     settings = {
         "EMAIL_BACKEND": "mailgun",
+        "API_KEY": "key-0123456789",
+        "MAILGUN_DOMAIN": "mg.example.org",
         "MAILGUN_WEBHOOK_SIGNING_KEY": MAILGUN_KEY,
         "POSTMARK_WEBHOOK_USER": POSTMARK_USER,
         "POSTMARK_WEBHOOK_PASSWORD": POSTMARK_PASSWORD,

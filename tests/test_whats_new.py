@@ -7,12 +7,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from pipeline.digest.send import RunSender
 from sqlalchemy import select
 
 from pipeline.delivery import open_backend
 from pipeline.digest.runs import start_run
 from pipeline.digest.select import selection_for
-from pipeline.digest.send import RunSender
 from pipeline.ingest import ingest_source, news_from
 from pipeline.settings import Settings, load_settings
 from pipeline.sources.directory import DirectorySource

@@ -249,13 +249,14 @@ class _Pipe:
             self.attempts[row.id] = row.attempts
             template = self._template(row.selection_id)
             person = row.subscriber
+            if person is not None:
+                self.addresses[row.id] = person.email
             reason = _not_sendable(person, template)
             if reason is not None:
                 status = OutboxStatus.FAILED if isinstance(template, str) else OutboxStatus.SKIPPED
                 marks.append(rows.Mark(row.id, status, row.attempts, last_error=reason))
                 continue
             assert isinstance(template, MessageTemplate)
-            self.addresses[row.id] = person.email
             recipient = digest_recipient(self.settings, self.signer, person, str(row.id))
             message = template.render(recipient, message_key=self._message_key(row.id))
             messages.append(self.sign(message) if self.sign else message)
@@ -272,7 +273,7 @@ class _Pipe:
                     lambda session: self._build(session, selection_id)
                 )
             except Exception as exc:  # one selection's fault: its rows fail, the run goes on
-                log.exception("digest selection %s cannot be rendered", selection_id)
+                log.warning("digest selection %s cannot be rendered: %s", selection_id, exc)
                 self.templates[selection_id] = f"cannot render the digest: {exc}"
         return self.templates[selection_id]
 

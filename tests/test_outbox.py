@@ -1,0 +1,119 @@
+"""The outbox's promises in one process, on both databases, against a real SMTP server: a
+live but slow sender keeps its claims, a database that drops mid-send is reconnected, a
+selection that cannot render fails alone, and a run where nothing went out says so."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+from urllib.parse import quote
+
+import pytest
+from smtp_server import SMTPServer
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from test_digest_runs import NOW, add_post, add_subscriber, received_by, ticking_from
+
+from pipeline.digest.runs import start_run
+from pipeline.outbox import counts, send_run
+from pipeline.settings import Settings
+from pipeline.storage import Database, open_database
+
+pytest_plugins = ["smtp_server"]
+
+
+def test_a_slow_sender_keeps_its_claims_while_another_sender_runs(
+    db: Database, smtp_settings: Settings, smtp_server: SMTPServer
+) -> None:
+    add_post(db, "Post", NOW - timedelta(hours=3))
+    for number in range(60):
+        add_subscriber(db, f"reader{number}@example.org")
+    run = start_run(db, smtp_settings, "weekly", NOW).run
+    smtp_server.data_delay = 0.2  # a batch takes far longer than the sender timeout
+    settings = smtp_settings.model_copy(update={"sender_timeout_seconds": 0.5})
+    reports = []
+
+    def sending() -> None:
+        reports.append(send_run(db, settings, run.id, clock=ticking_from(NOW)))
+
+    first = threading.Thread(target=sending)
+    first.start()
+    time.sleep(1.5)  # three sender timeouts later, while the first still sends
+    sending()
+    first.join()
+    assert received_by(smtp_server) == {f"reader{n}@example.org": 1 for n in range(60)}
+    assert sum(report.taken_over for report in reports) == 0
+    assert sum(report.refused for report in reports) == 0
+    assert sum(report.sent for report in reports) == 60
+
+
+def test_a_renderer_failure_fails_only_that_selection(
+    db: Database, smtp_settings: Settings, smtp_server: SMTPServer
+) -> None:
+    add_post(db, "Fine", NOW - timedelta(hours=3), tags=("housing",))
+    add_post(db, "Broken \x1b title", NOW - timedelta(hours=2), tags=("data",))
+    add_subscriber(db, "housing@example.org", topics=["housing"])
+    add_subscriber(db, "data@example.org", topics=["data"])
+    run = start_run(db, smtp_settings, "weekly", NOW).run
+    report = send_run(db, smtp_settings, run.id, clock=lambda: NOW)
+    assert (report.sent, report.failed, report.status) == (1, 1, "done")
+    assert report.errors[0].startswith("data@example.org: cannot render the digest")
+    assert list(received_by(smtp_server)) == ["housing@example.org"]
+    assert counts(db, [run.id])[run.id]["sending"] == 0
+
+
+def test_a_run_where_every_message_failed_ends_failed(
+    db: Database, smtp_settings: Settings, smtp_server: SMTPServer
+) -> None:
+    add_post(db, "Post", NOW - timedelta(hours=3))
+    for address in ("a@example.org", "b@example.org"):
+        add_subscriber(db, address)
+        smtp_server.rcpt_replies[address] = "550 5.7.1 Relaying denied"
+    run = start_run(db, smtp_settings, "weekly", NOW).run
+    report = send_run(db, smtp_settings, run.id, clock=lambda: NOW)
+    assert (report.status, report.failed) == ("failed", 2)
+    assert report.note == "all 2 messages failed (last: 550 5.7.1 Relaying denied)"
+
+
+def test_a_postgresql_connection_killed_mid_send_is_reconnected(
+    database_url: str, smtp_settings: Settings, smtp_server: SMTPServer
+) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("kills PostgreSQL server processes")
+    name = f"outbox-test-{id(smtp_server)}"
+    url = make_url(database_url).update_query_dict({"application_name": name})
+    db = open_database(url.render_as_string(hide_password=False))
+    add_post(db, "Post", NOW - timedelta(hours=3))
+    for number in range(300):
+        add_subscriber(db, f"reader{number}@example.org")
+    run = start_run(db, smtp_settings, "weekly", NOW).run
+    smtp_server.data_delay = 0.005
+    killed = []
+
+    def kill_connections() -> None:
+        while len(smtp_server.received) < 100:
+            time.sleep(0.005)
+        admin = create_engine(database_url.split("?")[0], isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            killed.extend(
+                connection.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                        " WHERE application_name = :name"
+                    ),
+                    {"name": quote(name, safe="-")},
+                ).scalars()
+            )
+        admin.dispose()
+
+    killer = threading.Thread(target=kill_connections)
+    killer.start()
+    report = send_run(db, smtp_settings, run.id, clock=lambda: NOW)
+    killer.join()
+    db.close()
+    assert killed and all(killed)
+    assert report.status == "done"
+    tally = received_by(smtp_server)
+    assert len(tally) == 300
+    print(f"\n{len(killed)} connections killed; {sum(tally.values()) - 300} duplicates")
