@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 from test_digest_runs import NOW, add_post, add_subscriber, received_by, ticking_from
 
 from pipeline.digest.runs import start_run
-from pipeline.outbox import counts, send_run
+from pipeline.outbox import OutboxStatus, counts, rows, send_run, senders
 from pipeline.settings import Settings
 from pipeline.storage import Database, open_database
 
@@ -117,3 +117,23 @@ def test_a_postgresql_connection_killed_mid_send_is_reconnected(
     tally = received_by(smtp_server)
     assert len(tally) == 300
     print(f"\n{len(killed)} connections killed; {sum(tally.values()) - 300} duplicates")
+
+
+def test_a_stopped_senders_rows_are_taken_back_and_its_late_marks_refused(
+    db: Database, smtp_settings: Settings
+) -> None:
+    add_post(db, "Post", NOW - timedelta(hours=3))
+    for number in range(3):
+        add_subscriber(db, f"reader{number}@example.org")
+    run = start_run(db, smtp_settings, "weekly", NOW).run
+    quiet = senders.SenderLife(db, lambda: NOW, timeout=15)
+    with quiet:
+        claimed = db.patiently(lambda session: rows.claim(session, run.id, quiet.id, NOW, 10))
+        assert len(claimed) == 3
+        later = NOW + timedelta(seconds=16)  # its heartbeat (on the frozen clock) is stale
+        taken = db.patiently(lambda session: senders.reap(session, run.id, later, 15))
+        assert taken == 3
+        late = [rows.Mark(row.id, OutboxStatus.SENT, 1, sent_at=later) for row in claimed]
+        refused = db.patiently(lambda session: rows.mark(session, quiet.id, late))
+    assert sorted(refused) == sorted(row.id for row in claimed)
+    assert counts(db, [run.id])[run.id]["queued"] == 3
