@@ -178,8 +178,8 @@ def test_a_bad_email_from_stops_config_check_and_send_before_anything_is_queued(
 
 def test_a_full_disk_pauses_the_run_and_deliveries_resume_finishes_it(tmp_path: Path) -> None:
     outbox = prepared(tmp_path)
-    outbox.parent.mkdir(parents=True, exist_ok=True)
-    outbox.symlink_to("/dev/full")  # writing there fails as a full disk does (ENOSPC/ENOTDIR)
+    kept = outbox.rename(outbox.with_name("kept"))
+    outbox.symlink_to("/dev/full")  # no file can be written there, as on a full disk
     stuck = run("digest", "send", "--yes", cwd=tmp_path)
     assert stuck.returncode == 1, stuck.stderr
     assert "(paused)" in stuck.stdout and "tried again at" in stuck.stdout
@@ -187,10 +187,11 @@ def test_a_full_disk_pauses_the_run_and_deliveries_resume_finishes_it(tmp_path: 
     [paused] = json.loads(run("deliveries", "--json", cwd=tmp_path).stdout)
     assert (paused["status"], paused["counts"]["queued"]) == ("paused", 1)
     outbox.unlink()
+    kept.rename(outbox)
     resumed = run("deliveries", "resume", str(paused["id"]), cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     assert "1 sent" in resumed.stdout and "(done)" in resumed.stdout
-    assert len(list(outbox.glob("*.eml"))) == 1
+    assert len(delivered(outbox)) == 1
 
 
 def test_deliveries_pause_and_cancel_from_the_shell(tmp_path: Path) -> None:
