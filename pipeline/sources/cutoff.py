@@ -28,7 +28,6 @@ class Cutoff:
     to the connections this thread opens inside `with Cutoff(seconds):`."""
 
     def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
         self.ends = time.monotonic() + seconds
         self.passed = False
         self._sockets: list[socket.socket] = []
@@ -82,7 +81,7 @@ class _Tracked:
     timeout: Any
 
     def _new_conn(self) -> socket.socket:
-        cutoff = _current.get()
+        cutoff = current_cutoff()
         if cutoff is not None and isinstance(self.timeout, int | float):
             self.timeout = min(self.timeout, max(cutoff.remaining(), 0.001))
         sock: socket.socket = super()._new_conn()  # type: ignore[misc]
