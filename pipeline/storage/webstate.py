@@ -83,17 +83,18 @@ class SharedState:
 
         The rows are created first (SQLite then holds its write lock; PostgreSQL locks them
         in key order, so two callers never wait for each other in a circle)."""
-        now = self.clock()
         stored = {key: _stored(key) for key in keys}
         with self._db.session() as session:
-            new = [dict(scope=scope, key=k, data={}, expires_at=now) for k in stored.values()]
+            created = self.clock()
+            new = [dict(scope=scope, key=k, data={}, expires_at=created) for k in stored.values()]
             session.execute(_insert(session, new).on_conflict_do_nothing())
             locked = session.execute(
                 select(WebState.key, WebState.data, WebState.expires_at)
                 .where(WebState.scope == scope, WebState.key.in_(stored.values()))
                 .order_by(WebState.key)
                 .with_for_update()
-            )
+            ).all()
+            now = self.clock()  # read under the locks: no one records a later moment first
             found = {k: Record(dict(data), at) for k, data, at in locked if at > now}
             records = {key: found.get(k) or Record(expires_at=now) for key, k in stored.items()}
             result = update(records, now)
