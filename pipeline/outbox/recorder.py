@@ -89,5 +89,9 @@ class Recorder:
                 committed.set()
 
     def _commit(self, marks: list[rows.Mark]) -> None:
-        refused = self.db.patiently(lambda session: rows.mark(session, self.sender, marks))
+        try:
+            self.db.patiently(lambda session: rows.mark_all(session, self.sender, marks))
+            refused: list[int] = []
+        except rows.MarksRefused:  # rare: find out exactly which claims were lost
+            refused = self.db.patiently(lambda session: rows.mark(session, self.sender, marks))
         self.written(marks, refused)

@@ -170,11 +170,20 @@ _MARK = (
 )
 
 
+class MarksRefused(Exception):
+    """A claim among the marks was lost: the transaction must be rolled back."""
+
+
+def mark_all(session: Session, sender: str, marks: Sequence[Mark]) -> None:
+    """Record `marks`, all of whose rows `sender` must still hold (one guarded statement,
+    the common case); MarksRefused if one was taken back, so nothing is kept."""
+    if _write_marks(session, sender, marks) != len(marks):
+        raise MarksRefused
+
+
 def mark(session: Session, sender: str, marks: Sequence[Mark]) -> list[int]:
     """Record `marks` for the rows `sender` still holds; the ids of those it no longer
     holds (taken back after its heartbeat stopped), whose marks are refused."""
-    if not marks:
-        return []
     wanted = [item.id for item in marks]
     held = set(
         session.scalars(
@@ -185,6 +194,12 @@ def mark(session: Session, sender: str, marks: Sequence[Mark]) -> list[int]:
             )
         )
     )
+    _write_marks(session, sender, [item for item in marks if item.id in held])
+    return [row for row in wanted if row not in held]
+
+
+def _write_marks(session: Session, sender: str, marks: Sequence[Mark]) -> int:
+    """Apply `marks` where `sender` holds the claim; how many rows changed."""
     params = [
         {
             "row": item.id,
@@ -198,11 +213,8 @@ def mark(session: Session, sender: str, marks: Sequence[Mark]) -> list[int]:
             "provider_id": item.provider_id,
         }
         for item in marks
-        if item.id in held
     ]
-    if params:
-        session.connection().execute(_MARK, params)
-    return [row for row in wanted if row not in held]
+    return session.connection().execute(_MARK, params).rowcount if params else 0
 
 
 def release(session: Session, sender: str) -> int:
