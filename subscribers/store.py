@@ -442,6 +442,10 @@ class SubscriberStore:
             topics=profile.topics or [],
             labels=candidate.labels,
             created=signup.joined or at,
+            # Every column given, so the object reads the same however it was written.
+            confirmed_at=None,
+            unsubscribed_at=None,
+            confirmation_sent_at=None,
             bounce_count=0,
             token_nonce=transitions.new_nonce(),
         )

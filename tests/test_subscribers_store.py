@@ -13,7 +13,15 @@ from sqlalchemy import inspect, select, text
 from sqlalchemy.orm import sessionmaker
 
 from pipeline.storage import Database
-from subscribers import Consent, KeptOut, Signup, SubscriberError, SubscriberStore, TokenSigner
+from subscribers import (
+    Consent,
+    KeptOut,
+    Signup,
+    SubscriberError,
+    SubscriberStore,
+    TokenSigner,
+    subscriber_json,
+)
 
 NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 
@@ -392,3 +400,9 @@ def test_holding_checks_the_links_nonce(db) -> None:
     assert store.holding(subscriber.id, subscriber.token_nonce).email == "nonce@example.org"
     assert store.holding(subscriber.id, "not-the-nonce") is None
     assert store.holding(subscriber.id + 1000, subscriber.token_nonce) is None
+
+
+def test_what_add_returns_is_readable_in_full(store: SubscriberStore) -> None:
+    pending, _ = store.add("new@example.org", name="New")
+    assert subscriber_json(pending)["confirmed_at"] is None  # every field, after the commit
+    assert pending.confirmation_sent_at is None and pending.id > 0
