@@ -7,13 +7,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from pipeline.digest.send import RunSender
 from sqlalchemy import select
 
-from pipeline.delivery import open_backend
 from pipeline.digest.runs import start_run
 from pipeline.digest.select import selection_for
 from pipeline.ingest import ingest_source, news_from
+from pipeline.outbox import send_run
 from pipeline.settings import Settings, load_settings
 from pipeline.sources.directory import DirectorySource
 from pipeline.storage import Database
@@ -59,7 +58,7 @@ def new_for_a_first_digest(db: Database, now: datetime) -> list[str]:
 def send_weekly(db: Database, settings: Settings, now: datetime) -> dict[int, list[str]]:
     """Plan and send the weekly digest at `now`: the titles each subscriber id was sent."""
     run = start_run(db, settings, "weekly", now).run
-    RunSender(db, settings, open_backend(settings), clock=lambda: now).send(run.id)
+    send_run(db, settings, run.id, clock=lambda: now)
     with db.session() as session:
         rows = session.execute(
             select(OutboxItem.subscriber_id, DigestSelection.post_ids)
