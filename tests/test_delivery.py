@@ -221,3 +221,13 @@ def test_smtp_authenticates_with_the_configured_credentials() -> None:
     assert [(r.ok, r.permanent) for r in wrong] == [(False, False)]
     assert "535" in (wrong[0].error or "")
     assert len(server.received) == 1
+
+
+def test_smtp_unreachable_with_more_connections_than_messages_still_answers_each() -> None:
+    with SMTPServer() as server:
+        settings = server.settings  # a port that was free a moment ago
+    backend = open_backend(load_settings(**settings, smtp_connections=8))
+    for _ in range(20):  # idle connections leave at once; the one that tried must not be last
+        results = backend.send([message()])
+        assert [(r.ok, r.permanent, r.channel) for r in results] == [(False, False, True)]
+    backend.close()

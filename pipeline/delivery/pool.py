@@ -10,8 +10,8 @@ and a connection goes on to its next message only once the one before the previo
 recorded: a crash leaves at most two messages per connection sent but unrecorded.
 
 A worker that cannot connect (the server refuses more connections, or is down) puts its
-message back and leaves the batch; the others carry on. Only when no worker can connect
-does the rest of the batch fail at once, as a transient fault of the channel.
+message back and leaves the batch; the others carry on. What no connection could take
+when the last worker leaves fails at once, as a transient fault of the channel.
 """
 
 from __future__ import annotations
@@ -119,7 +119,8 @@ class _Batch:
         self.messages, self.done = messages, done
         self.results: list[list[SendResult] | None] = [None] * len(messages)
         self._pending = deque(range(len(messages)))
-        self._workers = self._present = workers
+        self._present = workers
+        self._unreachable: str | None = None
         self._lock = threading.Lock()
         self._finished = threading.Event()
         self._error: BaseException | None = None
@@ -129,21 +130,10 @@ class _Batch:
             return self._pending.popleft() if self._pending else None
 
     def give_up(self, index: int, reason: str) -> None:
-        """A worker cannot connect: its message goes back for the others, unless it was the
-        last worker, when every message still waiting fails with `reason`."""
+        """A worker cannot connect: its message goes back for the others."""
         with self._lock:
             self._pending.appendleft(index)
-            self._workers -= 1
-            if self._workers:
-                return
-            unsent = list(self._pending)
-            self._pending.clear()
-        line = Pipeline(self.done)
-        for waiting in unsent:
-            message = self.messages[waiting]
-            self.results[waiting] = failed(message, reason, permanent=False, channel=True)
-            line.finished(message, self.results[waiting] or [])
-        line.drain()
+            self._unreachable = reason
 
     def crash(self, error: BaseException) -> None:
         with self._lock:
@@ -151,10 +141,23 @@ class _Batch:
             self._pending.clear()
 
     def leave(self) -> None:
+        """A worker is done with this batch. The last one to leave fails what no connection
+        could take (every one that tried could not connect), as a fault of the channel."""
         with self._lock:
             self._present -= 1
-            if not self._present:
-                self._finished.set()
+            if self._present:
+                return
+            unsent, reason = list(self._pending), self._unreachable
+            self._pending.clear()
+        line = Pipeline(self.done)
+        for waiting in unsent:
+            message = self.messages[waiting]
+            self.results[waiting] = failed(
+                message, reason or "no connection took it", permanent=False, channel=True
+            )
+            line.finished(message, self.results[waiting] or [])
+        line.drain()
+        self._finished.set()
 
     def collected(self) -> list[SendResult]:
         """Every result, once all workers are done with this batch."""

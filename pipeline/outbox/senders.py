@@ -12,7 +12,6 @@ import logging
 import os
 import socket
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -23,11 +22,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from pipeline.outbox.status import OutboxStatus
+from pipeline.resting import rest
 from pipeline.storage import Database
 from pipeline.storage.models import OutboxItem, Sender
 
 log = logging.getLogger(__name__)
-_STEP_SECONDS = 0.05
 
 Clock = Callable[[], datetime]
 
@@ -72,7 +71,7 @@ class SenderLife:
             log.warning("could not unregister sender %s: %s", self.id, exc)
 
     def _beat(self) -> None:
-        while self._rest():
+        while rest(self._stop, self.interval):
             try:
                 with self.db.session() as session:
                     session.execute(
@@ -80,16 +79,6 @@ class SenderLife:
                     )
             except SQLAlchemyError as exc:  # the database is away: the next beat tries again
                 log.warning("sender heartbeat failed: %s", exc)
-
-    def _rest(self) -> bool:
-        """Wait one interval in short sleeps; False once stopped. (A timed Event.wait never
-        returns under a shifted clock such as libfaketime's, and the heartbeat must beat.)"""
-        deadline = time.monotonic() + self.interval
-        while time.monotonic() < deadline:
-            if self._stop.is_set():
-                return False
-            time.sleep(_STEP_SECONDS)
-        return not self._stop.is_set()
 
 
 def reap(session: Session, run_id: int, now: datetime, timeout: float) -> int:

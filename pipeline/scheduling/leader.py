@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from pipeline.resting import rest
 from pipeline.scheduling.lease import acquire, holder_of, release
 from pipeline.storage import Database
 from subscribers.timestamps import utcnow
@@ -95,7 +96,7 @@ class Leader:
             release(self.db, LEASE_NAME, self.holder)
 
     def _run(self) -> None:
-        while not self._stopping.wait(self.lease.total_seconds() / 3):
+        while rest(self._stopping, self.lease.total_seconds() / 3):
             leading = self.leading
             self._checked_step()
             if self.leading != leading:
