@@ -119,12 +119,13 @@ def candidates(session: Session, after: datetime, cutoff: datetime) -> list[Cand
 
 
 def last_digests(session: Session, subscriber_ids: Iterable[int]) -> dict[int, datetime]:
-    """Each subscriber's last delivered digest's cutoff (absent: never had one)."""
+    """Each subscriber's last delivered digest's cutoff (absent: never had one); a broadcast
+    is no digest and moves nobody's window."""
     wanted = set(subscriber_ids)
     rows = session.execute(
         select(OutboxItem.subscriber_id, func.max(DigestRun.cutoff))
         .join(DigestRun, DigestRun.id == OutboxItem.run_id)
-        .where(OutboxItem.status == "sent")
+        .where(OutboxItem.status == "sent", DigestRun.kind == "digest")
         .group_by(OutboxItem.subscriber_id)
     )
     return {subscriber: cutoff for subscriber, cutoff in rows if subscriber in wanted}

@@ -86,6 +86,10 @@ class DigestRun(Base):
     Its life (`pipeline.outbox.status`): queued → sending → done or failed, paused and
     resumed, expired, cancelled. A run paused by a channel fault has `resume_at`, when the
     sweep probes it again; `faults` counts the probes in a row that failed.
+
+    `kind` is `digest`, or `broadcast` for a one-off mail (its `intro` is the whole body,
+    its `topic` the only subscribers it goes to). `subject` and `intro` (Markdown) are what
+    an editor set for this run; stored with it, so a resumed run sends the same mail.
     """
 
     __tablename__ = "digest_runs"
@@ -101,6 +105,10 @@ class DigestRun(Base):
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
     resume_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     faults: Mapped[int] = mapped_column(default=0, server_default="0")
+    kind: Mapped[str] = mapped_column(String(16), default="digest", server_default="digest")
+    subject: Mapped[str | None] = mapped_column(Text, nullable=True)
+    intro: Mapped[str | None] = mapped_column(Text, nullable=True)
+    topic: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
     __table_args__ = (UniqueConstraint("frequency", "period", name="uq_digest_runs_period"),)
 
@@ -113,6 +121,21 @@ class DigestSelection(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("digest_runs.id", ondelete="CASCADE"))
     post_ids: Mapped[list[int]] = mapped_column(JSON)
+
+
+class ClickCount(Base):
+    """How often a post's link was followed from one run's mails: an aggregate, never a
+    record of who clicked."""
+
+    __tablename__ = "click_counts"
+
+    run_id: Mapped[int] = mapped_column(
+        ForeignKey("digest_runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    post_id: Mapped[int] = mapped_column(
+        ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True
+    )
+    clicks: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class OutboxItem(Base):
