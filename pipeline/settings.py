@@ -109,7 +109,7 @@ class Settings(BaseSettings):
     mailgun_webhook_signing_key: SecretStr | None = None
     resend_webhook_secret: SecretStr | None = None
 
-    digest_subject: str = "{site}: {count} new posts — {first_title}"
+    digest_subject: str = "{site}: {count} new posts, {dates}"
     digest_windows: dict[Frequency, Annotated[float, Field(gt=0)]] = Field(
         default_factory=lambda: {"daily": 24, "weekly": 72, "monthly": 168}
     )
@@ -208,10 +208,10 @@ class Settings(BaseSettings):
     @classmethod
     def _known_placeholders(cls, value: str) -> str:
         try:
-            value.format(site="s", count=1, first_title="t")
+            value.format(site="s", count=1, first_title="t", dates="d")
         except (KeyError, IndexError, ValueError) as exc:
             raise ValueError(
-                f"unknown placeholder {exc} (use {{site}}, {{count}}, {{first_title}})"
+                f"unknown placeholder {exc} (use {{site}}, {{count}}, {{first_title}}, {{dates}})"
             ) from None
         return value
 

@@ -31,6 +31,7 @@ from subscribers import Subscriber, TokenSigner
 SITE = "https://blog.example.org"
 SIGNER = TokenSigner(["a-test-signing-key-of-some-length"])
 GMAIL_CLIP = 102_000
+EN = "\u2013"  # the en dash of date ranges
 INJECTIONS = ["Hi\r\nBcc: x@evil.example", "=?UTF-8?Q?=0A?=Bcc: x@evil.example"]
 
 
@@ -124,27 +125,66 @@ def test_content_lists_posts_with_links_authors_dates_and_summaries() -> None:
     content, message = send(settings, posts)
     html, text = message_parts(message)
     assert (content.posts, content.shown) == (2, 2)
-    assert content.subject == "Policy Blog: 2 new posts — Crossing sectors"
+    assert content.subject == "Policy Blog: 2 new posts, 3 November 2026"
     for part in (html, text):
         assert "2 new posts" in part
         assert "By Ann, Bo, Cy and 2 others · " in part
         assert "By Ann Author · " in part
         assert "What post 0 says." in part
-        assert "Read more" in part
+        assert "Read “Crossing sectors”" in part
+        assert "Read more" not in part
         assert "because you subscribed to" in part
         assert "1 Edgbaston Park Road, Birmingham" in part
     link = f'<a href="{SITE}/posts/post-0" style="text-decoration: none;">Crossing sectors</a>'
     assert link in html
     assert html.count('<time datetime="2026-11-03">3 November 2026</time>') == 2
     assert text.count("· 3 November 2026\n") == 2  # 23:30 UTC on the 2nd is the 3rd in Tokyo
-    assert f"Read more: {SITE}/posts/post-1" in text
+    assert f"Read “Evidence”: {SITE}/posts/post-1" in text
     assert "more posts on" not in html
 
 
-def test_subject_is_singular_for_one_post_unless_customised() -> None:
-    assert render_digest(site(), [post()]).subject == "Policy Blog: 1 new post — Post 0"
-    custom = site(digest_subject="{count} from {site}: {first_title}")
-    assert render_digest(custom, [post()]).subject == "1 from Policy Blog: Post 0"
+def test_the_site_title_is_said_once_above_a_headline_and_the_date_range() -> None:
+    content, message = send(site(), [post(0), post(6)])
+    html, text = message_parts(message)
+    assert content.dates == f"28 October {EN} 3 November 2026"
+    heading = html.index("<h1>2 new posts</h1>")
+    assert "Policy Blog" not in html[html.index("<body") : heading].split("</a>", 1)[1]
+    assert html.count(">Policy Blog</a>") == 2  # the masthead and the footer's reason
+    assert f"28 October {EN} 3 November 2026" in html[heading:]
+    assert text.startswith(f"Policy Blog\n===========\n\n2 new posts, 28 October {EN} 3 November")
+
+
+@pytest.mark.parametrize(
+    ("days", "expected"),
+    [
+        (("2026-11-03",), "3 November 2026"),
+        (("2026-11-03", "2026-11-01", "2026-11-02"), f"1{EN}3 November 2026"),
+        (("2026-11-03", "2026-10-31"), f"31 October {EN} 3 November 2026"),
+        (("2026-01-03", "2025-12-24"), f"24 December 2025 {EN} 3 January 2026"),
+    ],
+)
+def test_date_range_says_each_part_once(days: tuple[str, ...], expected: str) -> None:
+    posts = [
+        post(number, published=datetime.fromisoformat(f"{day}T12:00:00+00:00"))
+        for number, day in enumerate(days)
+    ]
+    assert render_digest(site(), posts).dates == expected
+
+
+def test_subject_names_the_date_range_and_one_posts_title() -> None:
+    assert render_digest(site(), [post(), post(1)]).subject == (
+        f"Policy Blog: 2 new posts, 2{EN}3 November 2026"
+    )
+    assert render_digest(site(), [post()]).subject == "Policy Blog: Post 0 (3 November 2026)"
+    custom = site(digest_subject="{count} from {site}: {first_title}, {dates}")
+    assert render_digest(custom, [post()]).subject == "1 from Policy Blog: Post 0, 3 November 2026"
+
+
+def test_the_preheader_is_hidden_without_a_colour_of_its_own() -> None:
+    html = render_digest(site(), [post(0, title="Budgets"), post(1)]).html
+    [hidden] = re.findall(r'<div style="display: none;[^"]*">([^<]*)</div>', html)
+    assert hidden.startswith("2 new posts: Budgets · Post 1")
+    assert "color:#ffffff" not in html.replace(" ", "").split("<body", 1)[1].split("class=")[0]
 
 
 def test_post_text_is_escaped_in_html_and_plain_in_text() -> None:
@@ -154,7 +194,7 @@ def test_post_text_is_escaped_in_html_and_plain_in_text() -> None:
         post(0, title=title, summary="<b>bold</b> & more", authors=["O'Brien <ob@x.org>"]),
         post(1, title=rtl, url="https://example.org/caf\u00e9 \\ \u00a0x"),
     ]
-    _, message = send(site(), posts)
+    _, message = send(site(digest_subject="{site}: {first_title}"), posts)
     html, text = message_parts(message)
     assert "<script>" not in html and "<b>bold" not in html
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; Fish &amp; chips" in html
@@ -164,7 +204,7 @@ def test_post_text_is_escaped_in_html_and_plain_in_text() -> None:
     assert rtl in html and rtl in text
     assert 'href="https://example.org/caf%C3%A9%20%5C%20%C2%A0x"' in html
     assert title in text and "<b>bold</b> & more" in text
-    assert parse(message.raw)["Subject"] == f"Policy Blog: 2 new posts — {title}"
+    assert parse(message.raw)["Subject"] == f"Policy Blog: {title}"
 
 
 def test_a_post_cannot_fill_a_slot() -> None:
@@ -225,16 +265,16 @@ def test_too_many_posts_cut_the_list_and_link_to_the_rest() -> None:
     assert len(html.encode()) < GMAIL_CLIP
     assert html.count("<h2") == content.shown
     assert "Read more" not in html  # titles only
-    assert f'<a href="{SITE}">{more} more posts on Policy Blog</a>' in html
-    assert f"{more} more posts on Policy Blog: {SITE}" in text
+    assert f'<a href="{SITE}">{more} more posts on the site</a>' in html
+    assert f"{more} more posts on the site: {SITE}" in text
     bigger = render_digest(site(), long_posts(150)[: content.shown + 1])
     assert bigger.shown == content.shown  # one post more would not have fitted
 
 
 def test_summaries_shorten_before_posts_are_cut() -> None:
-    content = render_digest(site(), long_posts(80))
+    content = render_digest(site(), long_posts(70))
     summaries = re.findall(r'<p style="margin: 8px 0 0;">([^<]*)</p>', content.html)
-    assert content.shown == 80 and len(summaries) == 80
+    assert content.shown == 70 and len(summaries) == 70
     assert all(len(unescape(summary)) <= 120 for summary in summaries)
     assert len(content.html.encode()) < GMAIL_CLIP
 
@@ -245,7 +285,7 @@ def test_language_direction_dark_mode_and_headings(language: str, direction: str
     assert f'<html lang="{language}" dir="{direction}"' in html
     assert '<meta name="color-scheme" content="light dark"' in html
     assert "@media (prefers-color-scheme: dark)" in html
-    assert "<h1>Policy Blog</h1>" in html and html.count("<h2") == 2
+    assert "<h1>2 new posts</h1>" in html and html.count("<h2") == 2
     assert '<div class="muted">' in html  # the meta line's dark-mode colour
     assert f"text-align:{'right' if direction == 'rtl' else 'left'};color:#1f2328" in html
     assert "<img" not in html or re.search(r"<img(?![^>]*\balt=)", html) is None

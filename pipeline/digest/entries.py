@@ -82,6 +82,21 @@ def long_date(moment: datetime, zone: ZoneInfo) -> str:
     return f"{local.day} {local:%B} {local.year}"
 
 
+def date_range(moments: Sequence[datetime], zone: ZoneInfo) -> str:
+    """The days `moments` span in the site's zone, each part said once: "3 November 2026",
+    "2-9 November 2026", "28 October - 3 November 2026", "30 December 2026 - 2 January 2027"
+    (with en dashes)."""
+    days = sorted(moment.astimezone(zone).date() for moment in moments)
+    first, last = days[0], days[-1]
+    if first == last:
+        return f"{last.day} {last:%B} {last.year}"
+    if (first.year, first.month) == (last.year, last.month):
+        return f"{first.day}\u2013{last.day} {last:%B} {last.year}"
+    if first.year == last.year:
+        return f"{first.day} {first:%B} \u2013 {last.day} {last:%B} {last.year}"
+    return f"{first.day} {first:%B} {first.year} \u2013 {last.day} {last:%B} {last.year}"
+
+
 def _link(post: Post, base_url: str) -> str:
     """The post's address (see `pipeline.links`).
 

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from pipeline.digest.entries import TITLE_LENGTH, entries, inert
+from pipeline.digest.entries import TITLE_LENGTH, date_range, entries, inert
 from pipeline.mail.headers import safe_header
 from pipeline.mail.render import RenderedEmail, render_email, site_context
 from pipeline.sanitize import SUMMARY_LENGTH, shorten
@@ -28,7 +28,7 @@ PREVIEW_LENGTH = 150
 
 _SLOT = re.compile(r"%%[a-z_]+%%")
 _DEFAULT_SUBJECT = Settings.model_fields["digest_subject"].default
-_ONE_POST_SUBJECT = {_DEFAULT_SUBJECT: "{site}: {count} new post — {first_title}"}
+_ONE_POST_SUBJECT = {_DEFAULT_SUBJECT: "{site}: {first_title} ({dates})"}
 
 Render = Callable[[int, int], RenderedEmail]
 
@@ -40,6 +40,7 @@ class DigestContent:
     subject: str
     html: str
     text: str
+    dates: str  # the days the posts span: "2-9 November 2026" (an en dash)
     posts: int  # posts selected
     shown: int  # posts listed: fewer than `posts` when the size cap cut the list
 
@@ -49,23 +50,31 @@ def render_digest(settings: Settings, posts: Sequence[Post]) -> DigestContent:
     and `%%preferences_url%%`. Costs a few MJML renders: call it once per selection."""
     if not posts:
         raise ValueError("a digest needs at least one post")
-    subject = _subject(settings, posts)
-    render: Render = functools.partial(_render, settings, posts, subject)
+    dates = date_range([post.published for post in posts], settings.zone)
+    subject = _subject(settings, posts, dates)
+    render: Render = functools.partial(_render, settings, posts, dates)
     reserve = len(settings.base_url) + SLOT_ALLOWANCE
     shown, body = _fitted(render, len(posts), functools.partial(_fits, reserve=reserve))
     return DigestContent(
-        subject=subject, html=body.html, text=body.text, posts=len(posts), shown=shown
+        subject=subject,
+        html=body.html,
+        text=body.text,
+        dates=dates,
+        posts=len(posts),
+        shown=shown,
     )
 
 
-def _subject(settings: Settings, posts: Sequence[Post]) -> str:
-    """DIGEST_SUBJECT filled in (in the singular for one post, if it is the default), on one
+def _subject(settings: Settings, posts: Sequence[Post], dates: str) -> str:
+    """DIGEST_SUBJECT filled in (for one post, its title, if it is the default), on one
     line and unable to carry a slot."""
     count, pattern = len(posts), settings.digest_subject
     if count == 1:
         pattern = _ONE_POST_SUBJECT.get(pattern, pattern)
     first_title = shorten(posts[0].title, TITLE_LENGTH)
-    subject = pattern.format(site=settings.site_title, count=count, first_title=first_title)
+    subject = pattern.format(
+        site=settings.site_title, count=count, first_title=first_title, dates=dates
+    )
     return inert(safe_header(subject))
 
 
@@ -92,7 +101,7 @@ def _fits(html: str, *, reserve: int) -> bool:
 
 
 def _render(
-    settings: Settings, posts: Sequence[Post], subject: str, shown: int, summary_length: int
+    settings: Settings, posts: Sequence[Post], dates: str, shown: int, summary_length: int
 ) -> RenderedEmail:
     """The first `shown` posts, with summaries cut to `summary_length` (0: none)."""
     count, more = len(posts), len(posts) - shown
@@ -106,6 +115,7 @@ def _render(
         "digest",
         **context,
         headline=headline,
+        dates=dates,
         preview=inert(shorten(f"{headline}: {titles}", PREVIEW_LENGTH)),
         posts=entries(
             posts[:shown],
@@ -113,6 +123,6 @@ def _render(
             base_url=settings.base_url,
             summary_length=summary_length,
         ),
-        more=f"{more} more post{'s' if more != 1 else ''} on {site}" if more else "",
+        more=f"{more} more post{'s' if more != 1 else ''} on the site" if more else "",
         postal_address=inert(settings.postal_address or ""),
     )
