@@ -137,3 +137,22 @@ def test_a_stopped_senders_rows_are_taken_back_and_its_late_marks_refused(
         refused = db.patiently(lambda session: rows.mark(session, quiet.id, late))
     assert sorted(refused) == sorted(row.id for row in claimed)
     assert counts(db, [run.id])[run.id]["queued"] == 3
+
+
+def test_a_limited_pass_stops_after_its_rows_and_the_last_pass_finishes_the_run(
+    db: Database, smtp_settings: Settings, smtp_server: SMTPServer
+) -> None:
+    add_post(db, "Post", NOW - timedelta(hours=3))
+    for number in range(7):
+        add_subscriber(db, f"reader{number}@example.org")
+    run = start_run(db, smtp_settings, "weekly", NOW).run
+    passes = [
+        send_run(db, smtp_settings, run.id, clock=lambda: NOW, limit=3, batch_size=2)
+        for _ in range(3)
+    ]
+    assert [(p.sent, p.stopped_at_limit, p.status) for p in passes] == [
+        (3, True, "sending"),
+        (3, True, "sending"),
+        (1, False, "done"),
+    ]
+    assert received_by(smtp_server) == {f"reader{n}@example.org": 1 for n in range(7)}

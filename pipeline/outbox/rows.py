@@ -98,10 +98,12 @@ def claim(session: Session, run_id: int, sender: str, now: datetime, limit: int)
         .order_by(OutboxItem.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
+        .cte("due")
+        .prefix_with("MATERIALIZED")  # run once: re-run per row, SKIP LOCKED finds new rows
     )
     ids = session.scalars(
         update(OutboxItem)
-        .where(OutboxItem.id.in_(due.scalar_subquery()), OutboxItem.status == OutboxStatus.QUEUED)
+        .where(OutboxItem.id.in_(select(due.c.id)), OutboxItem.status == OutboxStatus.QUEUED)
         .values(status=OutboxStatus.SENDING, claim=sender, claimed_at=now)
         .returning(OutboxItem.id)
         .execution_options(synchronize_session=False)

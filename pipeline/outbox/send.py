@@ -69,6 +69,7 @@ class SendReport:
     taken_over: int = 0
     refused: int = 0
     status: str = RunStatus.SENDING
+    stopped_at_limit: bool = False
     note: str | None = None
     next_attempt: datetime | None = None
     errors: list[str] = field(default_factory=list)
@@ -110,9 +111,12 @@ def send_run(
     sleep: Callable[[float], None] = time.sleep,
     batch_size: int = BATCH_SIZE,
     retry_base: float = RETRY_BASE_SECONDS,
+    limit: int | None = None,
 ) -> SendReport:
     """Send `run_id` until it is done, paused, expired, or only has retries due later than
-    `wait` seconds from now. Opens EMAIL_BACKEND unless given a `backend`."""
+    `wait` seconds from now; with a `limit`, also once this pass has claimed that many rows
+    while others are left (`stopped_at_limit`: a worker's chunk). Opens EMAIL_BACKEND
+    unless given a `backend`."""
     if backend is None:
         with open_backend(settings) as opened:
             return send_run(
@@ -126,10 +130,12 @@ def send_run(
                 sleep=sleep,
                 batch_size=batch_size,
                 retry_base=retry_base,
+                limit=limit,
             )
     report = SendReport(run_id)
     with senders.SenderLife(db, clock, settings.sender_timeout_seconds) as life:
         pipe = _Pipe(db, settings, backend, life.id, report, clock, retry_base, batch_size)
+        pipe.left = limit
         try:
             with Recorder(db, life.id, pipe.written) as recorder:
                 pipe.recorder = recorder
@@ -143,6 +149,7 @@ class _Pipe:
     """One sender's pass over one run."""
 
     recorder: Recorder
+    left: int | None = None  # rows this pass may still claim; None: no limit
 
     def __init__(
         self,
@@ -196,6 +203,9 @@ class _Pipe:
                 if left.empty:
                     self._finish()
                     return
+                if self.left == 0:
+                    self.report.stopped_at_limit = True
+                    return
                 now = self.clock()
                 if left.next_due is None or left.next_due <= now:  # in flight elsewhere
                     sleep(IN_FLIGHT_POLL_SECONDS)
@@ -234,13 +244,18 @@ class _Pipe:
         """Claim the next due rows (taking back those of stopped senders) and render them."""
         now = self.clock()
         timeout = self.settings.sender_timeout_seconds
+        size = self.batch_size if self.left is None else min(self.batch_size, self.left)
+        if not size:
+            return []
 
         def work(session: Session) -> tuple[int, list[rows.Claimed]]:
             taken = senders.reap(session, self.run_id, now, timeout)
-            return taken, rows.claim(session, self.run_id, self.sender, now, self.batch_size)
+            return taken, rows.claim(session, self.run_id, self.sender, now, size)
 
         taken, claimed = self.db.patiently(work)
         self.report.taken_over += taken
+        if self.left is not None:
+            self.left -= len(claimed)
         return self._render(claimed)
 
     def _render(self, claimed: list[rows.Claimed]) -> list[OutgoingMessage]:
