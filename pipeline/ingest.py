@@ -10,8 +10,10 @@ what a source holds at its first ingest is its back catalogue, not news.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -22,10 +24,9 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from pipeline.authors import person_name
 from pipeline.links import lead_image, stored_url
+from pipeline.post_text import bring_in_line, post_text
 from pipeline.redact import redacted
-from pipeline.sanitize import plain_line, sanitize_html, summarise
 from pipeline.settings import Settings, SourceConfig
 from pipeline.sources import Batch, Entry, Source, SourceError, open_source
 from pipeline.storage import Database
@@ -166,8 +167,8 @@ def _apply(
     report: IngestReport,
 ) -> None:
     now = news.now
-    entries = list(_unique(batch.entries))
-    existing = _existing(session, (entry.guid for entry in entries))
+    existing = _existing(session, _ids(batch.entries))
+    entries = list(_unique(_as_stored(entry, existing) for entry in batch.entries))
     slugs = _Slugs(session)
     inserts, updates = [], []
     for position, entry in enumerate(entries):
@@ -193,11 +194,35 @@ def _apply(
         session.execute(insert(Post).execution_options(render_nulls=True), inserts)
     if updates:
         session.execute(update(Post), updates)
-    report.new, report.updated = len(inserts), len(updates)
+    report.new, report.updated = len(inserts), len(updates) + bring_in_line(session, source, now)
     if batch.present is not None:
         read = {entry.guid for entry in entries}
-        report.unchanged += len(batch.present - read)
-        report.removed = _retire(session, source, batch.present, now)
+        report.removed, vouched = _retire(session, source, batch.present, now, read)
+        report.unchanged += vouched
+
+
+def _ids(entries: Iterable[Entry]) -> Iterator[str]:
+    """Every id the entries may be stored under: their own, and any former one."""
+    for entry in entries:
+        yield entry.guid
+        if entry.former_guid:
+            yield entry.former_guid
+
+
+def _as_stored(entry: Entry, existing: dict[str, dict[str, Any]]) -> Entry:
+    """The entry under the id and slug a post stored before slugs were cut at a word
+    boundary has, so it is neither new nor moved."""
+    if entry.former_guid and entry.guid not in existing and entry.former_guid in existing:
+        entry = dataclasses.replace(entry, guid=entry.former_guid)
+    current = existing.get(entry.guid)
+    if current and entry.former_slug and _claimed(current["slug"], entry.former_slug):
+        entry = dataclasses.replace(entry, slug=entry.former_slug)
+    return entry
+
+
+def _claimed(slug: str, wanted: str) -> bool:
+    """Whether `_Slugs.claim(wanted)` could have handed out `slug`."""
+    return slug == wanted or re.fullmatch(re.escape(wanted[:190]) + r"-\d+", slug) is not None
 
 
 def _unique(entries: Iterable[Entry]) -> Iterator[Entry]:
@@ -236,19 +261,14 @@ def _row(
     published: datetime,
     now: datetime,
 ) -> dict[str, Any]:
-    content = sanitize_html(entry.content_html)
-    image, image_alt = lead_image(entry.image, content)
-    return {
+    text = post_text(entry.title, entry.authors, entry.tags, entry.summary, entry.content_html)
+    image, image_alt = lead_image(entry.image, text["content_html"])
+    return text | {
         "guid": entry.guid,
         "source": source,
         "slug": slug,
         "status": DRAFT if entry.draft else PUBLISHED,
-        "title": plain_line(entry.title) or "(untitled)",
         "url": stored_url(entry.url, slug),
-        "authors": _names(person_name(name) for name in map(plain_line, entry.authors)),
-        "tags": _names(entry.tags),
-        "summary": summarise(entry.summary, content, authors=entry.authors),
-        "content_html": content,
         "image": image,
         "image_alt": image_alt,
         "content_hash": digest,
@@ -258,16 +278,11 @@ def _row(
     }
 
 
-def _names(names: Iterable[str]) -> list[str]:
-    """Authors or tags as plain one-line text, each once, blanks dropped."""
-    return list(dict.fromkeys(name for name in map(plain_line, names) if name))
-
-
 def _existing(session: Session, guids: Iterable[str]) -> dict[str, dict[str, Any]]:
     """The stored posts among `guids`, fetched in chunks to stay under parameter limits."""
     found: dict[str, dict[str, Any]] = {}
     wanted = list(guids)
-    columns = (Post.id, Post.guid, Post.content_hash, Post.status, Post.published)
+    columns = (Post.id, Post.guid, Post.slug, Post.content_hash, Post.status, Post.published)
     for start in range(0, len(wanted), _CHUNK):
         chunk = wanted[start : start + _CHUNK]
         for row in session.execute(select(*columns).where(Post.guid.in_(chunk))):
@@ -275,19 +290,23 @@ def _existing(session: Session, guids: Iterable[str]) -> dict[str, dict[str, Any
     return found
 
 
-def _retire(session: Session, source: str, present: set[str], now: datetime) -> int:
-    """Mark this source's posts that are no longer at their origin as removed."""
+def _retire(
+    session: Session, source: str, present: set[str], now: datetime, read: set[str]
+) -> tuple[int, int]:
+    """Mark this source's posts that are no longer at their origin as removed; how many
+    were, and how many others the origin vouched for without this read parsing them."""
     live = session.execute(
         select(Post.id, Post.guid).where(Post.source == source, Post.status != REMOVED)
     )
-    gone = [
-        {"id": row.id, "status": REMOVED, "removed_at": now}
-        for row in live
-        if row.guid not in present
-    ]
+    gone, vouched = [], 0
+    for row in live:
+        if row.guid not in present:
+            gone.append({"id": row.id, "status": REMOVED, "removed_at": now})
+        elif row.guid not in read:
+            vouched += 1
     if gone:
         session.execute(update(Post), gone)
-    return len(gone)
+    return len(gone), vouched
 
 
 def _save_state(session: Session, name: str, state: dict[str, Any], now: datetime) -> None:

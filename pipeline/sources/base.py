@@ -14,7 +14,7 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict
 
 
 class SourceError(Exception):
@@ -46,6 +46,10 @@ class Entry:
     draft: bool = False
     origin: str = ""
     image: str | None = None  # the feed's own lead image (enclosure, media:content)
+    # What the post was stored under before slugs were cut at a word boundary (set only
+    # where that differs), so a post stored then keeps its id and its URL.
+    former_guid: str | None = None
+    former_slug: str | None = None
 
 
 @dataclass(slots=True)
@@ -84,6 +88,40 @@ def slugify(text: str, *, max_length: int = 80) -> str:
         cut = slug[: max_length + 1]
         slug = cut.rsplit("-", 1)[0] if "-" in cut else slug[:max_length]
     return slug or "post-" + hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def former_slugify(text: str, *, max_length: int = 80) -> str:
+    """The slug `slugify` gave before it cut at a word boundary: the first `max_length`
+    characters, whatever word that split."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    slug = _NON_WORD.sub("-", ascii_text.lower()).strip("-")[:max_length].strip("-")
+    return slug or "post-" + hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+class Ids(TypedDict):
+    """An Entry's identity fields (see `identify`)."""
+
+    guid: str
+    slug: str
+    former_guid: str | None
+    former_slug: str | None
+
+
+def identify(source: str, text: str, *, guid: str | None = None, url: str | None = None) -> Ids:
+    """An Entry's `guid` and `slug` made from `text` (a title, a file name, a source's own
+    slug), with the `former_guid`/`former_slug` the post had if stored before slugs were
+    cut at a word boundary."""
+    slug, former = slugify(text), former_slugify(text)
+    derived = derive_guid(source, guid=guid, url=url, slug=slug)
+    if former == slug:
+        return {"guid": derived, "slug": slug, "former_guid": None, "former_slug": None}
+    was = derive_guid(source, guid=guid, url=url, slug=former)
+    return {
+        "guid": derived,
+        "slug": slug,
+        "former_guid": was if was != derived else None,
+        "former_slug": former,
+    }
 
 
 def derive_guid(source: str, *, guid: str | None, url: str | None, slug: str) -> str:

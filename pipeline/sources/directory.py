@@ -18,7 +18,7 @@ from datetime import tzinfo
 from pathlib import Path
 from typing import Any
 
-from pipeline.sources.base import Batch, Entry, ParseError, SourceError, derive_guid, slugify
+from pipeline.sources.base import Batch, Entry, ParseError, SourceError, derive_guid, identify
 from pipeline.sources.markdown import parse_markdown
 from pipeline.sources.plaintext import parse_text
 
@@ -67,7 +67,8 @@ class DirectorySource:
                 continue
             entries = [self._own(entry, relative, owners) for entry in parsed]
             batch.entries.extend(entries)
-            guids = [entry.guid for entry in entries]
+            # A post stored under its former id is vouched for by that id too.
+            guids = [guid for entry in entries for guid in (entry.guid, entry.former_guid) if guid]
             _keep(present, files, relative, {"fingerprint": fingerprint, "guids": guids})
         if unlisted:
             batch.errors.extend(unlisted)
@@ -110,8 +111,11 @@ class DirectorySource:
         if entry.guid != derived or owners.setdefault(entry.guid, relative) == relative:
             return entry
         guid = derive_guid(self.name, guid=None, url=None, slug=f"{relative}#{entry.slug}")
+        former = entry.former_slug and derive_guid(
+            self.name, guid=None, url=None, slug=f"{relative}#{entry.former_slug}"
+        )
         owners[guid] = relative
-        return dataclasses.replace(entry, guid=guid)
+        return dataclasses.replace(entry, guid=guid, former_guid=former or None)
 
     def parse_file(self, path: Path) -> list[Entry]:
         """The posts in one file (a text export can hold several)."""
@@ -122,10 +126,11 @@ class DirectorySource:
 
     def _markdown_entry(self, path: Path, text: str) -> Entry:
         post = parse_markdown(text, default_tz=self.timezone)
-        slug = slugify(post.slug or _DATE_PREFIX.sub("", path.stem))
+        ids = identify(
+            self.name, post.slug or _DATE_PREFIX.sub("", path.stem), guid=post.guid, url=post.url
+        )
         return Entry(
-            guid=derive_guid(self.name, guid=post.guid, url=post.url, slug=slug),
-            slug=slug,
+            **ids,
             title=post.title,
             content_html=post.html,
             url=post.url,
@@ -141,11 +146,9 @@ class DirectorySource:
     def _text_entries(self, path: Path, text: str) -> list[Entry]:
         entries = []
         for post in parse_text(text):
-            slug = slugify(post.title)
             entries.append(
                 Entry(
-                    guid=derive_guid(self.name, guid=None, url=None, slug=slug),
-                    slug=slug,
+                    **identify(self.name, post.title),
                     title=post.title,
                     content_html=post.html,
                     authors=post.authors,

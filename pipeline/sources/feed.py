@@ -17,7 +17,7 @@ import requests
 
 from pipeline.links import is_web_url
 from pipeline.sanitize import plain_text
-from pipeline.sources.base import Batch, Entry, ParseError, SourceError, derive_guid, slugify
+from pipeline.sources.base import Batch, Entry, ParseError, SourceError, identify
 from pipeline.sources.collect import collect_entries, unique
 from pipeline.sources.dates import from_struct_time, parse_iso
 from pipeline.sources.http import Fetched, fetch, looks_like_html, one_line
@@ -157,10 +157,11 @@ class FeedSource:
         """An Entry with guid and slug derived the same way for every feed format."""
         if not (title or url or fields["content_html"]):
             raise ParseError("empty entry (no title, link or content)")
-        slug = _slug(url, title or fields["content_html"])
+        ids = identify(
+            self.name, _slug_text(url, title or fields["content_html"]), guid=source_id, url=url
+        )
         return Entry(
-            guid=derive_guid(self.name, guid=source_id, url=url, slug=slug),
-            slug=slug,
+            **ids,
             title=title,
             url=url,
             origin=self.url,
@@ -260,13 +261,13 @@ def _json_text(item: Mapping[str, Any], key: str) -> str | None:
     return value
 
 
-def _slug(url: str | None, fallback: str) -> str:
-    """The slug the site itself uses (its web URL's last path segment), else one from the
-    title."""
+def _slug_text(url: str | None, fallback: str) -> str:
+    """What the slug is made from: the slug the site itself uses (its web URL's last path
+    segment), else the title."""
     web = url if is_web_url(url) else ""
     segment = unquote(urlsplit(web).path.rstrip("/").rpartition("/")[2])
     stem = segment.rsplit(".", 1)[0] if segment.endswith((".html", ".htm", ".php")) else segment
-    return slugify(stem or fallback)
+    return stem or fallback
 
 
 def _feedparser_image(raw: Mapping[str, Any], base: str) -> str | None:

@@ -17,7 +17,7 @@ from urllib.parse import unquote, urljoin
 import requests
 
 from pipeline.sanitize import plain_text
-from pipeline.sources.base import Batch, Entry, ParseError, SourceError, derive_guid, slugify
+from pipeline.sources.base import Batch, Entry, Ids, ParseError, SourceError, identify
 from pipeline.sources.collect import collect_entries, unique
 from pipeline.sources.dates import parse_iso
 from pipeline.sources.http import fetch, looks_like_html
@@ -101,12 +101,10 @@ class WordPressSource:
             return None, f"{self.url}: {exc} (listing live posts; removals not checked)"
 
     def _entry(self, post: Any) -> Entry:
-        guid = self._guid(post)
         embedded = post.get("_embedded")
         embedded = embedded if isinstance(embedded, dict) else {}
         return Entry(
-            guid=guid,
-            slug=_slug(post),
+            **self._ids(post),
             title=plain_text(_rendered(post, "title")),  # WordPress renders titles as HTML
             content_html=_rendered(post, "content"),
             url=self._link(post),
@@ -124,8 +122,11 @@ class WordPressSource:
         """The guid of a post, the same from a full post and from the `_fields` id listing."""
         if not isinstance(post, dict):
             raise ParseError("post is not a JSON object")
+        return self._ids(post)["guid"]
+
+    def _ids(self, post: Mapping[str, Any]) -> Ids:
         guid = html.unescape(_rendered(post, "guid"))
-        return derive_guid(self.name, guid=guid, url=self._link(post), slug=_slug(post))
+        return identify(self.name, _slug_text(post), guid=guid, url=self._link(post))
 
     def _link(self, post: Mapping[str, Any]) -> str | None:
         link = post.get("link")
@@ -149,9 +150,9 @@ def _rendered(post: Mapping[str, Any], field: str) -> str:
     return rendered
 
 
-def _slug(post: Mapping[str, Any]) -> str:
+def _slug_text(post: Mapping[str, Any]) -> str:
     """WordPress's own slug (percent-encoded when not Latin), else the post id."""
-    return slugify(unquote(str(post.get("slug") or post.get("id") or "")))
+    return unquote(str(post.get("slug") or post.get("id") or ""))
 
 
 def _term_names(groups: Any) -> tuple[str, ...]:

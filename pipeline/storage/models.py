@@ -61,6 +61,8 @@ class Post(Base):
     )
     image: Mapped[str | None] = mapped_column(String(2048), nullable=True)
     image_alt: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The version of the text rules (pipeline.post_text) the stored fields follow.
+    text_rules: Mapped[int] = mapped_column(default=0, server_default="0")
 
     __table_args__ = (
         Index("ix_posts_status_published", "status", "published"),
