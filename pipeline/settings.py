@@ -25,12 +25,14 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from pipeline.redact import MASK, redacted_values
+from subscribers.profile import Frequency
 
 ENV_PREFIX = "NEWSLETTER_"
 MIN_KEY_LENGTH = 16
 MIN_ADMIN_PASSWORD_LENGTH = 12
+# Hours a post stays eligible for each digest; a frequency left out of DIGEST_WINDOWS keeps its own.
+DIGEST_WINDOWS: dict[Frequency, float] = {"daily": 24, "weekly": 72, "monthly": 168}
 
-Frequency = Literal["daily", "weekly", "monthly"]
 EmailBackend = Literal["smtp", "postmark", "sendgrid", "mailgun", "resend", "file", "console"]
 
 
@@ -111,7 +113,7 @@ class Settings(BaseSettings):
 
     digest_subject: str = "{site}: {count} new posts, {dates}"
     digest_windows: dict[Frequency, Annotated[float, Field(gt=0)]] = Field(
-        default_factory=lambda: {"daily": 24, "weekly": 72, "monthly": 168}
+        default_factory=lambda: dict(DIGEST_WINDOWS)
     )
     postal_address: str | None = None
     reply_to: str | None = None
@@ -217,8 +219,8 @@ class Settings(BaseSettings):
 
     @field_validator("digest_windows")
     @classmethod
-    def _every_frequency(cls, value: dict[str, float]) -> dict[str, float]:
-        return {"daily": 24, "weekly": 72, "monthly": 168} | value
+    def _every_frequency(cls, value: dict[Frequency, float]) -> dict[Frequency, float]:
+        return DIGEST_WINDOWS | value
 
     @model_validator(mode="after")
     def _dkim_complete(self) -> Settings:

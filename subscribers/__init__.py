@@ -6,7 +6,7 @@ from subscribers.csv_export import export_csv
 from subscribers.csv_import import ImportReport, import_csv
 from subscribers.errors import KeptOut, SubscriberError
 from subscribers.models import STATUSES, Base, Consent, Subscriber, Suppression
-from subscribers.profile import FREQUENCIES
+from subscribers.profile import FREQUENCIES, Frequency
 from subscribers.serialise import subscriber_json
 from subscribers.store import Confirmed, Signup, SubscriberStore
 from subscribers.text import clean_name
@@ -18,6 +18,7 @@ __all__ = [
     "Base",
     "Confirmed",
     "Consent",
+    "Frequency",
     "ImportReport",
     "KeptOut",
     "Signup",

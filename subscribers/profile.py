@@ -7,13 +7,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from difflib import get_close_matches
 from functools import cache
+from typing import Literal, get_args
 from zoneinfo import available_timezones
 
 from subscribers.errors import SubscriberError, shown
 from subscribers.text import clean_name, clean_text
 
-FREQUENCIES = ("daily", "weekly", "monthly")
-DEFAULT_FREQUENCY = "weekly"
+# How often a subscriber is mailed: the one list of frequencies, read by the settings, the
+# CLI options, the API models, the forms and the database's check constraint.
+Frequency = Literal["daily", "weekly", "monthly"]
+FREQUENCIES: tuple[Frequency, ...] = get_args(Frequency)
+DEFAULT_FREQUENCY: Frequency = "weekly"
 TOPIC_MAX = 100
 _TOPIC_SEPARATORS = re.compile(r"[;|]")
 # Present in the system's zoneinfo folder, but not IANA zones a person lives in.

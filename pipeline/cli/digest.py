@@ -6,7 +6,7 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import typer
 from rich.progress import (
@@ -57,11 +57,10 @@ from pipeline.private import PRIVATE_MODE
 from pipeline.settings import Settings
 from pipeline.storage import Database
 from pipeline.storage.models import DigestRun, Post
-from subscribers import Subscriber, SubscriberError, normalise_email
+from subscribers import Frequency, Subscriber, SubscriberError, normalise_email
 
 digest_app = typer.Typer(help="Preview and send email digests.", no_args_is_help=True)
 
-Frequency = Literal["daily", "weekly", "monthly"]
 FrequencyOption = Annotated[Frequency, typer.Option(help="Which digest.")]
 
 

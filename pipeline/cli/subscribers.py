@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated, Literal, TextIO
+from typing import Annotated, TextIO
 
 import typer
 
@@ -25,6 +25,7 @@ from pipeline.private import open_private
 from pipeline.settings import Settings
 from pipeline.storage.posts import site_tags
 from subscribers import (
+    Frequency,
     ImportReport,
     SubscriberError,
     SubscriberStore,
@@ -36,7 +37,6 @@ from subscribers.csv_import import PLAIN
 
 subscribers_app = typer.Typer(help="Manage the subscriber list.", no_args_is_help=True)
 
-Frequency = Literal["daily", "weekly", "monthly"]
 CSV_FILE = Annotated[Path, typer.Argument(metavar="FILE.csv", dir_okay=False)]
 
 

@@ -11,8 +11,6 @@ from apscheduler.triggers.cron import CronTrigger
 from pipeline.scheduling.crontab import crontab_fields
 from pipeline.settings import Settings
 
-FREQUENCIES = ("daily", "weekly", "monthly")
-
 
 class WallClockTrigger(CronTrigger):
     """A cron trigger that fires once at a local time the clocks pass twice.

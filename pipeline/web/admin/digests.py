@@ -27,14 +27,14 @@ from pipeline.digest.runs import start_run
 from pipeline.digest.select import period_of
 from pipeline.mail.template import OutgoingMessage
 from pipeline.outbox import find_run
-from pipeline.settings import Frequency, Settings
+from pipeline.settings import Settings
 from pipeline.web.admin.csrf import NONCE_FIELD
 from pipeline.web.admin.mailview import read_mail
 from pipeline.web.admin.render import framed, message_page, page, see_other
 from pipeline.web.admin.routing import AdminRoute, posted, session_of
 from pipeline.web.admin.state import admin_state
 from pipeline.web.api.sending import check_backend
-from subscribers import FREQUENCIES, SubscriberError, normalise_email
+from subscribers import FREQUENCIES, Frequency, SubscriberError, normalise_email
 
 router = APIRouter(route_class=AdminRoute)
 NO_POSTS = "There are no published posts yet: run `newsletter ingest` first."

@@ -24,7 +24,6 @@ from pipeline.outbox import (
     resume_run,
     run_json,
 )
-from pipeline.settings import Frequency
 from pipeline.storage import Database
 from pipeline.storage.models import DigestRun
 from pipeline.web.api.context import DatabaseDep, SettingsDep, StateDep
@@ -33,6 +32,7 @@ from pipeline.web.api.idempotency import Answer, KeyHeader
 from pipeline.web.api.models import RunOut, failures
 from pipeline.web.api.routing import ApiRoute
 from pipeline.web.api.sending import check_backend
+from subscribers import Frequency
 
 router = APIRouter(route_class=ApiRoute, tags=["deliveries"])
 # The run's id leads to the operations on it (OpenAPI links, for clients and schemathesis).

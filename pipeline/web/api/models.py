@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from pipeline.settings import Frequency
+from subscribers import Frequency
 
 Timestamp = Annotated[
     str, Field(description="ISO 8601 with offset", examples=["2026-11-23T08:00:00+00:00"])

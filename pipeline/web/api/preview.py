@@ -11,11 +11,11 @@ from fastapi import APIRouter
 
 from pipeline.digest import message_parts
 from pipeline.digest.preview import SAMPLE_READER, preview_message, preview_posts
-from pipeline.settings import Frequency
 from pipeline.web.api.context import DatabaseDep, SettingsDep, StoreDep
 from pipeline.web.api.errors import ApiError
 from pipeline.web.api.models import Preview, PreviewRequest, failures
 from pipeline.web.api.routing import ApiRoute
+from subscribers import Frequency
 
 router = APIRouter(route_class=ApiRoute, tags=["deliveries"])
 
