@@ -115,6 +115,7 @@ class Settings(BaseSettings):
     digest_windows: dict[Frequency, Annotated[float, Field(gt=0)]] = Field(
         default_factory=lambda: dict(DIGEST_WINDOWS)
     )
+    click_counting: bool = True
     postal_address: str | None = None
     reply_to: str | None = None
     dkim_key_file: Path | None = None

@@ -123,6 +123,9 @@ def test_preview_is_what_is_sent(
         "SITE_TITLE": "Policy Notes",
         "SECRET_KEY": "digest-e2e-secret-0123456789",
         "EMAIL_FROM": "Policy Notes <news@blog.example.org>",
+        # A preview belongs to no run, so its post links cannot go through a run's click
+        # counter: with counting off the two bodies must match byte for byte.
+        "CLICK_COUNTING": "false",
     }
     previewed = run("digest", "preview", "--email", "ann@example.org", cwd=tmp_path, **environment)
     assert previewed.returncode == 0, previewed.stderr

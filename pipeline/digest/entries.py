@@ -9,7 +9,7 @@ recipient their own address, let alone someone else's.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import quote
@@ -46,13 +46,19 @@ def inert(text: str) -> str:
 
 
 def entries(
-    posts: Sequence[Post], *, zone: ZoneInfo, base_url: str, summary_length: int
+    posts: Sequence[Post],
+    *,
+    zone: ZoneInfo,
+    base_url: str,
+    summary_length: int,
+    link: Callable[[Post], str] | None = None,
 ) -> list[Entry]:
-    """The posts as entries; `summary_length` 0 leaves summaries out."""
+    """The posts as entries; `summary_length` 0 leaves summaries out; `link` gives a post's
+    address in the mail (default: the post's own, see `pipeline.clicks.post_links`)."""
     return [
         Entry(
             title=inert(shorten(post.title, TITLE_LENGTH)),
-            url=_link(post, base_url),
+            url=_safe_url(link(post)) if link else _link(post, base_url),
             byline=inert(byline(post.authors)),
             date=long_date(post.published, zone),
             date_iso=post.published.astimezone(zone).date().isoformat(),

@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from pipeline.clicks import post_links
 from pipeline.digest.entries import TITLE_LENGTH, date_range, entries, inert
 from pipeline.mail.headers import safe_header
 from pipeline.mail.render import RenderedEmail, render_email, site_context
@@ -45,14 +46,17 @@ class DigestContent:
     shown: int  # posts listed: fewer than `posts` when the size cap cut the list
 
 
-def render_digest(settings: Settings, posts: Sequence[Post]) -> DigestContent:
+def render_digest(
+    settings: Settings, posts: Sequence[Post], *, run_id: int | None = None
+) -> DigestContent:
     """The digest of `posts` (newest first, at least one), with the slots `%%unsubscribe_url%%`
-    and `%%preferences_url%%`. Costs a few MJML renders: call it once per selection."""
+    and `%%preferences_url%%`; a run's digest links posts through the click counter. Costs a
+    few MJML renders: call it once per selection."""
     if not posts:
         raise ValueError("a digest needs at least one post")
     dates = date_range([post.published for post in posts], settings.zone)
     subject = _subject(settings, posts, dates)
-    render: Render = functools.partial(_render, settings, posts, dates)
+    render: Render = functools.partial(_render, settings, posts, dates, run_id)
     reserve = len(settings.base_url) + SLOT_ALLOWANCE
     shown, body = _fitted(render, len(posts), functools.partial(_fits, reserve=reserve))
     return DigestContent(
@@ -101,7 +105,12 @@ def _fits(html: str, *, reserve: int) -> bool:
 
 
 def _render(
-    settings: Settings, posts: Sequence[Post], dates: str, shown: int, summary_length: int
+    settings: Settings,
+    posts: Sequence[Post],
+    dates: str,
+    run_id: int | None,
+    shown: int,
+    summary_length: int,
 ) -> RenderedEmail:
     """The first `shown` posts, with summaries cut to `summary_length` (0: none)."""
     count, more = len(posts), len(posts) - shown
@@ -122,6 +131,7 @@ def _render(
             zone=settings.zone,
             base_url=settings.base_url,
             summary_length=summary_length,
+            link=post_links(settings, run_id),
         ),
         more=f"{more} more post{'s' if more != 1 else ''} on the site" if more else "",
         postal_address=inert(settings.postal_address or ""),

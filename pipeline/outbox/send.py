@@ -304,7 +304,8 @@ class _Pipe:
         posts = [found[post_id] for post_id in wanted if post_id in found]
         if not posts:
             return "its posts were removed"
-        return digest_template(self.settings, render_digest(self.settings, posts))
+        content = render_digest(self.settings, posts, run_id=self.run_id)
+        return digest_template(self.settings, content)
 
     def _message_key(self, row_id: int) -> str:
         """The same opaque Message-ID part every time this row is sent."""

@@ -15,7 +15,7 @@ from pipeline.keys import signing_keys
 from pipeline.settings import Settings
 from pipeline.storage import Database, open_database
 from pipeline.storage.webstate import SharedState
-from pipeline.web import admin, health, pages, subscribe, webhooks
+from pipeline.web import admin, clicks, health, pages, subscribe, webhooks
 from pipeline.web.api import install_api
 from pipeline.web.feeds import feed_routes
 from pipeline.web.headers import SecurityHeaders
@@ -59,6 +59,7 @@ def create_app(
     )
     app.state.subscribers = SubscriberStore(database.sessions, default_timezone=settings.timezone)
     app.state.signer = TokenSigner(signing_keys(settings))
+    app.state.click_keys = signing_keys(settings)
     app.state.web_state = SharedState(database, clock=clock)
     app.state.webhooks = configured_hooks(settings)
     app.state.signup_limiter = SlidingWindow(
@@ -68,6 +69,7 @@ def create_app(
     app.include_router(subscribe.router)
     app.include_router(webhooks.router)
     app.include_router(health.router)
+    app.include_router(clicks.router)
     install_api(app)
     app.include_router(admin.router)  # after the API: it shares the API's background senders
     app.mount("/static", StaticFiles(directory=pages.TEMPLATES_DIR / "static"), name="static")
