@@ -1,111 +1,37 @@
 """The admin's defences over real HTTP (uvicorn on a free port): sign-in, the session
 cookie, CSRF tokens, backoff after failed sign-ins (per address, and per address and
 username), sign-out shared by every process, the admin being off without credentials, and
-every /admin route refusing anonymous requests.
-
-Helpers here are shared by the other admin tests."""
+every /admin route refusing anonymous requests."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from datetime import timedelta
 from http.cookies import SimpleCookie
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
 from fastapi import FastAPI, routing
-from test_web import running
+from helpers import (
+    PASSWORD,
+    USER,
+    admin_app,
+    admin_settings,
+    form_post,
+    running,
+    sign_in,
+    signed_in,
+    tokens,
+)
 
-from pipeline.settings import Settings, load_settings
+from pipeline.settings import Settings
 from pipeline.storage import Database, open_database
-from pipeline.web import create_app
 from pipeline.web.admin.backoff import (
     ADDRESS_FAILURES_ALLOWED,
     FAILURES_ALLOWED,
     FIRST_WAIT_SECONDS,
 )
-
-USER = "editor@example.org"
-PASSWORD = "correct horse battery staple"
-LOCAL_SITE = "http://127.0.0.1:8000"  # cookies without Secure, so requests sends them back
-_TOKEN = re.compile(r'name="(csrf|nonce)" value="([^"]+)"')
-
-
-def admin_settings(tmp_path: Path, database_url: str, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "data_dir": tmp_path / "var",
-        "database_url": database_url,
-        "site_url": LOCAL_SITE,
-        "site_title": "Policy Notes",
-        "email_backend": "file",
-        "admin_username": USER,
-        "admin_password": PASSWORD,
-        "forwarded_allow_ips": "127.0.0.1",  # tests speak as clients through a local proxy
-        "sources": [{"name": "posts", "kind": "directory", "path": str(tmp_path / "posts")}],
-    }
-    return load_settings(**values | overrides)
-
-
-def admin_app(settings: Settings, db: Database) -> FastAPI:
-    """The web app, admin included, as `newsletter serve` builds it."""
-    return create_app(settings, db)
-
-
-def tokens(page: str) -> dict[str, str]:
-    """The hidden csrf and nonce fields of a page's (first) forms."""
-    found: dict[str, str] = {}
-    for name, value in _TOKEN.findall(page):
-        found.setdefault(name, value)
-    return found
-
-
-def sign_in(
-    base_url: str,
-    session: requests.Session | None = None,
-    *,
-    username: str = USER,
-    password: str = PASSWORD,
-    ip: str | None = None,
-    next_page: str | None = None,
-) -> requests.Response:
-    """Open the sign-in form and post it, as a browser does; the answer is not followed."""
-    session = session or requests.Session()
-    headers = {"X-Forwarded-For": ip} if ip else {}
-    form = session.get(f"{base_url}/admin/signin", headers=headers, timeout=10)
-    fields = {"csrf": tokens(form.text)["csrf"], "username": username, "password": password}
-    if next_page is not None:
-        fields["next"] = next_page
-    return session.post(
-        f"{base_url}/admin/signin",
-        data=fields,
-        headers=headers,
-        allow_redirects=False,
-        timeout=10,
-    )
-
-
-def signed_in(base_url: str) -> requests.Session:
-    session = requests.Session()
-    answer = sign_in(base_url, session)
-    assert answer.status_code == 303, answer.text
-    return session
-
-
-def form_post(
-    session: requests.Session, base_url: str, page: str, action: str, **fields: Any
-) -> requests.Response:
-    """Open `page`, then post its form to `action` with its tokens and `fields`."""
-    opened = session.get(f"{base_url}{page}", timeout=10)
-    assert opened.status_code == 200, opened.text
-    return session.post(
-        f"{base_url}{action}",
-        data=tokens(opened.text) | fields,
-        allow_redirects=False,
-        timeout=10,
-    )
 
 
 def set_cookies(response: requests.Response) -> SimpleCookie:

@@ -10,7 +10,6 @@ import email
 import html
 import io
 import re
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.policy import default as default_policy
@@ -19,26 +18,27 @@ from pathlib import Path
 import pytest
 import requests
 from fastapi import FastAPI
+from helpers import (
+    READERS,
+    Tags,
+    admin_app,
+    admin_settings,
+    form_post,
+    running,
+    signed_in,
+    tokens,
+    wait_until_finished,
+    write_post,
+)
 from sqlalchemy import update
-from test_admin import admin_app, admin_settings, form_post, signed_in, tokens
-from test_web import Tags, running
 
 from pipeline.digest.runs import start_run
 from pipeline.ingest import ingest
-from pipeline.outbox import FINISHED, counts, get_run, recent_runs
+from pipeline.outbox import counts, get_run, recent_runs
 from pipeline.settings import Settings
 from pipeline.storage import Database
-from pipeline.storage.models import DigestRun, OutboxItem
+from pipeline.storage.models import OutboxItem
 from subscribers import SubscriberStore
-
-READERS = ("ann@example.org", "bo@example.org", "cy@example.org")
-
-
-def write_post(folder: Path, slug: str, title: str, age: timedelta, extra: str = "") -> None:
-    published = (datetime.now(UTC) - age).isoformat()
-    folder.joinpath(f"{slug}.md").write_text(
-        f"---\ntitle: {title}\ndate: {published}\nauthor: Ann Lee\n{extra}---\nText of {title}.\n"
-    )
 
 
 @pytest.fixture
@@ -74,17 +74,6 @@ def admin(site: str) -> requests.Session:
 
 def outbox(settings: Settings) -> list[Path]:
     return sorted((settings.data_dir / "outbox").glob("*.eml"))
-
-
-def wait_until_finished(db: Database, run_id: int) -> DigestRun:
-    deadline = time.monotonic() + 20
-    while True:
-        run = get_run(db, run_id)
-        assert run is not None
-        if run.status in FINISHED:
-            return run
-        assert time.monotonic() < deadline, f"run {run_id} is still {run.status}"
-        time.sleep(0.05)
 
 
 def test_dashboard_shows_counts_next_runs_charts_and_last_runs(

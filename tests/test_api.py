@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, get_args
 
@@ -14,37 +13,17 @@ import pytest
 import requests
 from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
-from pydantic import SecretStr
-from test_web import running
+from helpers import AUTH, TOKEN, api_app, recent_post, serving
 
 from pipeline.digest.runs import start_run
 from pipeline.outbox import FINISHED
 from pipeline.settings import Settings
 from pipeline.storage import Database
-from pipeline.web import create_app
 from pipeline.web.api.models import Status
 from subscribers import STATUSES, SubscriberStore
 
-TOKEN = "api-token-for-tests-0123456789"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
 # A value for each path parameter, so every route can be called.
 PATH_VALUES = {"email": "nobody@example.org", "run_id": "1", "frequency": "weekly", "path": "x"}
-
-
-def api_app(settings: Settings, db: Database, token: str | None = TOKEN) -> FastAPI:
-    """The public app with the API installed, as `newsletter serve` builds it."""
-    configured = settings.model_copy(update={"api_token": SecretStr(token) if token else None})
-    return create_app(configured, db)
-
-
-@contextmanager
-def serving(app: FastAPI) -> Iterator[str]:
-    """`app` under uvicorn; on the way out, waits for its background sends to end."""
-    try:
-        with running(app) as base:
-            yield base
-    finally:
-        app.state.api.senders.join(timeout=60)
 
 
 @pytest.fixture
@@ -62,12 +41,6 @@ def api(app: FastAPI) -> Iterator[str]:
 @pytest.fixture
 def store(db: Database, settings: Settings) -> SubscriberStore:
     return SubscriberStore(db.sessions, default_timezone=settings.timezone)
-
-
-def recent_post(title: str, hours_ago: int, extra: str = "") -> str:
-    """A post published `hours_ago`: inside every digest's window."""
-    published = (datetime.now(UTC) - timedelta(hours=hours_ago)).isoformat()
-    return f"---\ntitle: {title}\ndate: {published}\nauthor: Ann Lee\n{extra}---\nText.\n"
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from test_api import AUTH, api_app, recent_post, serving
+from helpers import AUTH, api_app, recent_post, serving
 
 from pipeline.settings import Settings
 from pipeline.storage import Database

@@ -13,9 +13,7 @@ from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
-from test_admin import PASSWORD, USER, admin_app, admin_settings
-from test_admin_pages import READERS, write_post
-from test_web import running
+from helpers import PASSWORD, READERS, USER, admin_app, admin_settings, running, write_post
 
 from pipeline.digest.runs import start_run
 from pipeline.ingest import ingest

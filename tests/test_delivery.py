@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from helpers import message
 from smtp_server import DROP, SMTPServer
 
 from pipeline.delivery import (
@@ -21,20 +22,9 @@ from pipeline.delivery import (
     open_backend,
     smtp_connection,
 )
-from pipeline.mail import OutgoingMessage, compose
 from pipeline.settings import load_settings
 
 pytest_plugins = ["smtp_server"]
-
-
-def message(to: str = "ada@example.org", subject: str = "Hello") -> OutgoingMessage:
-    return compose(
-        sender="Policy Blog <news@blog.example.org>",
-        to=to,
-        subject=subject,
-        text="New posts this week.\n",
-        html="<p>New posts this week.</p>",
-    )
 
 
 def smtp_backend(server: SMTPServer, **overrides: object) -> SMTPBackend:

@@ -8,8 +8,8 @@ from collections import Counter
 from typing import Any
 
 import pytest
+from helpers import message
 from smtp_server import DROP, SMTPServer
-from test_delivery import message
 
 from pipeline.delivery import (
     SendResult,

@@ -13,9 +13,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cli_runner import NEWSLETTER, clean_environment, run
+from helpers import add_post, received_by
 from smtp_server import SMTPServer
 from sqlalchemy import func, select
-from test_digest_runs import add_post, received_by
 
 from pipeline.storage import open_database
 from pipeline.storage.models import OutboxItem

@@ -14,8 +14,8 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 from cli_runner import run
+from helpers import running
 from smtp_server import SMTPServer
-from test_web import running
 
 from pipeline.digest import message_parts
 from pipeline.digest.runs import start_run

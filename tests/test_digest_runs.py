@@ -6,13 +6,12 @@ from __future__ import annotations
 import email
 import socket
 import threading
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email import policy
 from zoneinfo import ZoneInfo
 
 import pytest
+from helpers import NOW, add_post, add_subscriber, received_by, ticking_from
 from smtp_server import SMTPServer
 from sqlalchemy import select
 
@@ -26,64 +25,12 @@ from subscribers import SubscriberStore
 
 pytest_plugins = ["smtp_server"]
 
-NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)  # a Monday
 LONDON, NEW_YORK = ZoneInfo("Europe/London"), ZoneInfo("America/New_York")
-
-
-def add_post(
-    db: Database,
-    title: str,
-    published: datetime,
-    *,
-    tags: tuple[str, ...] = (),
-    status: str = "published",
-) -> int:
-    slug = title.lower().replace(" ", "-")
-    with db.session() as session:
-        post = Post(
-            guid=f"urn:test:{slug}",
-            source="test",
-            slug=slug,
-            status=status,
-            title=title,
-            url=f"https://blog.example.org/posts/{slug}",
-            authors=["Ann Lee"],
-            tags=list(tags),
-            summary=f"About {title}.",
-            content_html=f"<p>About {title}.</p>",
-            content_hash=slug,
-            published=published,
-            updated=published,
-            first_seen=published,
-        )
-        session.add(post)
-        session.flush()
-        return post.id
-
-
-def add_subscriber(db: Database, address: str, frequency: str = "weekly", topics=()) -> int:
-    store = SubscriberStore(db.sessions, default_timezone="Europe/London")
-    subscriber, _ = store.add(address, frequency=frequency, topics=list(topics), confirmed=True)
-    return subscriber.id
-
-
-def ticking_from(start: datetime) -> Callable[[], datetime]:
-    """A clock that reads `start` now and advances with real time, for sends that wait."""
-    origin = time.monotonic()
-    return lambda: start + timedelta(seconds=time.monotonic() - origin)
 
 
 def send(db: Database, settings: Settings, run_id: int, clock=lambda: NOW, **options) -> SendReport:
     """Send a run at `clock`'s time, with retries 50 ms apart instead of 30 s."""
     return send_run(db, settings, run_id, clock=clock, retry_base=0.05, **options)
-
-
-def received_by(smtp_server: SMTPServer) -> dict[str, int]:
-    tally: dict[str, int] = {}
-    for envelope in smtp_server.received:
-        for address in envelope.rcpt_tos:
-            tally[address] = tally.get(address, 0) + 1
-    return tally
 
 
 @pytest.mark.parametrize(

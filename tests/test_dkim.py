@@ -5,82 +5,22 @@ OpenSSL and an optional Ed25519 signature beside it."""
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 import dkim
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import ed25519
 from dkim.util import parse_tag_value
+from helpers import DOMAIN, SIGNED_AT, Keys
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.mail import OutgoingMessage
 from pipeline.mail.dkim import dkim_signer
 from pipeline.mail.template import Recipient, build_template
-from pipeline.settings import Settings, SettingsProblem, load_settings
-
-DOMAIN = "blog.example.org"
-NOW = 1_700_000_000
-DER = serialization.Encoding.DER
-
-
-def pem(key: rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey, form: str = "PKCS8") -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        getattr(serialization.PrivateFormat, form),
-        serialization.NoEncryption(),
-    )
-
-
-class Keys:
-    """An RSA and an Ed25519 key in files, and the DNS records that publish them."""
-
-    def __init__(self, folder: Path) -> None:
-        self.rsa_file, self.ed_file = folder / "rsa.key", folder / "ed25519.key"
-        rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        ed_key = ed25519.Ed25519PrivateKey.generate()
-        self.rsa_file.write_bytes(pem(rsa_key, "TraditionalOpenSSL"))  # BEGIN RSA PRIVATE KEY
-        self.ed_file.write_bytes(pem(ed_key))
-        spki = rsa_key.public_key().public_bytes(
-            DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-        raw = ed_key.public_key().public_bytes(
-            serialization.Encoding.Raw, serialization.PublicFormat.Raw
-        )
-        self.records = {
-            f"mail._domainkey.{DOMAIN}.".encode(): b"v=DKIM1; k=rsa; p=" + base64.b64encode(spki),
-            f"ed._domainkey.{DOMAIN}.".encode(): b"v=DKIM1; k=ed25519; p=" + base64.b64encode(raw),
-        }
-        self.looked_up: list[bytes] = []
-
-    def dns(self, name: bytes, timeout: int = 5) -> bytes:
-        self.looked_up.append(name)
-        return self.records.get(name, b"")
-
-    def settings(self, *, ed25519: bool = False) -> Settings:
-        extra = (
-            {"dkim_ed25519_key_file": self.ed_file, "dkim_ed25519_selector": "ed"}
-            if ed25519
-            else {}
-        )
-        return load_settings(
-            dkim_key_file=self.rsa_file, dkim_selector="mail", dkim_domain=DOMAIN, **extra
-        )
-
-    def signer(self, **options: bool) -> Callable[[OutgoingMessage], OutgoingMessage]:
-        sign = dkim_signer(self.settings(**options), clock=lambda: NOW)
-        assert sign is not None
-        return sign
-
-    def verify(self, raw: bytes, index: int = 0) -> bool:
-        """Whether dkimpy finds the `index`th DKIM-Signature valid."""
-        try:
-            return bool(dkim.DKIM(raw).verify(idx=index, dnsfunc=self.dns))
-        except dkim.DKIMException:
-            return False
+from pipeline.settings import SettingsProblem, load_settings
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +62,11 @@ def test_copies_of_a_template_verify_and_cover_their_own_headers(keys: Keys) -> 
     assert keys.looked_up[-1] == f"mail._domainkey.{DOMAIN}.".encode()
     [tags] = signatures(ada.raw)
     assert tags[b"a"] == b"rsa-sha256" and tags[b"c"] == b"relaxed/relaxed"
-    assert (tags[b"d"], tags[b"s"], tags[b"t"]) == (DOMAIN.encode(), b"mail", str(NOW).encode())
+    assert (tags[b"d"], tags[b"s"], tags[b"t"]) == (
+        DOMAIN.encode(),
+        b"mail",
+        str(SIGNED_AT).encode(),
+    )
     signed = {name.strip() for name in tags[b"h"].split(b":")}
     assert {b"from", b"to", b"message-id", b"list-unsubscribe", b"list-unsubscribe-post"} <= signed
     assert ada.raw.endswith(template.render(reader()).raw[-200:])  # the message follows

@@ -15,11 +15,10 @@ from pathlib import Path
 import pytest
 import requests
 from cli_runner import run
+from helpers import LOCAL_SITE, admin_app, admin_settings, form_post, running, signed_in
 from pydantic import SecretStr
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
-from test_admin import LOCAL_SITE, admin_app, admin_settings, form_post, signed_in
-from test_web import running
 
 from pipeline.settings import Settings
 from pipeline.storage import Database

@@ -13,11 +13,17 @@ from email.policy import SMTP
 from pathlib import Path
 
 import pytest
+from helpers import (
+    admin_app,
+    admin_settings,
+    running,
+    signed_in,
+    tokens,
+    wait_until_finished,
+    write_post,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_admin import admin_app, admin_settings, signed_in, tokens
-from test_admin_pages import wait_until_finished, write_post
-from test_web import running
 
 from pipeline.digest.message import digest_recipient, digest_template
 from pipeline.digest.render import DigestContent

@@ -10,10 +10,10 @@ from datetime import timedelta
 from urllib.parse import quote
 
 import pytest
+from helpers import NOW, add_post, add_subscriber, received_by, ticking_from
 from smtp_server import SMTPServer
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
-from test_digest_runs import NOW, add_post, add_subscriber, received_by, ticking_from
 
 from pipeline.digest.runs import start_run
 from pipeline.outbox import OutboxStatus, counts, rows, send_run, senders

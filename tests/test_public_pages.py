@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import html5lib
 import pytest
 import requests
-from test_web import Tags, running
+from helpers import Tags, running
 
 from pipeline.feeds.build import build_feeds
 from pipeline.ingest import ingest

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from helpers import configured
 from sqlalchemy import func, select
 
 from pipeline.digest.runs import start_run
@@ -19,12 +20,6 @@ from pipeline.storage.models import DigestRun
 
 LONDON = ZoneInfo("Europe/London")
 MONDAY_8AM = datetime(2026, 11, 23, 8, 0, tzinfo=LONDON)  # GMT: 08:00 UTC
-
-
-def configured(settings: Settings, **changes: object) -> Settings:
-    """The test's settings (database, data dir, sources) with `changes`."""
-    kept = settings.model_dump(include={"database_url", "data_dir", "site_url", "sources"})
-    return load_settings(**kept, **changes)
 
 
 def fire_times(settings: Settings, frequency: str, start: datetime, end: datetime):

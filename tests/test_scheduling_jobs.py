@@ -12,9 +12,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
+from helpers import add_post, add_subscriber, configured
 from sqlalchemy import select, text
-from test_digest_runs import add_post, add_subscriber
-from test_scheduling import configured
 
 from pipeline.digest.select import last_digests
 from pipeline.outbox import rows

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 from cli_runner import run
+from helpers import DOMAIN, Keys
 from smtp_server import SMTPServer
-from test_dkim import DOMAIN, Keys
 
 from pipeline.settings import load_settings
 from pipeline.web.subscribe import send_confirmation

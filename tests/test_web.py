@@ -8,15 +8,12 @@ import os
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
-from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 import requests
-from fastapi import FastAPI
+from helpers import Tags, post, running
 from sqlalchemy import create_engine
 from sqlalchemy.orm import sessionmaker
 
@@ -24,7 +21,6 @@ from pipeline.ingest import ingest
 from pipeline.settings import Settings
 from pipeline.storage import Database
 from pipeline.web import create_app
-from pipeline.web.server import listen, server
 
 SITE = "https://blog.example.org"
 RSS, ATOM, JSON_FEED = "application/rss+xml", "application/atom+xml", "application/feed+json"
@@ -71,30 +67,6 @@ def replace_atomically(path: Path, content: bytes) -> None:
     os.replace(temp, path)
 
 
-def post(title: str, body: str, extra: str = "") -> str:
-    return f"---\ntitle: {title}\ndate: 2026-10-01T09:00:00Z\nauthor: Ann Lee\n{extra}---\n{body}\n"
-
-
-@contextmanager
-def running(app: FastAPI, **options: Any) -> Iterator[str]:
-    """`app` under uvicorn in a thread on a free loopback port, as `newsletter serve` runs
-    it (`options` change that); yields its base URL."""
-    sock = listen("127.0.0.1", 0)
-    uvicorn_server = server(app, log_config=None, access_log=False, **options)
-    thread = threading.Thread(target=uvicorn_server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not uvicorn_server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        uvicorn_server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
-
-
 @pytest.fixture
 def feeds_dir(settings: Settings) -> Path:
     folder = settings.effective_feeds_dir
@@ -122,25 +94,6 @@ def site(settings: Settings, db: Database, posts_dir: Path, feeds_dir: Path) -> 
     ingest(db, settings)
     with running(create_app(settings, db)) as base_url:
         yield base_url
-
-
-class Tags(HTMLParser):
-    """Every start tag of a page, with its attributes."""
-
-    def __init__(self, page: str) -> None:
-        super().__init__()
-        self.found: list[tuple[str, dict[str, str | None]]] = []
-        self.feed(page)
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.found.append((tag, dict(attrs)))
-
-    def all(self, tag: str, **wanted: str) -> list[dict[str, str | None]]:
-        return [
-            attrs
-            for name, attrs in self.found
-            if name == tag and all(attrs.get(key) == value for key, value in wanted.items())
-        ]
 
 
 def alternates(page: str) -> set[tuple[str | None, str | None]]:

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-from test_web import running
+from helpers import running
 
 from pipeline.settings import Settings
 from pipeline.storage import Database

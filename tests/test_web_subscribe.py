@@ -18,10 +18,10 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
+from helpers import Tags, post, running
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from smtp_server import SMTPServer
 from sqlalchemy import event
-from test_web import Tags, post, running
 
 from pipeline.ingest import ingest
 from pipeline.keys import signing_keys

@@ -21,7 +21,7 @@ import requests
 from cli_runner import run
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from test_web import running
+from helpers import running
 
 from pipeline.settings import load_settings
 from pipeline.storage import Database, open_database
