@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 import requests
+from helpers import running
 from sqlalchemy import func, select
-from test_web import running
 
 from pipeline.clicks import click_path, click_totals
 from pipeline.digest import message_parts
