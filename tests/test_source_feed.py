@@ -14,9 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pytest_httpserver import HTTPServer
 
+from pipeline.http import USER_AGENT
 from pipeline.sources.base import Batch, SourceError
 from pipeline.sources.feed import FeedSource
-from pipeline.sources.http import USER_AGENT, http_session
+from pipeline.sources.http import http_session
 
 FIXTURES = Path(__file__).parent / "fixtures" / "feeds"
 RSS = "application/rss+xml; charset=UTF-8"

@@ -19,7 +19,7 @@ import requests
 from urllib3.exceptions import InvalidHeader
 from urllib3.util.retry import Retry
 
-from pipeline.sources.http import USER_AGENT, one_line
+from pipeline.http import USER_AGENT, one_line
 
 TOO_MANY_REQUESTS = 429
 EPOCH_2001 = 1e9  # a reset header above this is a Unix time, below it a number of seconds

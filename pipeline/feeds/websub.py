@@ -11,8 +11,8 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from pipeline.http import RETRY_STATUSES, USER_AGENT, one_line, status_reason
 from pipeline.settings import Settings
-from pipeline.sources.http import RETRY_STATUSES, USER_AGENT, one_line, status_reason
 
 
 def hub_session(settings: Settings, *, backoff: float = 0.5) -> requests.Session:

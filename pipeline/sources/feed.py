@@ -15,12 +15,13 @@ from urllib.parse import unquote, urljoin, urlsplit
 import feedparser
 import requests
 
+from pipeline.http import one_line
 from pipeline.links import is_web_url
 from pipeline.sanitize import plain_text
 from pipeline.sources.base import Batch, Entry, ParseError, SourceError, identify
 from pipeline.sources.collect import collect_entries, unique
 from pipeline.sources.dates import from_struct_time, parse_iso
-from pipeline.sources.http import Fetched, fetch, looks_like_html, one_line
+from pipeline.sources.http import Fetched, fetch, looks_like_html
 
 ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json, application/rdf+xml, "

@@ -23,11 +23,10 @@ from requests.adapters import HTTPAdapter
 from requests.exceptions import InvalidSchema, InvalidURL, MissingSchema
 from urllib3.util.retry import Retry
 
+from pipeline.http import RETRY_STATUSES, USER_AGENT, one_line, status_reason
 from pipeline.sources.base import SourceError
 from pipeline.sources.cutoff import Cutoff, current_cutoff, track_connections
 
-USER_AGENT = "newsletter-pipeline/0.1"
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 RETRY_AFTER_MAX = 120.0
 CHUNK = 65_536
 
@@ -167,15 +166,6 @@ def _read_body(response: requests.Response, max_bytes: int, *, where: str) -> by
     return bytes(body)
 
 
-def status_reason(response: requests.Response) -> str:
-    """`HTTP 500 after 2 retries`, counting the retries urllib3 recorded for this answer."""
-    history = getattr(getattr(response.raw, "retries", None), "history", None) or ()
-    reason = f"HTTP {response.status_code}"
-    if not history:
-        return reason
-    return f"{reason} after {len(history)} {'retry' if len(history) == 1 else 'retries'}"
-
-
 def looks_like_html(response: Fetched) -> bool:
     """Whether a body is a web page: what a moved feed or a non-WordPress site serves."""
     if "html" in response.headers.get("Content-Type", "").lower():
@@ -225,8 +215,3 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
         yield current
         wrapped = (current.__cause__, current.__context__, getattr(current, "reason", None))
         pending.extend(e for e in (*wrapped, *current.args) if isinstance(e, BaseException))
-
-
-def one_line(exc: BaseException) -> str:
-    """An exception's message on one line, as every source error must be."""
-    return " ".join(str(exc).split())
