@@ -19,8 +19,8 @@ from helpers import Tags, running
 from pipeline.feeds.build import build_feeds
 from pipeline.ingest import ingest
 from pipeline.settings import Settings, load_settings
-from pipeline.sources.base import slugify
 from pipeline.storage import Database
+from pipeline.text import slugify
 from pipeline.web import create_app
 from pipeline.web.pages import PAGE_SIZE
 

@@ -14,9 +14,9 @@ from pipeline.ingest import ingest_source
 from pipeline.post_text import TEXT_RULES
 from pipeline.settings import Settings
 from pipeline.sources import base, open_source
-from pipeline.sources.base import former_slugify, slugify
 from pipeline.storage import Database
 from pipeline.storage.models import Post, SourceState
+from pipeline.text import former_slugify, slugify
 
 T0 = datetime(2026, 10, 5, 9, 0, tzinfo=UTC)
 LONG_TITLE = (

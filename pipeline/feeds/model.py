@@ -17,7 +17,7 @@ from typing import Any
 
 from pipeline.links import post_url
 from pipeline.settings import Settings
-from pipeline.sources.base import slugify
+from pipeline.text import slugify
 
 # Bump when the rendered output changes for the same posts, so every feed is rebuilt once.
 FORMAT_VERSION = 2

@@ -9,12 +9,12 @@ for the next, cheaper, read (ETags, file fingerprints, cursors).
 from __future__ import annotations
 
 import hashlib
-import re
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, TypedDict
+
+from pipeline.text import former_slugify, slugify
 
 
 class SourceError(Exception):
@@ -74,28 +74,6 @@ class Source(Protocol):
     def read(self, state: Mapping[str, Any]) -> Batch:
         """Read what changed since `state` (the previous batch's state; empty at first)."""
         ...
-
-
-_NON_WORD = re.compile(r"[^a-z0-9]+")
-
-
-def slugify(text: str, *, max_length: int = 80) -> str:
-    """A URL-safe ASCII slug cut at a word boundary; non-Latin titles fall back to a short
-    hash so it is never empty."""
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    slug = _NON_WORD.sub("-", ascii_text.lower()).strip("-")
-    if len(slug) > max_length:
-        cut = slug[: max_length + 1]
-        slug = cut.rsplit("-", 1)[0] if "-" in cut else slug[:max_length]
-    return slug or "post-" + hashlib.sha256(text.encode()).hexdigest()[:10]
-
-
-def former_slugify(text: str, *, max_length: int = 80) -> str:
-    """The slug `slugify` gave before it cut at a word boundary: the first `max_length`
-    characters, whatever word that split."""
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    slug = _NON_WORD.sub("-", ascii_text.lower()).strip("-")[:max_length].strip("-")
-    return slug or "post-" + hashlib.sha256(text.encode()).hexdigest()[:10]
 
 
 class Ids(TypedDict):

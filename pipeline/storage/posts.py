@@ -8,9 +8,9 @@ from typing import Any
 from sqlalchemy import func, select
 
 from pipeline.links import post_url
-from pipeline.sources.base import slugify
 from pipeline.storage.db import Database
 from pipeline.storage.models import Post
+from pipeline.text import slugify
 
 NEWEST_FIRST = (Post.published.desc(), Post.id.desc())
 

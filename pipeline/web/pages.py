@@ -17,10 +17,10 @@ from sqlalchemy import select
 
 from pipeline.links import post_url
 from pipeline.settings import Settings
-from pipeline.sources.base import slugify
 from pipeline.storage import Database
 from pipeline.storage.models import Post
 from pipeline.storage.posts import count_published, group_of, posts_by_id, published_posts
+from pipeline.text import slugify
 from pipeline.web.feeds import FORMATS
 from subscribers.profile import timezone_names
 
