@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.feeds.atomic import remove_files, write_atomic
+from pipeline.atomic import remove_files, replace_if_changed
 from pipeline.feeds.jsonfeed import render_json
 from pipeline.feeds.load import load_items, load_stamps
 from pipeline.feeds.manifest import read_manifest, write_manifest
@@ -73,7 +73,7 @@ def build_feeds(
         urls = [
             channel.url(name)
             for name, render in RENDERERS.items()
-            if write_atomic(root / channel.path / name, render(channel, posts))
+            if replace_if_changed(root / channel.path / name, render(channel, posts))
         ]
         report.urls += urls
         if urls:

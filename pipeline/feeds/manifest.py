@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pipeline.feeds.atomic import write_atomic
+from pipeline.atomic import replace_if_changed
 from pipeline.feeds.model import is_feed_path
 
 MANIFEST = ".manifest.json"
@@ -25,4 +25,4 @@ def read_manifest(root: Path) -> dict[str, str]:
 def write_manifest(root: Path, fingerprints: dict[str, str]) -> None:
     """Store the fingerprints (a no-op when the file already says exactly this)."""
     document = {"feeds": dict(sorted(fingerprints.items()))}
-    write_atomic(root / MANIFEST, (json.dumps(document, indent=1) + "\n").encode())
+    replace_if_changed(root / MANIFEST, (json.dumps(document, indent=1) + "\n").encode())
