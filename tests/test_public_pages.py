@@ -1,5 +1,5 @@
 """The public pages over real HTTP (uvicorn, a real database, posts from a real folder):
-archive pages reaching every post, tag and author pages where the feeds point, a
+all-posts pages reaching every post, tag and author pages where the feeds point, a
 subscribe box on post pages, valid `<time datetime>`, and every page valid HTML5
 (html5lib's strict parser)."""
 
@@ -66,22 +66,22 @@ def post_links(page: str) -> list[str]:
     ]
 
 
-def test_archive_pages_reach_every_post(site: Settings, db: Database) -> None:
+def test_all_posts_pages_reach_every_post(site: Settings, db: Database) -> None:
     with running(create_app(site, db)) as base:
         home = valid_page(requests.get(base, timeout=10))
-        assert "/archive" in [attrs.get("href") for attrs in Tags(home).all("a")]
+        assert "/posts" in [attrs.get("href") for attrs in Tags(home).all("a")]
         seen: list[str] = []
-        path: str | None = "/archive"
+        path: str | None = "/posts"
         while path:
             page = valid_page(requests.get(base + path, timeout=10))
             seen += post_links(page)
             nexts = Tags(page).all("a", rel="next")
             path = nexts[0]["href"] if nexts else None
         assert len(seen) == len(set(seen)) == POSTS + 1
-        assert len(post_links(valid_page(requests.get(f"{base}/archive", timeout=10)))) == PAGE_SIZE
-        past_end = requests.get(f"{base}/archive?page=4", timeout=10)
+        assert len(post_links(valid_page(requests.get(f"{base}/posts", timeout=10)))) == PAGE_SIZE
+        past_end = requests.get(f"{base}/posts?page=4", timeout=10)
         assert past_end.status_code == 404
-        assert requests.get(f"{base}/archive?page=x", timeout=10).status_code == 404
+        assert requests.get(f"{base}/posts?page=x", timeout=10).status_code == 404
 
 
 def test_tag_and_author_pages_are_where_their_feeds_point(

@@ -38,6 +38,7 @@ from pipeline.digest.preview import (
     editor_copy,
     preview_message,
     preview_posts,
+    run_archive_url,
     send_outlook,
     would_send,
 )
@@ -74,10 +75,12 @@ def preview(
     config = settings()
     db = database(config)
     subscriber = find_subscriber(config, db, email) if email else None
-    posts = preview_posts(db, subscriber, frequency, datetime.now(UTC))
+    now = datetime.now(UTC)
+    posts = preview_posts(db, subscriber, frequency, now)
     if not posts:
         fail("no published posts to preview (run `newsletter ingest` first)")
-    html, text = message_parts(preview_message(config, posts, subscriber))
+    link = run_archive_url(config, frequency, now)
+    html, text = message_parts(preview_message(config, posts, subscriber, link))
     folder = out_dir or config.data_dir / "preview"
     paths = [folder / f"digest-{frequency}.{suffix}" for suffix in ("html", "txt")]
     try:

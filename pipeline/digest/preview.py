@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 
+from pipeline.archive import archive_url
 from pipeline.digest.message import digest_recipient, digest_template
 from pipeline.digest.render import render_digest
 from pipeline.digest.select import period_of, plan, selection_for
@@ -43,12 +44,19 @@ def preview_posts(
 
 
 def preview_message(
-    settings: Settings, posts: list[Post], subscriber: Subscriber | None
+    settings: Settings, posts: list[Post], subscriber: Subscriber | None, archive_url: str = ""
 ) -> OutgoingMessage:
-    """The copy of `posts` that `subscriber` (None: a sample reader) would get, links and all."""
+    """The copy of `posts` that `subscriber` (None: a sample reader) would get, links and all
+    (`archive_url`: the run's "View in browser" page, see `run_archive_url`)."""
     signer = TokenSigner(signing_keys(settings))
     reader = digest_recipient(settings, signer, subscriber or SAMPLE_READER, "preview")
-    return digest_template(settings, render_digest(settings, posts)).render(reader)
+    content = render_digest(settings, posts, archive_url=archive_url)
+    return digest_template(settings, content).render(reader)
+
+
+def run_archive_url(settings: Settings, frequency: str, now: datetime) -> str:
+    """Where the run that `digest send` would start now will have its public copy."""
+    return archive_url(settings, frequency, period_of(frequency, now, settings.zone))
 
 
 def editor_copy(settings: Settings, posts: list[Post], email: str) -> OutgoingMessage:

@@ -47,16 +47,21 @@ class DigestContent:
 
 
 def render_digest(
-    settings: Settings, posts: Sequence[Post], *, run_id: int | None = None
+    settings: Settings,
+    posts: Sequence[Post],
+    *,
+    run_id: int | None = None,
+    archive_url: str = "",
 ) -> DigestContent:
     """The digest of `posts` (newest first, at least one), with the slots `%%unsubscribe_url%%`
     and `%%preferences_url%%`; a run's digest links posts through the click counter. Costs a
-    few MJML renders: call it once per selection."""
+    few MJML renders: call it once per selection. `archive_url` is the run's public copy,
+    linked as "View in browser"."""
     if not posts:
         raise ValueError("a digest needs at least one post")
     dates = date_range([post.published for post in posts], settings.zone)
     subject = _subject(settings, posts, dates)
-    render: Render = functools.partial(_render, settings, posts, dates, run_id)
+    render: Render = functools.partial(_render, settings, posts, dates, run_id, archive_url)
     reserve = len(settings.base_url) + SLOT_ALLOWANCE
     shown, body = _fitted(render, len(posts), functools.partial(_fits, reserve=reserve))
     return DigestContent(
@@ -109,6 +114,7 @@ def _render(
     posts: Sequence[Post],
     dates: str,
     run_id: int | None,
+    archive_url: str,
     shown: int,
     summary_length: int,
 ) -> RenderedEmail:
@@ -125,6 +131,7 @@ def _render(
         **context,
         headline=headline,
         dates=dates,
+        archive_url=archive_url,
         preview=inert(shorten(f"{headline}: {titles}", PREVIEW_LENGTH)),
         posts=entries(
             posts[:shown],

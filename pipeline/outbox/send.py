@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from pipeline.archive import archive_url, keep
 from pipeline.delivery import Backend, SendResult, open_backend
 from pipeline.digest import digest_recipient, digest_template, render_digest
 from pipeline.keys import signing_keys
@@ -140,6 +141,7 @@ def send_run(
             with Recorder(db, life.id, pipe.written) as recorder:
                 pipe.recorder = recorder
                 pipe.run(wait, progress, sleep)
+            pipe.keep_archive()
         finally:
             db.patiently(lambda session: rows.release(session, life.id))
     return report
@@ -175,6 +177,8 @@ class _Pipe:
         self.addresses: dict[int, str] = {}
         self.channel_fault: str | None = None
         self.recovering = False
+        self.run_key: tuple[str, str, str] | None = None  # kind, frequency, period
+        self.archived = False
 
     def run(self, wait: float, progress: Progress | None, sleep: Callable[[float], None]) -> None:
         waited = 0.0
@@ -189,6 +193,7 @@ class _Pipe:
                 if batch:
                     prepared = ahead.submit(self._prepare)
                     self.backend.send(batch, self._done)
+                    self.keep_archive()
                     if progress:
                         progress(self.report)
                     if self.channel_fault:
@@ -235,6 +240,7 @@ class _Pipe:
             if run.status == RunStatus.SENDING and now > run.expires_at:
                 rows.expire(session, run, now)
             self.recovering = run.faults > 0
+            self.run_key = (run.kind, run.frequency, run.period)
             self.report.status, self.report.note = run.status, run.note
             return run.status == RunStatus.SENDING
 
@@ -304,8 +310,53 @@ class _Pipe:
         posts = [found[post_id] for post_id in wanted if post_id in found]
         if not posts:
             return "its posts were removed"
-        content = render_digest(self.settings, posts, run_id=self.run_id)
+        link = archive_url(self.settings, *self._run_key(session)[1:])
+        content = render_digest(self.settings, posts, run_id=self.run_id, archive_url=link)
         return digest_template(self.settings, content)
+
+    def _run_key(self, session: Session) -> tuple[str, str, str]:
+        if self.run_key is None:
+            run = session.get(DigestRun, self.run_id)
+            if run is None:
+                raise LookupError(f"no digest run {self.run_id}")
+            self.run_key = (run.kind, run.frequency, run.period)
+        return self.run_key
+
+    def keep_archive(self) -> None:
+        """Once this pass has sent a copy: the run's public copy in the archive, from its
+        widest selection (for most digests, every post of the run), unless it has one."""
+        if self.archived or not self.report.sent:
+            return
+        self.archived = True
+
+        def widest(session: Session) -> tuple[int | None, tuple[str, str, str]]:
+            selections = session.execute(
+                select(DigestSelection.id, DigestSelection.post_ids)
+                .where(DigestSelection.run_id == self.run_id)
+                .order_by(DigestSelection.id)
+            ).all()
+            chosen = max(selections, key=lambda row: len(row.post_ids), default=None)
+            return (chosen.id if chosen else None), self._run_key(session)
+
+        selection_id, (kind, frequency, period) = self.db.patiently(widest)
+        template = self._template(selection_id) if selection_id is not None else None
+        if not isinstance(template, MessageTemplate):
+            template = next(
+                (found for found in self.templates.values() if isinstance(found, MessageTemplate)),
+                None,
+            )
+        if template is None:
+            return
+        keep(
+            self.db,
+            run_id=self.run_id,
+            run_kind=kind,
+            frequency=frequency,
+            period=period,
+            template=template,
+            base_url=self.settings.base_url,
+            now=self.clock(),
+        )
 
     def _message_key(self, row_id: int) -> str:
         """The same opaque Message-ID part every time this row is sent."""

@@ -140,6 +140,30 @@ class ClickCount(Base):
     clicks: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
+class ArchivedMail(Base):
+    """The public copy of one run's mail (a digest, a per-post mail, a broadcast), shown at
+    `/archive/{frequency}/{period}` once its first copy went out: the mail's HTML with every
+    personal slot given a public value, so it holds no address, name or token."""
+
+    __tablename__ = "mail_archive"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(
+        ForeignKey("digest_runs.id", ondelete="CASCADE"), unique=True
+    )
+    kind: Mapped[str] = mapped_column(String(16))  # digest, post or broadcast
+    frequency: Mapped[str] = mapped_column(String(16))
+    period: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(Text)
+    html: Mapped[str] = mapped_column(Text)
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        UniqueConstraint("frequency", "period", name="uq_mail_archive_period"),
+        Index("ix_mail_archive_published_at", "published_at"),
+    )
+
+
 class OutboxItem(Base):
     """One recipient of one run: claimed before sending, marked after, so never sent twice.
 

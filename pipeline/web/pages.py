@@ -1,4 +1,4 @@
-"""The HTML pages: recent posts on the home page, the archive in pages, one page per
+"""The HTML pages: recent posts on the home page, every post in pages, one page per
 post, per tag and per author (where their feeds' home_page_url points), and the 404."""
 
 from __future__ import annotations
@@ -109,7 +109,7 @@ class Paging:
         return self.path if number == 1 else f"{self.path}?page={number}"
 
 
-def _paging(request: Request, total: int, path: str) -> Paging:
+def paging_of(request: Request, total: int, path: str) -> Paging:
     """This request's page of `total` items; 404 for a page past the end or not a number."""
     raw = request.query_params.get("page", "1")
     last = max(1, -(-total // PAGE_SIZE))
@@ -118,11 +118,11 @@ def _paging(request: Request, total: int, path: str) -> Paging:
     return Paging(int(raw), last, path)
 
 
-@router.get("/archive")
-def archive(request: Request) -> HTMLResponse:
+@router.get("/posts")
+def all_posts(request: Request) -> HTMLResponse:
     """Every published post, newest first, PAGE_SIZE a page."""
     db = request.app.state.db
-    paging = _paging(request, count_published(db), "/archive")
+    paging = paging_of(request, count_published(db), "/posts")
     posts = published_posts(db, limit=PAGE_SIZE, offset=(paging.number - 1) * PAGE_SIZE)
     context = {"heading": "All posts", "posts": posts, "paging": paging, "feeds": None}
     return request.app.state.templates.TemplateResponse(request, "archive.html", context)
@@ -146,7 +146,7 @@ def _group_page(request: Request, kind: str, slug: str) -> HTMLResponse:
     if group is None:
         raise HTTPException(404)
     path = f"/{kind}/{slug}"
-    paging = _paging(request, len(group.ids), path)
+    paging = paging_of(request, len(group.ids), path)
     start = (paging.number - 1) * PAGE_SIZE
     feeds = feed_links(f"{settings.base_url}{path}", f"{settings.site_title}: {group.name}")
     context = {
