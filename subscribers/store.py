@@ -188,24 +188,21 @@ class SubscriberStore:
         ip: str | None = None,
         user_agent: str | None = None,
         now: datetime | None = None,
-    ) -> tuple[Subscriber | None, bool]:
+    ) -> tuple[Subscriber, bool]:
         """A sign-up form was sent: (subscriber, whether to mail a confirmation link).
 
-        The boolean is all a caller may reveal: a suppressed address gets (None, False)
-        silently, and a confirmed one is left untouched, so a stranger cannot change
-        someone's choices by typing their address.
+        The boolean is all a caller may reveal: a confirmed subscriber is left untouched,
+        so a stranger cannot change someone's choices by typing their address. Someone who
+        left (unsubscribed, bounced, complained, or erased: then only the suppressed hash
+        is left) is asked again like anyone new; only their click on the emailed link
+        brings them back (see `confirm`).
         """
         candidate = _Candidate.of(Signup(email, name, frequency, timezone, topics))
         origin = Origin.of("form", ip, user_agent)
 
-        def work(session: Session) -> tuple[Subscriber | None, bool]:
+        def work(session: Session) -> tuple[Subscriber, bool]:
             moment = now or utcnow()
-            # Both lookups on every path: a suppressed address is answered after the same
-            # work as any other, so the answer's timing cannot tell it apart.
-            suppressed = transitions.is_suppressed(session, candidate.email)
             subscriber = transitions.find(session, candidate.email)
-            if suppressed:
-                return None, False
             if subscriber is None:
                 subscriber = self._create(session, candidate, origin, moment)
             elif subscriber.status == "confirmed":
@@ -226,7 +223,12 @@ class SubscriberStore:
     ) -> Confirmed | None:
         """Double opt-in, second step; idempotent. None for a wrong nonce or someone who has
         left the list since the link was sent; `first` is true only for the click that
-        confirmed (so one welcome mail follows, however often the link is opened)."""
+        confirmed (so one welcome mail follows, however often the link is opened).
+
+        The person's own confirmed sign-up is the one thing that lifts a suppression: only
+        a sign-up made after it can be pending with it (it takes pending people off the
+        list, and admins, the API and imports are kept out while it stands).
+        """
         origin = Origin.of("link", ip, user_agent)
 
         def work(session: Session) -> Confirmed | None:
@@ -235,6 +237,7 @@ class SubscriberStore:
                 return None
             first = subscriber.status == "pending"
             if first:
+                transitions.readmit(session, subscriber.email)
                 transitions.confirm(session, subscriber, origin, utcnow())
             return Confirmed(subscriber, first)
 

@@ -138,6 +138,11 @@ def suppress(session: Session, email: str, reason: str, at: datetime) -> None:
             subscriber.unsubscribed_at = at
 
 
+def readmit(session: Session, email: str) -> None:
+    """Lift the address's suppression: its owner has confirmed a new sign-up."""
+    session.execute(delete(Suppression).where(Suppression.email_hash == email_hash(email)))
+
+
 def is_suppressed(session: Session, email: str) -> bool:
     return session.get(Suppression, email_hash(email)) is not None
 

@@ -22,6 +22,7 @@ from subscribers import (
     TokenSigner,
     subscriber_json,
 )
+from subscribers.transitions import WHY_SUPPRESSED
 
 NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 
@@ -29,6 +30,12 @@ NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 @pytest.fixture
 def store(db: Database) -> SubscriberStore:
     return SubscriberStore(db.sessions, default_timezone="Europe/London")
+
+
+def status(store: SubscriberStore, email: str) -> str:
+    subscriber = store.find(email)
+    assert subscriber is not None
+    return subscriber.status
 
 
 def consent_actions(store: SubscriberStore, email: str) -> list[str]:
@@ -223,13 +230,30 @@ def test_a_form_brings_back_an_unsubscribed_address_pending(store: SubscriberSto
     assert back.token_nonce != subscriber.token_nonce
 
 
-def test_suppression_blocks_every_way_in(store: SubscriberStore) -> None:
-    store.suppress("Spam.Trap@example.org", "manual")
+@pytest.mark.parametrize("reason", ["manual", "bounce", "complaint", "erased"])
+def test_only_the_persons_confirmed_sign_up_lifts_a_suppression(
+    store: SubscriberStore, reason: str
+) -> None:
+    store.add("spam.trap@example.org", confirmed=True)
+    store.suppress("Spam.Trap@example.org", reason)
     assert store.is_suppressed("spam.trap@EXAMPLE.org")
-    with pytest.raises(KeptOut, match=r"^kept out \(unsubscribed\)"):
-        store.add("spam.trap@example.org")
-    assert store.request_subscription("SPAM.TRAP@example.org") == (None, False)
-    assert store.find("spam.trap@example.org") is None
+    kept_out = rf"^kept out \({WHY_SUPPRESSED[reason]}\)"
+    with pytest.raises(KeptOut, match=kept_out):
+        store.add("spam.trap@example.org", confirmed=True)
+    # Their own sign-up asks them again, and nothing but their click confirms it.
+    pending, send = store.request_subscription("SPAM.TRAP@example.org")
+    assert (pending.status, send) == ("pending", True)
+    with pytest.raises(KeptOut, match=kept_out):
+        store.add("spam.trap@example.org", confirmed=True)
+    [result] = store.add_many([Signup("spam.trap@example.org", confirmed=True)])
+    assert isinstance(result, KeptOut)
+    assert store.confirm(pending.id, "a link from before") is None
+    assert status(store, "spam.trap@example.org") == "pending"
+    assert store.is_suppressed("spam.trap@example.org")
+    confirmed = store.confirm(pending.id, pending.token_nonce)
+    assert confirmed is not None and confirmed.first
+    assert status(store, "spam.trap@example.org") == "confirmed"
+    assert not store.is_suppressed("spam.trap@example.org")
     with pytest.raises(SubscriberError, match=r"^unknown suppression reason"):
         store.suppress("ada@example.org", "because")
 
