@@ -1,21 +1,25 @@
 """Digest send benchmark: `start_run` + `send_run` to 20,000 subscribers through the
-smtp backend into a local SMTP sink and through the postmark backend into a local HTTP
-server, beside a raw baseline: prebuilt message bytes pushed with smtplib over the same
-number of connections into the same sink.
+smtp backend into Postfix's smtp-sink and through the postmark backend into a local HTTP
+server, beside a raw baseline: one prebuilt message's bytes pushed with smtplib over the
+same number of connections into the same kind of sink (bench/baseline.py).
 
-Sinks (bench/sinks.py) and phases each run in their own process; every phase gets a fresh
-copy of a SQLite database prepared beforehand (5 posts, N confirmed weekly subscribers),
-so its peak memory (ru_maxrss) is its own. "send" is `send_run` alone, "e2e" adds
-planning (`start_run`: selection and outbox rows); "send peak" is the peak RSS during the
-send alone (the high-water mark is reset after planning, where Linux allows it); "cpu"
-is the sender's CPU time during the send over its wall time (all threads; near 100% means
-the GIL, not the network, set the pace), "sink busy" the same for the sink. A memory
-phase repeats ours via smtp on 5,000 subscribers (200,000 with --large, which takes
-minutes) to show whether the peak stays flat. Figures are printed, never asserted; compare
-the ratios, not the seconds, across machines.
+Sinks and phases each run in their own process; every phase gets a fresh copy of a
+database prepared beforehand (5 posts, N confirmed weekly subscribers): a copied SQLite
+file, or with --database postgres a PostgreSQL database made from a template, so its
+peak memory (ru_maxrss) is its own. "send" is `send_run` alone, "e2e" adds planning
+(`start_run`: selection and outbox rows); "send peak" is the peak RSS during the send
+alone (the high-water mark is reset after planning, where Linux allows it); "cpu" is the
+sender's CPU time during the send over its wall time (all threads; near 100% means the
+GIL, not the network, set the pace), "sink busy" the same for the sink. Raw and ours
+alternate for --rounds rounds, so a machine busy with other work slows both alike; the
+ratios of each round and their spread are printed. A memory phase repeats ours via smtp
+on 5,000 subscribers (200,000 and 1,000,000 with --huge, which takes many minutes) to
+show whether the peak stays flat. Figures are printed, never asserted; compare the
+ratios, not the seconds, across machines.
 
-    .venv/bin/python -P bench/send.py [--subscribers 20000] [--connections 4] [--large]
-                                      [--sink aiosmtpd|asyncio] [--profile FILE]
+    .venv/bin/python -P bench/send.py [--subscribers 20000] [--connections 4] [--rounds 3]
+                                      [--database sqlite|postgres] [--huge]
+                                      [--sink smtp-sink|asyncio|aiosmtpd] [--profile FILE]
 """
 
 from __future__ import annotations
@@ -23,16 +27,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
-import itertools
 import json
 import os
-import resource
 import shutil
-import smtplib
+import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -40,29 +41,24 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for bench.corpus
+from bench.baseline import HOST, cpu_seconds, push_raw, smtp_sink
 from bench.corpus import WORDS
 from bench.phases import peak_mib, run_in_child
 
 if TYPE_CHECKING:
     from pipeline.settings import Settings
 
-HOST = "127.0.0.1"
 SINKS = Path(__file__).with_name("sinks.py")
 SITE = "https://blog.example.org"
 SECRET = "bench-send-secret-0123456789abcdef"
 SENDER = "Policy Blog <news@blog.example.org>"
+POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 POSTS = 5
 SIGNUP_CHUNK = 5_000
-SMALL, LARGE = 5_000, 200_000
+SMALL, HUGE = (5_000,), (200_000, 1_000_000)
 
 
 # --- in a phase process -------------------------------------------------------------------
-
-
-def cpu_seconds() -> float:
-    """CPU time of this process so far, all threads, user and system."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 def reset_peak() -> bool:
@@ -74,13 +70,14 @@ def reset_peak() -> bool:
     return True
 
 
-def bench_settings(database: Path, **overrides: Any) -> Settings:
-    """Settings for `database`, with a fixed secret key; `overrides` pick the backend."""
+def bench_settings(url: str, folder: Path, **overrides: Any) -> Settings:
+    """Settings for the database at `url`, with a fixed secret key; `overrides` pick the
+    backend."""
     from pipeline.settings import load_settings
 
     return load_settings(
-        database_url=f"sqlite:///{database}",
-        data_dir=database.parent,
+        database_url=url,
+        data_dir=folder,
         site_url=SITE,
         site_title="Policy Blog",
         email_from=SENDER,
@@ -89,7 +86,7 @@ def bench_settings(database: Path, **overrides: Any) -> Settings:
     )
 
 
-def prepare(database: Path, subscribers: int) -> None:
+def prepare(url: str, subscribers: int) -> None:
     """A database with POSTS recent posts and `subscribers` confirmed weekly subscribers."""
     import random
 
@@ -98,7 +95,7 @@ def prepare(database: Path, subscribers: int) -> None:
     from subscribers import Signup, SubscriberStore
 
     rng = random.Random(42)
-    db = open_database(f"sqlite:///{database}")
+    db = open_database(url)
     now = datetime.now(UTC)
     with db.session() as session:
         for number in range(POSTS):
@@ -132,8 +129,8 @@ def prepare(database: Path, subscribers: int) -> None:
     db.close()
 
 
-def sample_message(database: Path) -> tuple[str, bytes]:
-    """One real digest from `database`, as the envelope sender and the bytes on the wire."""
+def sample_message(url: str, folder: Path) -> tuple[str, bytes]:
+    """One real digest from the database, as the envelope sender and the bytes on the wire."""
     from sqlalchemy import select
 
     from pipeline.digest import digest_recipient, digest_template, render_digest
@@ -141,7 +138,7 @@ def sample_message(database: Path) -> tuple[str, bytes]:
     from pipeline.storage.models import Post
     from subscribers import Subscriber, TokenSigner
 
-    settings = bench_settings(database)
+    settings = bench_settings(url, folder)
     db = open_database(settings.effective_database_url)
     with db.session() as session:
         posts = list(session.scalars(select(Post).order_by(Post.published.desc())))
@@ -152,37 +149,15 @@ def sample_message(database: Path) -> tuple[str, bytes]:
     return message.sender, message.raw
 
 
-def raw_phase(database: Path, messages: int, connections: int, port: int) -> dict[str, Any]:
+def raw_phase(url: str, folder: Path, messages: int, connections: int, port: int) -> dict[str, Any]:
     """`messages` copies of one prebuilt digest pushed with smtplib over `connections`."""
-    sender, raw = sample_message(database)
-    numbers = itertools.count()  # next() is atomic under the GIL: a shared work queue
-    sent = [0] * connections
-
-    def push(worker: int) -> None:
-        with smtplib.SMTP(HOST, port, timeout=30) as smtp:
-            while (number := next(numbers)) < messages:
-                smtp.sendmail(sender, [f"reader{number}@example.org"], raw)
-                sent[worker] += 1
-
-    threads = [threading.Thread(target=push, args=(worker,)) for worker in range(connections)]
-    started, cpu = time.perf_counter(), cpu_seconds()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    seconds = time.perf_counter() - started
-    return {
-        "messages": sum(sent),
-        "seconds": seconds,
-        "cpu_seconds": cpu_seconds() - cpu,
-        "total_seconds": seconds,
-        "peak_mib": peak_mib(),
-        "send_peak_mib": None,
-        "bytes": len(raw),
-    }
+    sender, raw = sample_message(url, folder)
+    figures = push_raw(port, sender, raw, messages, connections)
+    figures |= {"total_seconds": figures["seconds"], "peak_mib": peak_mib(), "send_peak_mib": None}
+    return figures
 
 
-def ours_phase(database: Path, backend: str, port: int, connections: int) -> dict[str, Any]:
+def ours_phase(url: str, folder: Path, backend: str, port: int, connections: int) -> dict[str, Any]:
     """`start_run` then `send_run` through `backend` ("smtp" or "postmark")."""
     from pipeline.digest.runs import start_run
     from pipeline.outbox import send_run
@@ -192,7 +167,9 @@ def ours_phase(database: Path, backend: str, port: int, connections: int) -> dic
         wire = {"smtp_host": HOST, "smtp_port": port, "smtp_security": "none"}
     else:
         wire = {"api_key": "test", "api_base_url": f"http://{HOST}:{port}"}
-    settings = bench_settings(database, email_backend=backend, smtp_connections=connections, **wire)
+    settings = bench_settings(
+        url, folder, email_backend=backend, smtp_connections=connections, **wire
+    )
     db = open_database(settings.effective_database_url)
     started = time.perf_counter()
     run = start_run(db, settings, "weekly", datetime.now(UTC)).run
@@ -212,31 +189,35 @@ def ours_phase(database: Path, backend: str, port: int, connections: int) -> dic
         "seconds": finished - planned_at,
         "cpu_seconds": cpu,
         "total_seconds": planned - started + finished - planned_at,
+        "plan_seconds": planned - started,
         "peak_mib": max(plan_peak, send_peak),
+        "plan_peak_mib": plan_peak,
         "send_peak_mib": send_peak if reset else None,
     }
 
 
-def phase(kind: str, database: Path, messages: int, connections: int, port: int) -> None:
-    """Run one phase in this process and print its figures as JSON."""
+def phase(kind: str, url: str, messages: int, connections: int, port: int) -> None:
+    """Run one phase in this process (its folder is the working directory) and print its
+    figures as JSON."""
+    folder = Path.cwd()
     if kind == "prepare":
-        prepare(database, messages)
+        prepare(url, messages)
         figures: dict[str, Any] = {}
     elif kind == "raw":
-        figures = raw_phase(database, messages, connections, port)
+        figures = raw_phase(url, folder, messages, connections, port)
     else:
-        figures = ours_phase(database, kind, port, connections)
+        figures = ours_phase(url, folder, kind, port, connections)
     print(json.dumps(figures))
 
 
-def profiled_phase(kind: str, database: Path, connections: int, port: int, out: str) -> None:
+def profiled_phase(kind: str, url: str, connections: int, port: int, out: str) -> None:
     """`ours_phase` under cProfile (main thread only: SMTP workers show as waiting)."""
     import cProfile
     import io
     import pstats
 
     profile = cProfile.Profile()
-    figures = profile.runcall(ours_phase, database, kind, port, connections)
+    figures = profile.runcall(ours_phase, url, Path.cwd(), kind, port, connections)
     profile.dump_stats(out)
     listing = io.StringIO()
     stats = pstats.Stats(profile, stream=listing)
@@ -249,11 +230,64 @@ def profiled_phase(kind: str, database: Path, connections: int, port: int, out: 
 # --- in the parent ------------------------------------------------------------------------
 
 
+class Databases:
+    """Prepared databases, one per size, and a fresh copy of one for each phase: a copied
+    SQLite file, or a PostgreSQL database made from the prepared one as its template."""
+
+    def __init__(self, kind: str, scratch: Path, postgres: str) -> None:
+        self.kind, self.scratch, self.postgres = kind, scratch, postgres
+        self.prepared: dict[int, str] = {}
+        self.made: list[str] = []
+        self.copies = 0
+
+    def prepare(self, size: int) -> None:
+        started = time.perf_counter()
+        folder = self.scratch / f"prepared-{size}"
+        folder.mkdir()
+        if self.kind == "sqlite":
+            url = f"sqlite:///{folder / 'bench.db'}"
+        else:
+            url = self._create(f"bench_send_{os.getpid()}_prepared_{size}")
+        run_phase("prepare", url, folder, size)
+        self.prepared[size] = url
+        print(f"prepared {size:,} subscribers in {time.perf_counter() - started:.1f} s")
+
+    def fresh(self, size: int) -> tuple[str, Path]:
+        """A copy of the database prepared with `size` subscribers, and a folder of its own."""
+        self.copies += 1
+        folder = self.scratch / f"phase-{self.copies}"
+        folder.mkdir()
+        if self.kind == "sqlite":
+            prepared = self.prepared[size].removeprefix("sqlite:///")
+            return f"sqlite:///{shutil.copy(prepared, folder / 'bench.db')}", folder
+        name = f"bench_send_{os.getpid()}_{self.copies}"
+        template = self.prepared[size].rsplit("/", 1)[1]
+        return self._create(name, template), folder
+
+    def drop(self) -> None:
+        for name in self.made:
+            self._admin(f'DROP DATABASE IF EXISTS "{name}"')
+
+    def _create(self, name: str, template: str | None = None) -> str:
+        self._admin(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+        self.made.append(name)
+        return self.postgres.rsplit("/", 1)[0] + f"/{name}"
+
+    def _admin(self, statement: str) -> None:
+        from sqlalchemy import create_engine, text
+
+        engine = create_engine(self.postgres, isolation_level="AUTOCOMMIT")
+        try:
+            with engine.connect() as connection:
+                connection.execute(text(statement))
+        finally:
+            engine.dispose()
+
+
 @contextlib.contextmanager
-def sink(kind: str, expected: int) -> Iterator[dict[str, Any]]:
-    """A sink process of `kind` (see bench/sinks.py); yields `{"port": …}`, to which its
-    CPU seconds are added on exit, after checking that it received `expected` messages
-    (all of them, and none twice)."""
+def python_sink(kind: str) -> Iterator[dict[str, Any]]:
+    """A sink process of `kind` (see bench/sinks.py); yields `{"port": …}`, to which
+    `messages` and its CPU seconds are added on exit."""
     process = subprocess.Popen(
         [sys.executable, "-P", str(SINKS), kind],
         stdin=subprocess.PIPE,
@@ -272,114 +306,89 @@ def sink(kind: str, expected: int) -> Iterator[dict[str, Any]]:
         tail = process.stdout.read()
         process.wait(timeout=30)
     tally = json.loads(tail) if tail.strip() else {}
-    if tally.get("messages") != expected:
-        raise SystemExit(f"the {kind} sink received {tally.get('messages')}, not {expected}")
-    state["cpu_seconds"] = tally["cpu_seconds"]
+    state["messages"], state["cpu_seconds"] = tally.get("messages"), tally.get("cpu_seconds")
 
 
 def run_phase(
     kind: str,
-    database: Path,
+    url: str,
+    folder: Path,
     messages: int,
     connections: int = 0,
     port: int = 0,
     profile: str | None = None,
 ) -> dict[str, Any]:
-    """One phase in a fresh process (in the database's folder, no NEWSLETTER_ variables)."""
+    """One phase in a fresh process (in `folder`, no NEWSLETTER_ variables)."""
     extra = ["--profile", profile] if profile else []
     env = {key: value for key, value in os.environ.items() if not key.startswith("NEWSLETTER_")}
     return run_in_child(
-        __file__,
-        "--phase",
-        kind,
-        database,
-        messages,
-        connections,
-        port,
-        *extra,
-        cwd=database.parent,
-        env=env,
+        __file__, "--phase", kind, url, messages, connections, port, *extra, cwd=folder, env=env
     )
-
-
-def fresh_copy(prepared: Path, folder: Path) -> Path:
-    """A copy of the prepared database in `folder`, its own (own WAL, secret key, .env)."""
-    folder.mkdir()
-    return Path(shutil.copy(prepared, folder / "bench.db"))
 
 
 def measured(
     kind: str,
-    prepared: Path,
-    folder: Path,
-    messages: int,
+    databases: Databases,
+    size: int,
     connections: int,
-    smtp_sink: str,
+    smtp: str,
     profile: str | None = None,
 ) -> dict[str, Any]:
-    """One phase on a fresh copy of the `prepared` database in `folder`, with its own sink.
-    `sink_busy` is the sink's CPU time over the send time: near 100% for a one-threaded
-    sink means the sink, not the sender, set the pace."""
-    database = fresh_copy(prepared, folder)
-    with sink("postmark" if kind == "postmark" else smtp_sink, messages) as state:
-        figures = run_phase(kind, database, messages, connections, state["port"], profile)
-    if figures["messages"] != messages:
-        raise SystemExit(f"{kind}: sent {figures['messages']} of {messages}")
+    """One phase on a fresh copy of the database prepared with `size` subscribers, with a
+    sink of its own, which must receive every message exactly once. `sink_busy` is the
+    sink's CPU time over the send time."""
+    url, folder = databases.fresh(size)
+    sink = (
+        python_sink("postmark")
+        if kind == "postmark"
+        else (smtp_sink() if smtp == "smtp-sink" else python_sink(smtp))
+    )
+    with sink as state:
+        figures = run_phase(kind, url, folder, size, connections, state["port"], profile)
+    if figures["messages"] != size or state["messages"] != size:
+        raise SystemExit(f"{kind}: sent {figures['messages']}, sink got {state['messages']}")
     figures["sink_busy"] = state["cpu_seconds"] / figures["seconds"]
     return figures
 
 
 HEADER = (
-    f"{'phase':<22} {'messages':>8} {'send s':>7} {'msg/s':>6} {'e2e s':>7} {'e2e m/s':>7}"
-    f" {'peak MiB':>8} {'send peak':>9} {'cpu':>5} {'sink busy':>9}"
+    f"{'phase':<24} {'messages':>9} {'send s':>7} {'msg/s':>6} {'e2e s':>7} {'e2e m/s':>7}"
+    f" {'peak MiB':>8} {'plan peak':>9} {'send peak':>9} {'cpu':>5} {'sink busy':>9}"
 )
 
 
 def row(name: str, figures: dict[str, Any]) -> str:
     """One line of the table (see HEADER)."""
     messages, seconds, total = figures["messages"], figures["seconds"], figures["total_seconds"]
-    send_peak = figures["send_peak_mib"]
+    plan_peak, send_peak = figures.get("plan_peak_mib"), figures["send_peak_mib"]
     return (
-        f"{name:<22} {messages:>8} {seconds:>7.2f} {messages / seconds:>6.0f}"
+        f"{name:<24} {messages:>9} {seconds:>7.2f} {messages / seconds:>6.0f}"
         f" {total:>7.2f} {messages / total:>7.0f} {figures['peak_mib']:>8.1f}"
+        f" {'-' if plan_peak is None else f'{plan_peak:.1f}':>9}"
         f" {'-' if send_peak is None else f'{send_peak:.1f}':>9}"
         f" {figures['cpu_seconds'] / seconds:>5.0%} {figures['sink_busy']:>9.0%}"
     )
 
 
-def report(results: dict[str, dict[str, Any]], small: str, large: str) -> None:
-    """The table, the ours/raw ratio via smtp, and the peak at two sizes."""
-    print(HEADER)
-    for name, figures in results.items():
-        print(row(name, figures))
-    raw, ours = results["raw smtplib"], results["ours smtp"]
-    raw_rate = raw["messages"] / raw["seconds"]
-    print(
-        f"ours/raw via smtp: send {ours['messages'] / ours['seconds'] / raw_rate:.0%},"
-        f" end to end {ours['messages'] / ours['total_seconds'] / raw_rate:.0%} (aim: ≥ 80%)"
-    )
-    low, high = results[small], results[large]
-    for label, key in (("peak", "peak_mib"), ("send-only peak", "send_peak_mib")):
-        if low[key] is not None and high[key] is not None:
-            print(
-                f"{label}, ours via smtp: {low[key]:.1f} MiB at {low['messages']:,},"
-                f" {high[key]:.1f} MiB at {high['messages']:,}"
-                f" ({high[key] - low[key]:+.1f} MiB; aim: flat)"
-            )
+def spread(values: list[float]) -> str:
+    return f"median {statistics.median(values):.2f} (min {min(values):.2f}, max {max(values):.2f})"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subscribers", type=int, default=20_000)
     parser.add_argument("--connections", type=int, default=4, help="SMTP_CONNECTIONS")
+    parser.add_argument("--rounds", type=int, default=3, help="raw and ours, alternating")
+    parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--postgres-url", default=POSTGRES, help="a database to connect to")
     parser.add_argument(
-        "--large", action="store_true", help=f"memory phase on {LARGE:,} (not {SMALL:,})"
+        "--huge", action="store_true", help=f"memory phases on {' and '.join(map(str, HUGE))}"
     )
     parser.add_argument(
         "--sink",
-        choices=["aiosmtpd", "asyncio"],
-        default="asyncio",
-        help="SMTP sink (bench/sinks.py); aiosmtpd spends ~2 ms CPU a message and sets the pace",
+        choices=["smtp-sink", "aiosmtpd", "asyncio"],
+        default="smtp-sink",
+        help="Postfix's smtp-sink, or a Python sink of bench/sinks.py (they spend more CPU)",
     )
     parser.add_argument(
         "--profile",
@@ -389,55 +398,60 @@ def main() -> None:
     parser.add_argument("--phase", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.phase:
-        kind, database, messages, connections, port = args.phase
+        kind, url, messages, connections, port = args.phase
         if args.profile:
-            profiled_phase(kind, Path(database), int(connections), int(port), args.profile)
+            profiled_phase(kind, url, int(connections), int(port), args.profile)
         else:
-            phase(kind, Path(database), int(messages), int(connections), int(port))
+            phase(kind, url, int(messages), int(connections), int(port))
         return
 
     count, connections = args.subscribers, args.connections
-    other = LARGE if args.large else SMALL
+    others = () if args.profile else HUGE if args.huge else SMALL
     with tempfile.TemporaryDirectory(prefix="bench-send-") as folder:
-        scratch = Path(folder)
-        prepared: dict[int, Path] = {}
-        for size in (count,) if args.profile else (count, other):
-            started = time.perf_counter()
-            (scratch / f"prepared-{size}").mkdir()
-            prepared[size] = scratch / f"prepared-{size}" / "bench.db"
-            run_phase("prepare", prepared[size], size)
-            print(f"prepared {size:,} subscribers in {time.perf_counter() - started:.1f} s")
-        if args.profile:
-            figures = measured(
-                "smtp",
-                prepared[count],
-                scratch / "profile",
-                count,
-                connections,
-                args.sink,
-                args.profile,
+        databases = Databases(args.database, Path(folder), args.postgres_url)
+        try:
+            for size in (count, *others):
+                databases.prepare(size)
+            if args.profile:
+                figures = measured("smtp", databases, count, connections, args.sink, args.profile)
+                print(
+                    f"profiled, so slower than unprofiled:\n{HEADER}\n{row('ours smtp', figures)}"
+                )
+                return
+            results: list[tuple[str, dict[str, Any]]] = []
+            ratios: dict[str, list[float]] = {"send": [], "end to end": []}
+            for number in range(1, args.rounds + 1):
+                raw = measured("raw", databases, count, connections, args.sink)
+                ours = measured("smtp", databases, count, connections, args.sink)
+                results += [(f"raw smtplib #{number}", raw), (f"ours smtp #{number}", ours)]
+                rate = raw["messages"] / raw["seconds"]
+                ratios["send"].append(ours["messages"] / ours["seconds"] / rate)
+                ratios["end to end"].append(ours["messages"] / ours["total_seconds"] / rate)
+            results.append(
+                ("ours postmark", measured("postmark", databases, count, connections, args.sink))
             )
-            print(f"profiled, so slower than unprofiled:\n{HEADER}\n{row('ours smtp', figures)}")
-            return
-        phases = [
-            ("raw smtplib", "raw", count),
-            ("ours smtp", "smtp", count),
-            ("ours postmark", "postmark", count),
-            (f"ours smtp ({other:,})", "smtp", other),
-        ]
-        results = {
-            name: measured(
-                kind, prepared[size], scratch / f"{kind}-{size}", size, connections, args.sink
-            )
-            for name, kind, size in phases
-        }
-    raw_kib = results["raw smtplib"]["bytes"] / 1024
+            for size in others:
+                figures = measured("smtp", databases, size, connections, args.sink)
+                results.append((f"ours smtp ({size:,})", figures))
+        finally:
+            databases.drop()
     print(
-        f"\n{count:,} subscribers, {connections} SMTP connections, {args.sink} SMTP sink,"
-        f" {os.cpu_count()} CPUs, {raw_kib:.1f} KiB per message"
+        f"\n{count:,} subscribers, {args.database}, {connections} SMTP connections,"
+        f" {args.sink}, {os.cpu_count()} CPUs"
     )
-    (_, small), (_, large) = sorted([(count, "ours smtp"), (other, f"ours smtp ({other:,})")])
-    report(results, small, large)
+    print(HEADER)
+    for name, figures in results:
+        print(row(name, figures))
+    for label, values in ratios.items():
+        rounds = ", ".join(f"{value:.2f}" for value in values)
+        print(f"ours/raw via smtp, {label}: {rounds}; {spread(values)}")
+    sizes = [figures for name, figures in results if name.startswith("ours smtp")]
+    for figures in sorted(sizes[args.rounds - 1 :], key=lambda figures: figures["messages"]):
+        print(
+            f"peak RSS at {figures['messages']:,}: {figures['peak_mib']:.1f} MiB"
+            f" (planning {figures['plan_peak_mib']:.1f}, planned in"
+            f" {figures['plan_seconds']:.1f} s)"
+        )
 
 
 if __name__ == "__main__":

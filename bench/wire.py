@@ -21,16 +21,11 @@ asserted; compare the ratios, not the seconds, across machines.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import itertools
 import json
 import os
 import queue
-import resource
 import shutil
-import smtplib
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -41,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for bench.render
+from bench.baseline import HOST, cpu_seconds, push_raw, smtp_sink
 from bench.phases import run_in_child
 from bench.render import SITE, dkim_settings, readers, selections
 
@@ -49,15 +45,8 @@ if TYPE_CHECKING:
 
 Sign = Callable[["OutgoingMessage"], "OutgoingMessage"]
 
-HOST = "127.0.0.1"
-SMTP_SINK = "/usr/sbin/smtp-sink"
 POSTS = 5
 BATCH = 100  # messages per pool call (what the pool takes per call with 4 connections)
-
-
-def cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 def copies(folder: Path, count: int, dkim: str) -> tuple[Iterator[OutgoingMessage], Sign]:
@@ -146,28 +135,7 @@ def raw_phase(port: int, count: int, connections: int) -> dict[str, Any]:
     """One prebuilt copy's bytes pushed `count` times with smtplib over `connections`."""
     with tempfile.TemporaryDirectory() as scratch:
         message = next(copies(Path(scratch), 1, "none")[0])
-    numbers = iter(range(count))  # next() is atomic under the GIL: a shared work queue
-    sent = [0] * connections
-
-    def push(worker: int) -> None:
-        with smtplib.SMTP(HOST, port, timeout=30) as smtp:
-            for number in numbers:
-                smtp.sendmail(message.sender, [f"reader{number}@example.org"], message.raw)
-                sent[worker] += 1
-
-    threads = [threading.Thread(target=push, args=(worker,)) for worker in range(connections)]
-    started, cpu = time.perf_counter(), cpu_seconds()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    seconds = time.perf_counter() - started
-    return {
-        "messages": sum(sent),
-        "seconds": seconds,
-        "cpu_seconds": cpu_seconds() - cpu,
-        "bytes": len(message.raw),
-    }
+    return push_raw(port, message.sender, message.raw, count, connections)
 
 
 DKIM = {"ours": "none", "ours+dkim": "rsa", "ours+dkim2": "rsa+ed25519"}
@@ -177,28 +145,6 @@ def phase(kind: str, port: int, count: int, connections: int, signers: int) -> d
     if kind == "raw":
         return raw_phase(port, count, connections)
     return ours_phase(port, count, connections, DKIM[kind], signers)
-
-
-@contextlib.contextmanager
-def smtp_sink(pipelining: bool) -> Iterator[int]:
-    """Postfix's smtp-sink on a free loopback port (as nobody when run as root)."""
-    if not Path(SMTP_SINK).exists():
-        raise SystemExit(f"{SMTP_SINK} not found: install Debian's postfix package")
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        port = probe.getsockname()[1]
-    command = [SMTP_SINK, *(["-u", "nobody"] if os.geteuid() == 0 else [])]
-    command += [*([] if pipelining else ["-p"]), f"{HOST}:{port}", "256"]
-    sink = subprocess.Popen(command)
-    try:
-        for _ in range(100):
-            with contextlib.suppress(OSError), socket.create_connection((HOST, port), 1):
-                break
-            time.sleep(0.05)
-        yield port
-    finally:
-        sink.terminate()
-        sink.wait(timeout=10)
 
 
 def main() -> None:
@@ -226,10 +172,16 @@ def main() -> None:
         "ours+dkim2": "ours + DKIM (RSA, Ed25519)",
     }
     results: dict[str, dict[str, Any]] = {}
-    with smtp_sink(not args.no_pipelining) as port:
+    with smtp_sink(not args.no_pipelining) as sink:
         for kind in kinds:
             results[kind] = run_in_child(
-                __file__, "--phase", kind, port, args.messages, args.connections, args.signers
+                __file__,
+                "--phase",
+                kind,
+                sink["port"],
+                args.messages,
+                args.connections,
+                args.signers,
             )
     print(
         f"{args.messages:,} messages, {args.connections} connections, smtp-sink"

@@ -15,10 +15,9 @@ from datetime import datetime
 from itertools import islice
 from typing import TypeVar
 
-from pipeline.delivery import open_backend
+from pipeline.delivery.single import send_each
 from pipeline.keys import signing_keys
 from pipeline.mail import OutgoingMessage, confirmation_message
-from pipeline.mail.dkim import dkim_signer
 from pipeline.mail.welcome import welcome_message
 from pipeline.settings import Settings, SettingsProblem
 from subscribers import Subscriber, SubscriberStore, TokenSigner
@@ -110,23 +109,9 @@ def _batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
 
 
 def _send(settings: Settings, messages: Sequence[OutgoingMessage]) -> list[str]:
-    """Send through the configured backend on one connection, DKIM-signed when DKIM is set
-    up (like `delivery.single.send_one`, for many); "address: reason" for each failure."""
-    if not messages:
-        return []
+    """Send as `send_each` does; "address: reason" for each failure."""
     try:
-        sign = dkim_signer(settings)
-        backend = open_backend(settings)
+        results = send_each(settings, messages)
     except SettingsProblem as exc:  # EMAIL_BACKEND or the DKIM key cannot work
         return [f"{address}: {exc}" for message in messages for address in message.recipients]
-    if sign is not None:
-        messages = [sign(message) for message in messages]
-    failures: list[str] = []
-    try:
-        for chunk in _batched(messages, max(1, backend.max_batch)):
-            for result in backend.send(chunk):
-                if not result.ok:
-                    failures.append(f"{result.recipient}: {result.error}")
-    finally:
-        backend.close()
-    return failures
+    return [f"{result.recipient}: {result.error}" for result in results if not result.ok]

@@ -13,14 +13,14 @@ import unicodedata
 from email.message import EmailMessage
 from email.policy import default
 from email.utils import formataddr, parseaddr
-from typing import cast
+from typing import Protocol, cast
 
 from pipeline.digest.entries import inert
 from pipeline.digest.render import DigestContent
 from pipeline.mail.headers import safe_header
 from pipeline.mail.template import MessageTemplate, OutgoingMessage, Recipient, build_template
 from pipeline.settings import Settings
-from subscribers import Subscriber, TokenSigner
+from subscribers import TokenSigner
 
 VARIABLES = ("unsubscribe_url", "preferences_url", "unsubscribe_token")
 
@@ -61,8 +61,24 @@ def list_id(settings: Settings) -> str:
     return f"{slug}.{settings.site_url.host}"
 
 
+class Reader(Protocol):
+    """What a copy needs of its subscriber: a `Subscriber`, or a claimed outbox row's."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def email(self) -> str: ...
+
+    @property
+    def name(self) -> str | None: ...
+
+    @property
+    def token_nonce(self) -> str: ...
+
+
 def digest_recipient(
-    settings: Settings, signer: TokenSigner, subscriber: Subscriber, key: str
+    settings: Settings, signer: TokenSigner, subscriber: Reader, key: str
 ) -> Recipient:
     """`subscriber` as a recipient: the links in their copy carry their manage token."""
     token = signer.manage_token(subscriber)

@@ -16,10 +16,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pipeline.storage.models import DigestRun, OutboxItem, Post
+from pipeline.outbox.rows import last_digests
+from pipeline.storage.models import Post
 from subscribers import Subscriber
 
 FIRST_DIGEST_LOOKBACK = {
@@ -116,16 +117,3 @@ def candidates(session: Session, after: datetime, cutoff: datetime) -> list[Cand
         Candidate(row.id, row.news_at, frozenset(tag.casefold() for tag in row.tags))
         for row in rows
     ]
-
-
-def last_digests(session: Session, subscriber_ids: Iterable[int]) -> dict[int, datetime]:
-    """Each subscriber's last delivered digest's cutoff (absent: never had one); a broadcast
-    is no digest and moves nobody's window."""
-    wanted = set(subscriber_ids)
-    rows = session.execute(
-        select(OutboxItem.subscriber_id, func.max(DigestRun.cutoff))
-        .join(DigestRun, DigestRun.id == OutboxItem.run_id)
-        .where(OutboxItem.status == "sent", DigestRun.kind == "digest")
-        .group_by(OutboxItem.subscriber_id)
-    )
-    return {subscriber: cutoff for subscriber, cutoff in rows if subscriber in wanted}

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session, aliased
@@ -33,7 +33,7 @@ class Claimed:
     id: int
     selection_id: int
     attempts: int
-    subscriber: Any  # a row with id, email, name, status, token_nonce; None once erased
+    subscriber: Person | None  # None once the subscriber is erased
 
 
 @dataclass(frozen=True)
@@ -126,30 +126,19 @@ def claim(session: Session, run_id: int, sender: str, now: datetime, limit: int)
         .order_by(OutboxItem.id)
     ).all()
     return [
-        Claimed(row.id, row.selection_id, row.attempts, _Person(row) if row.email else None)
+        Claimed(row.id, row.selection_id, row.attempts, Person(*row[3:]) if row.email else None)
         for row in rows
     ]
 
 
-@dataclass(frozen=True)
-class _Person:
+class Person(NamedTuple):
     """A subscriber as a claimed row carries it: what a copy and its tokens need."""
 
     id: int
     email: str
-    name: str
+    name: str | None
     status: str
     token_nonce: str
-
-    def __init__(self, row: Any) -> None:
-        for name, value in (
-            ("id", row.subscriber_id),
-            ("email", row.email),
-            ("name", row.name),
-            ("status", row.status),
-            ("token_nonce", row.token_nonce),
-        ):
-            object.__setattr__(self, name, value)
 
 
 _MARK = (
@@ -322,6 +311,19 @@ def last_failure(session: Session, run_id: int) -> str | None:
         .order_by(OutboxItem.id.desc())
         .limit(1)
     )
+
+
+def last_digests(session: Session, subscriber_ids: Iterable[int]) -> dict[int, datetime]:
+    """Each subscriber's last delivered digest's cutoff (absent: never had one); a broadcast
+    is no digest and moves nobody's window."""
+    wanted = set(subscriber_ids)
+    rows = session.execute(
+        select(OutboxItem.subscriber_id, func.max(DigestRun.cutoff))
+        .join(DigestRun, DigestRun.id == OutboxItem.run_id)
+        .where(OutboxItem.status == OutboxStatus.SENT, DigestRun.kind == "digest")
+        .group_by(OutboxItem.subscriber_id)
+    )
+    return {subscriber: cutoff for subscriber, cutoff in rows if subscriber in wanted}
 
 
 def problems(session: Session, run_id: int, limit: int) -> list[Any]:

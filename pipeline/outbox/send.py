@@ -272,15 +272,15 @@ class _Pipe:
             person = row.subscriber
             if person is not None:
                 self.addresses[row.id] = person.email
-            reason = _not_sendable(person, template)
-            if reason is not None:
-                status = OutboxStatus.FAILED if isinstance(template, str) else OutboxStatus.SKIPPED
-                marks.append(rows.Mark(row.id, status, row.attempts, last_error=reason))
-                continue
-            assert isinstance(template, MessageTemplate)
-            recipient = digest_recipient(self.settings, self.signer, person, str(row.id))
-            message = template.render(recipient, message_key=self._message_key(row.id))
-            messages.append(self.sign(message) if self.sign else message)
+            if person is None or person.status != "confirmed":
+                reason = "subscriber removed" if person is None else f"subscriber {person.status}"
+                marks.append(rows.Mark(row.id, OutboxStatus.SKIPPED, row.attempts, reason))
+            elif isinstance(template, str):
+                marks.append(rows.Mark(row.id, OutboxStatus.FAILED, row.attempts, template))
+            else:
+                recipient = digest_recipient(self.settings, self.signer, person, str(row.id))
+                message = template.render(recipient, message_key=self._message_key(row.id))
+                messages.append(self.sign(message) if self.sign else message)
         if marks:
             self.recorder.record(marks).wait()
         return messages
@@ -469,14 +469,3 @@ def _row_id(message: OutgoingMessage) -> int:
     if message.recipient is None:
         raise ValueError(f"message {message.message_id} was not rendered for an outbox row")
     return int(message.recipient.key)
-
-
-def _not_sendable(person: object, template: MessageTemplate | str) -> str | None:
-    if person is None:
-        return "subscriber removed"
-    status = getattr(person, "status", None)
-    if status != "confirmed":
-        return f"subscriber {status}"
-    if isinstance(template, str):
-        return template
-    return None
