@@ -11,7 +11,7 @@ DEMO_STAMP := $(VENV)/.installed-app
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,dev,postgres]'
+	$(BIN)/python -m pip install --quiet -e '.[test,dev,postgres,celery]'
 	touch $(STAMP)
 
 $(DEMO_STAMP): pyproject.toml

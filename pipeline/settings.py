@@ -32,6 +32,7 @@ MIN_KEY_LENGTH = 16
 MIN_ADMIN_PASSWORD_LENGTH = 12
 # Hours a post stays eligible for each digest; a frequency left out of DIGEST_WINDOWS keeps its own.
 DIGEST_WINDOWS: dict[Frequency, float] = {"daily": 24, "weekly": 72, "monthly": 168}
+BROKER_SCHEMES = frozenset({"redis", "rediss", "amqp", "amqps", "pyamqp"})
 
 EmailBackend = Literal["smtp", "postmark", "sendgrid", "mailgun", "resend", "file", "console"]
 
@@ -133,6 +134,7 @@ class Settings(BaseSettings):
     poll_minutes: Annotated[int, Field(ge=1, le=1440)] = 15
     freshness_days: Annotated[int, Field(ge=0, le=36_500)] = 30
     broker_url: str | None = None
+    worker_queue: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,100}$")] = "newsletter"
     forwarded_allow_ips: str | None = None
 
     @field_validator("timezone")
@@ -167,6 +169,16 @@ class Settings(BaseSettings):
         keys = [key.strip() for key in value.get_secret_value().split(",")]
         if not all(len(key) >= MIN_KEY_LENGTH for key in keys):
             raise ValueError(f"each comma-separated key needs at least {MIN_KEY_LENGTH} characters")
+        return value
+
+    @field_validator("broker_url")
+    @classmethod
+    def _known_broker(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        scheme = value.partition("://")[0].lower()
+        if scheme not in BROKER_SCHEMES:
+            raise ValueError("use a redis://, rediss://, amqp:// or amqps:// URL")
         return value
 
     @field_validator("forwarded_allow_ips")

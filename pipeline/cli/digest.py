@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -102,8 +103,17 @@ def send(
     test_to: Annotated[
         str | None, typer.Option(help="Send one copy here; no subscriber's state changes.")
     ] = None,
+    no_wait: Annotated[
+        bool,
+        typer.Option(
+            "--no-wait", help="With BROKER_URL: hand the run to the workers and return at once."
+        ),
+    ] = False,
 ) -> None:
-    """Send this period's digest to every subscriber of FREQUENCY with something new."""
+    """Send this period's digest to every subscriber of FREQUENCY with something new.
+
+    With BROKER_URL set the workers send it, and this shows their progress until the run
+    ends (or returns at once with --no-wait)."""
     config = settings()
     db = database(config)
     if test_to:
@@ -111,7 +121,7 @@ def send(
     elif dry_run:
         _dry_run(config, db, frequency)
     else:
-        _send_run(config, db, frequency, yes)
+        _send_run(config, db, frequency, yes, wait=not no_wait)
 
 
 def _send_test(config: Settings, db: Database, frequency: str, address: str) -> None:
@@ -146,7 +156,7 @@ def _dry_run(config: Settings, db: Database, frequency: str) -> None:
     out.print(f"{total} subscribers would get the {frequency} digest", markup=False)
 
 
-def _send_run(config: Settings, db: Database, frequency: str, yes: bool) -> None:
+def _send_run(config: Settings, db: Database, frequency: str, yes: bool, *, wait: bool) -> None:
     """Exit 0 only when the run is done; otherwise say what is left and when it goes."""
     now = datetime.now(UTC)
     check_delivery(config)  # a delivery setting that cannot work stops us before the run
@@ -169,7 +179,7 @@ def _send_run(config: Settings, db: Database, frequency: str, yes: bool) -> None
             markup=False,
         )
         return
-    _report(_with_progress(db, config, run.id))
+    _report(_with_progress(db, config, run.id, wait=wait))
 
 
 def _report(report: SendReport) -> None:
@@ -202,10 +212,18 @@ def _confirm(outlook: SendOutlook) -> None:
         raise typer.Exit(EXIT_OK)
 
 
-def _with_progress(db: Database, config: Settings, run_id: int) -> SendReport:
-    """Send with a progress bar (sent, failed, rate, ETA) on a terminal."""
+def _with_progress(db: Database, config: Settings, run_id: int, *, wait: bool) -> SendReport:
+    """Send with a progress bar (sent, failed, rate, ETA) on a terminal; with BROKER_URL,
+    hand the run over to the workers and follow it (unless told not to wait)."""
     left = counts(db, [run_id])[run_id]
     total = left["queued"] + left["sending"]
+    if config.broker_url:
+        chunks = _hand_over(db, config, run_id)
+        if not wait:
+            out.print(f"run {run_id}: handed to the workers in {chunks} chunks", markup=False)
+            raise typer.Exit(EXIT_OK)
+        done_before = left["sent"] + left["failed"] + left["skipped"]
+        total += done_before
     bar = Progress(
         TextColumn("Sending"),
         BarColumn(),
@@ -225,7 +243,23 @@ def _with_progress(db: Database, config: Settings, run_id: int) -> SendReport:
             speed = bar.tasks[0].speed or 0.0
             bar.update(task, completed=done, failed=report.failed, rate=speed)
 
+        if config.broker_url:
+            from pipeline.workers import watch_run
+
+            notice = partial(err.print, markup=False)
+            return watch_run(db, config, run_id, progress=update, notice=notice)
         return send_run(db, config, run_id, progress=update)
+
+
+def _hand_over(db: Database, config: Settings, run_id: int) -> int:
+    """Enqueue the run's chunk tasks; a broker that cannot take them is one line."""
+    from pipeline.workers import dispatch
+    from pipeline.workers.dispatch import BrokerUnavailable
+
+    try:
+        return dispatch(db, config, run_id)
+    except BrokerUnavailable as exc:
+        fail(f"{exc}; run {run_id} waits until the scheduler's sweep hands it over again")
 
 
 deliveries_app = typer.Typer(help="Digest runs: list them, pause, resume or cancel one.")
@@ -281,7 +315,7 @@ def resume(run_id: RunId) -> None:
         fail(f"no digest run {run_id}")
     if run.status not in UNFINISHED:
         fail(f"run {run_id} is {run.status}: it cannot be resumed")
-    _report(_with_progress(db, config, run_id))
+    _report(_with_progress(db, config, run_id, wait=True))
 
 
 def _control(run_id: int, target: str, move: Callable[..., DigestRun | None]) -> None:

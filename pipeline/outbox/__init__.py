@@ -5,11 +5,13 @@ one way every front end (CLI, demo, scheduler, admin, API, benchmarks) sends a r
 """
 
 from pipeline.outbox.runs import (
+    backlog,
     cancel_run,
     counts,
     due_runs,
     find_run,
     get_run,
+    idle_runs,
     pause_run,
     problems,
     recent_runs,
@@ -25,11 +27,13 @@ __all__ = [
     "OutboxStatus",
     "RunStatus",
     "SendReport",
+    "backlog",
     "cancel_run",
     "counts",
     "due_runs",
     "find_run",
     "get_run",
+    "idle_runs",
     "pause_run",
     "problems",
     "recent_runs",

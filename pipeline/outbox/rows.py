@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, exists, func, insert, select, update
 from sqlalchemy.orm import Session, aliased
 
 from pipeline.outbox.status import ENDED_ROWS, FINISHED, OutboxStatus, RunStatus
-from pipeline.storage.models import DigestRun, OutboxItem
+from pipeline.storage.models import DigestRun, OutboxItem, Sender
 from subscribers import Subscriber
 
 RETENTION = timedelta(days=90)
@@ -234,6 +234,33 @@ def backlog(session: Session, run_id: int, now: datetime) -> Backlog:
     )
     due = None if not queued else now if timed < queued else next_due
     return Backlog(queued or 0, due, in_flight or 0)
+
+
+def idle_runs(
+    session: Session, now: datetime, timeout: float, run_ids: Sequence[int] | None = None
+) -> list[int]:
+    """Unfinished runs that no live sender is working on but that have work now: rows due,
+    rows held by a sender whose heartbeat stopped, or a channel-fault pause due for its
+    probe (those of `run_ids` only, if given). What a lost or killed worker left behind."""
+    fresh = now - timedelta(seconds=timeout)
+    held = (OutboxItem.run_id == DigestRun.id) & (OutboxItem.status == OutboxStatus.SENDING)
+    live = exists().where(held, Sender.id == OutboxItem.claim, Sender.heartbeat >= fresh)
+    stale = exists().where(held)
+    due = exists().where(
+        OutboxItem.run_id == DigestRun.id,
+        OutboxItem.status == OutboxStatus.QUEUED,
+        (OutboxItem.next_attempt_at.is_(None)) | (OutboxItem.next_attempt_at <= now),
+    )
+    sending = DigestRun.status.in_((RunStatus.QUEUED, RunStatus.SENDING)) & ~live & (due | stale)
+    probe = (
+        (DigestRun.status == RunStatus.PAUSED)
+        & DigestRun.resume_at.is_not(None)
+        & (DigestRun.resume_at <= now)
+    )
+    query = select(DigestRun.id).where(sending | probe).order_by(DigestRun.id)
+    if run_ids is not None:
+        query = query.where(DigestRun.id.in_(run_ids))
+    return list(session.scalars(query))
 
 
 def counts(session: Session, run_ids: Sequence[int]) -> dict[int, dict[str, int]]:

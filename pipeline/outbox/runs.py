@@ -71,6 +71,20 @@ def due_runs(db: Database, now: datetime) -> list[int]:
         )
 
 
+def idle_runs(
+    db: Database, now: datetime, timeout: float, run_ids: list[int] | None = None
+) -> list[int]:
+    """Unfinished runs with work due that no live sender is doing (see `rows.idle_runs`)."""
+    with db.session() as session:
+        return rows.idle_runs(session, now, timeout, run_ids)
+
+
+def backlog(db: Database, run_id: int, now: datetime) -> rows.Backlog:
+    """What is left of a run: rows waiting (and when the first is due) and rows in flight."""
+    with db.session() as session:
+        return rows.backlog(session, run_id, now)
+
+
 def find_run(db: Database, frequency: str, period: str) -> DigestRun | None:
     """The run for one frequency and period, if there is one."""
     with db.session() as session:

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from pipeline.delivery import open_backend
 from pipeline.digest.runs import start_run
-from pipeline.outbox import SendReport, due_runs, rows, send_run
+from pipeline.outbox import UNFINISHED, SendReport, due_runs, rows, send_run
 from pipeline.refresh import refresh
 from pipeline.scheduling.misfire import latest_fire
 from pipeline.scheduling.triggers import digest_triggers
@@ -65,6 +65,10 @@ def send_digest(
     run = started.run
     state = "started" if started.created else f"already {run.status}"
     log.info("%s digest %s: run %d %s", frequency, run.period, run.id, state)
+    if settings.broker_url:
+        if run.status in UNFINISHED:
+            _hand_over(db, settings, run.id, now)
+        return run
     with _sending:
         _send(db, settings, [run.id], clock)
     return run
@@ -74,7 +78,11 @@ def drain(db: Database, settings: Settings, *, clock: Clock = utcnow) -> list[Se
     """Send what has come due in every unfinished run: retries, the copies for time zones
     whose local hour has come, the rows of senders that stopped, and runs paused by a fault
     of the channel whose probe is due. Skipped while this process is sending already (the
-    next sweep comes a minute later)."""
+    next sweep comes a minute later). With BROKER_URL, the runs that no worker is sending
+    are handed over again instead."""
+    if settings.broker_url:
+        _hand_over(db, settings, None, clock())
+        return []
     if not _sending.acquire(blocking=False):
         return []
     try:
@@ -96,6 +104,22 @@ def _send(db: Database, settings: Settings, run_ids: list[int], clock: Clock) ->
         if report.sent or report.failed or report.skipped:
             log.info("%s", report.summary())
     return reports
+
+
+def _hand_over(db: Database, settings: Settings, run_id: int | None, now: datetime) -> None:
+    """Give `run_id` to the workers, or (None) the runs no worker is sending; a broker that
+    is down is logged, and the next sweep tries again."""
+    from pipeline.workers import dispatch, rescue
+    from pipeline.workers.dispatch import BrokerUnavailable
+
+    try:
+        if run_id is not None:
+            chunks = dispatch(db, settings, run_id)
+            log.info("run %d: handed to the workers in %d chunks", run_id, chunks)
+        for idle in rescue(db, settings, now) if run_id is None else []:
+            log.info("run %d: no worker was sending it; handed over again", idle)
+    except BrokerUnavailable as exc:
+        log.warning("%s", exc)
 
 
 def clean_up(db: Database, now: datetime) -> None:

@@ -1,4 +1,5 @@
-"""Sending runs in background threads, so `POST …/send` answers at once with the run.
+"""Sending runs in background threads, so `POST …/send` answers at once with the run; with
+BROKER_URL set, handing them to the workers instead.
 
 One thread per run in this process: a repeated request for a run already being sent
 starts nothing. Other processes (the scheduler, `digest send`, Celery workers) may drain
@@ -35,9 +36,11 @@ class Senders:
 
     def start(self, db: Database, settings: Settings, run: DigestRun) -> bool:
         """Send `run` in the background unless it is finished, paused or already being
-        sent here; whether a thread started."""
+        sent here; whether a thread started (or the workers were given it)."""
         if run.status in FINISHED or run.status == RunStatus.PAUSED:
             return False
+        if settings.broker_url:
+            return _hand_over(db, settings, run.id)
         with self._lock:
             if run.id in self._threads:
                 return False
@@ -65,3 +68,19 @@ class Senders:
         finally:
             with self._lock:
                 del self._threads[run_id]
+
+
+def _hand_over(db: Database, settings: Settings, run_id: int) -> bool:
+    """Give the run to the workers; a broker that is down is logged and the scheduler's
+    sweep hands the run over once it is back."""
+    from pipeline.workers import dispatch
+    from pipeline.workers.dispatch import BrokerUnavailable
+
+    try:
+        log.info(
+            "run %d: handed to the workers in %d chunks", run_id, dispatch(db, settings, run_id)
+        )
+    except BrokerUnavailable as exc:
+        log.warning("%s", exc)
+        return False
+    return True

@@ -1,0 +1,228 @@
+"""Scale-out with real parts: `newsletter worker` processes on a real broker (Redis, and
+RabbitMQ once), PostgreSQL, and a real SMTP server. Two workers share a run and everyone
+gets one copy; a worker killed with `kill -9` mid-run loses nobody, and the copies sent
+twice are at most what it had in flight."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from cli_runner import NEWSLETTER, clean_environment, run
+from smtp_server import SMTPServer
+from sqlalchemy import func, select
+from test_digest_crash import prepare
+from test_digest_runs import received_by
+
+from pipeline.settings import load_settings
+from pipeline.storage import open_database
+from pipeline.storage.models import OutboxItem
+from pipeline.workers.celery_app import celery_app
+
+pytest_plugins = ["smtp_server"]
+
+SUBSCRIBERS = 2_000
+KILL_AFTER = 300
+CONNECTIONS = 2
+BROKERS = {
+    "redis": os.environ.get("NEWSLETTER_TEST_REDIS_URL"),
+    "rabbitmq": os.environ.get("NEWSLETTER_TEST_RABBITMQ_URL"),
+}
+postgres_only = pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+
+
+def broker(name: str) -> str:
+    """The broker's URL, or skip when it is not given or does not answer."""
+    url = BROKERS[name]
+    if not url:
+        pytest.skip(f"NEWSLETTER_TEST_{name.upper()}_URL is not set")
+    parts = urlsplit(url)
+    try:
+        socket.create_connection((parts.hostname, parts.port or 0), timeout=2).close()
+    except OSError as exc:
+        pytest.skip(f"{name} at {parts.hostname}:{parts.port} does not answer: {exc}")
+    return url
+
+
+@pytest.fixture
+def environment(database_url: str, smtp_server: SMTPServer) -> Iterator[dict[str, str]]:
+    """Settings for every process of one test, on its own queue of the broker (filled in
+    by the test), which is deleted afterwards."""
+    settings = {
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": "workers-test-secret-0123456789",
+        "EMAIL_FROM": "News <news@blog.example.org>",
+        "SENDER_TIMEOUT_SECONDS": "2",
+        "SMTP_CONNECTIONS": str(CONNECTIONS),
+        "WORKER_QUEUE": f"test-{uuid.uuid4().hex[:12]}",
+        **{key.upper(): str(value) for key, value in smtp_server.settings.items()},
+    }
+    yield settings
+    if "BROKER_URL" in settings:
+        config = load_settings(broker_url=settings["BROKER_URL"])
+        with celery_app(config).connection_for_write() as connection:
+            connection.default_channel.queue_delete(settings["WORKER_QUEUE"])
+
+
+class Worker:
+    """A `newsletter worker` process in its own process group (its pool's children too)."""
+
+    def __init__(self, tmp_path: Path, settings: dict[str, str], name: str) -> None:
+        self.log = tmp_path / f"{name}.log"
+        self.process = subprocess.Popen(
+            [NEWSLETTER, "worker", "--concurrency", "2"],
+            cwd=tmp_path,
+            env=clean_environment(**settings),
+            stdout=self.log.open("w"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + 60
+        while "ready." not in self.output() and time.monotonic() < deadline:
+            assert self.process.poll() is None, self.output()
+            time.sleep(0.1)
+        assert "ready." in self.output(), self.output()
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def kill(self) -> None:
+        """`kill -9` of the worker and its pool at once, as a machine that goes away."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture
+def workers() -> Iterator[list[Worker]]:
+    started: list[Worker] = []
+    yield started
+    for worker in started:
+        worker.stop()
+
+
+def send_in_background(tmp_path: Path, settings: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [NEWSLETTER, "digest", "send", "--yes"],
+        cwd=tmp_path,
+        env=clean_environment(**settings),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@postgres_only
+def test_two_workers_send_one_run_and_everyone_gets_one_copy(
+    tmp_path: Path,
+    database_url: str,
+    smtp_server: SMTPServer,
+    environment: dict[str, str],
+    workers: list[Worker],
+) -> None:
+    environment["BROKER_URL"] = broker("redis")
+    prepare(database_url)
+    workers.extend(Worker(tmp_path, environment, f"worker{n}") for n in range(2))
+    for worker in workers:
+        worker.wait_ready()
+    sent = run("digest", "send", "--yes", cwd=tmp_path, **environment)
+    assert sent.returncode == 0, sent.stderr
+    assert "(done)" in sent.stdout
+    tally = received_by(smtp_server)
+    assert len(tally) == SUBSCRIBERS and set(tally.values()) == {1}
+    for worker in workers:  # both took chunks
+        assert "sent" in worker.output() and "succeeded" in worker.output(), worker.output()
+    deliveries = json.loads(run("deliveries", "--json", cwd=tmp_path, **environment).stdout)
+    assert deliveries[0]["status"] == "done"
+    assert deliveries[0]["counts"]["sent"] == SUBSCRIBERS
+
+
+@postgres_only
+@pytest.mark.parametrize("broker_name", ["redis", "rabbitmq"])
+def test_a_worker_killed_mid_run_loses_nobody_and_another_finishes(
+    tmp_path: Path,
+    database_url: str,
+    smtp_server: SMTPServer,
+    environment: dict[str, str],
+    workers: list[Worker],
+    broker_name: str,
+) -> None:
+    environment["BROKER_URL"] = broker(broker_name)
+    prepare(database_url)
+    first = Worker(tmp_path, environment, "first")
+    workers.append(first)
+    first.wait_ready()
+    sending = send_in_background(tmp_path, environment)  # follows the run to its end
+    deadline = time.monotonic() + 120
+    while len(smtp_server.received) < KILL_AFTER and time.monotonic() < deadline:
+        time.sleep(0.01)
+    first.kill()
+    before = len(smtp_server.received)
+    assert KILL_AFTER <= before < SUBSCRIBERS, "the kill should land in the middle of the run"
+    db = open_database(database_url)
+    with db.session() as session:
+        in_flight = session.scalar(select(func.count()).where(OutboxItem.status == "sending"))
+    db.close()
+
+    workers.append(Worker(tmp_path, environment, "second"))
+    stdout, stderr = sending.communicate(timeout=180)
+    assert sending.returncode == 0, stderr
+    assert "(done)" in stdout
+
+    tally = received_by(smtp_server)
+    duplicates = sum(count - 1 for count in tally.values())
+    print(
+        f"\n{broker_name}: killed after {before} messages with {in_flight} in flight; "
+        f"{len(smtp_server.received)} received in all, {duplicates} duplicates"
+    )
+    assert len(tally) == SUBSCRIBERS
+    assert duplicates <= in_flight
+    assert "took over" in workers[1].output()
+
+
+def test_a_worker_needs_a_broker_and_a_bad_one_is_one_line(tmp_path: Path) -> None:
+    missing = run("worker", cwd=tmp_path)
+    assert missing.returncode == 2
+    assert "NEWSLETTER_BROKER_URL is not set" in missing.stderr
+    wrong = run("worker", cwd=tmp_path, BROKER_URL="http://127.0.0.1:6379/0")
+    assert wrong.returncode == 2
+    assert "BROKER_URL" in wrong.stderr and "redis://" in wrong.stderr
+    assert "Traceback" not in missing.stderr + wrong.stderr
+
+
+def test_a_broker_that_is_down_leaves_the_run_queued_with_one_line(
+    tmp_path: Path, smtp_server: SMTPServer
+) -> None:
+    database_url = f"sqlite:///{tmp_path / 'newsletter.db'}"
+    prepare(database_url, subscribers=3)
+    settings = {
+        "DATABASE_URL": database_url,
+        "BROKER_URL": "redis://:secret-word@127.0.0.1:1/0",  # nothing listens on port 1
+        "SECRET_KEY": "workers-test-secret-0123456789",
+        **{key.upper(): str(value) for key, value in smtp_server.settings.items()},
+    }
+    sent = run("digest", "send", "--yes", cwd=tmp_path, **settings)
+    assert sent.returncode == 2
+    assert "cannot reach the broker at redis://:********@127.0.0.1:1/0" in sent.stderr
+    assert "secret-word" not in sent.stderr and "Traceback" not in sent.stderr
+    deliveries = json.loads(run("deliveries", "--json", cwd=tmp_path, **settings).stdout)
+    assert deliveries[0]["counts"]["queued"] == 3
+    assert not smtp_server.received
