@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # The demo needs only the application, not the test, dev or PostgreSQL extras.
 DEMO_STAMP := $(VENV)/.installed-app
+DEMO_PIP := --quiet --disable-pip-version-check --no-compile
 
 .PHONY: demo test run lint format bench clean
 
@@ -14,9 +15,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test,dev,postgres,celery]'
 	touch $(STAMP)
 
+# Where the interpreter's own pip can install into another environment (pip 22.3 or
+# later), the venv is made without pip: seeding pip into it is a quarter of a fresh demo.
 $(DEMO_STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-compile -e .
+	@if $(PYTHON) -m pip install --help 2>/dev/null | grep -q -- '--python '; then \
+		set -x; [ -x $(BIN)/python ] || $(PYTHON) -m venv --without-pip $(VENV) || exit 1; \
+		$(PYTHON) -m pip --python $(BIN)/python install $(DEMO_PIP) -e . || exit 1; \
+	else \
+		set -x; $(PYTHON) -m venv $(VENV) && $(BIN)/python -m pip install $(DEMO_PIP) -e . || exit 1; \
+	fi
 	touch $(DEMO_STAMP)
 
 # A full install (make test) serves the demo too; else install just the application.
