@@ -1,6 +1,7 @@
 """Files only their owner may read, whatever the umask: the SQLite database (and the -wal
-and -shm files SQLite gives the database's permissions), subscriber exports, and digest
-previews (a preview for one subscriber carries a live manage link)."""
+and -shm files SQLite gives the database's permissions), subscriber exports, digest
+previews (a preview for one subscriber carries a live manage link), and subscriber lists
+held between an import's preview and its confirmation."""
 
 from __future__ import annotations
 
@@ -23,6 +24,16 @@ def open_private(path: Path) -> TextIO:
         os.close(descriptor)
         raise
     return os.fdopen(descriptor, "w", encoding="utf-8", newline="")
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """A new file `path` holding `data`, readable by its owner only, in a folder only its
+    owner may enter; an existing file is never overwritten."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_MODE)
+    with os.fdopen(descriptor, "wb") as file:
+        os.fchmod(descriptor, PRIVATE_MODE)
+        file.write(data)
 
 
 def private_database(path: Path) -> None:

@@ -9,6 +9,7 @@ import csv
 import email
 import html
 import io
+import os
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -38,6 +39,8 @@ from pipeline.outbox import counts, get_run, recent_runs
 from pipeline.settings import Settings
 from pipeline.storage import Database
 from pipeline.storage.models import OutboxItem
+from pipeline.web.admin.auth import AdminSession
+from pipeline.web.admin.held import HOLD_SECONDS, Held, NotHeld, hold, take
 from subscribers import SubscriberStore
 
 
@@ -185,38 +188,83 @@ def test_csv_export_and_import_round_trip(site: str, admin: requests.Session, ap
     assert store.find("=cmd@example.org").name == "=HYPERLINK(1)"  # unprotected on the way in
 
 
-def test_an_import_preview_writes_nothing_then_the_import_does(
-    site: str, admin: requests.Session, app: FastAPI
-) -> None:
-    ghost = (
-        "id,email,name,note,subscribed_to_emails,complimentary_plan,stripe_customer_id,"
-        "created_at,deleted_at,labels,tiers\n"
-        '1,jamie@example.org,Jamie,,true,false,,2022-03-16T08:03:11.000Z,,"budgets,VIP",Free\n'
-        "2,pat@example.org,Pat,,false,false,,2022-04-06T07:42:08.000Z,,,Free\n"
+GHOST_EXPORT = (
+    "id,email,name,note,subscribed_to_emails,complimentary_plan,stripe_customer_id,"
+    "created_at,deleted_at,labels,tiers\n"
+    '1,jamie@example.org,Jamie,,true,false,,2022-03-16T08:03:11.000Z,,"budgets,VIP",Free\n'
+    "2,pat@example.org,Pat,,false,false,,2022-04-06T07:42:08.000Z,,,Free\n"
+)
+
+
+def preview_import(site: str, admin: requests.Session) -> tuple[str, str]:
+    """Upload the Ghost export for a preview (as confirmed); the page and its held token."""
+    page = admin.get(f"{site}/admin/subscribers", timeout=10).text
+    answer = admin.post(
+        f"{site}/admin/subscribers/import",
+        data={"csrf": tokens(page)["csrf"], "confirmed": "yes", "preview": "yes"},
+        files={"file": ("member-export.csv", GHOST_EXPORT.encode(), "text/csv")},
+        timeout=10,
     )
+    assert answer.status_code == 200, answer.text
+    [held] = re.findall(r'name="held" value="([^"]+)"', answer.text)
+    return answer.text, held
+
+
+def test_an_import_preview_writes_nothing_then_confirming_imports_the_kept_file(
+    site: str, admin: requests.Session, app: FastAPI, settings: Settings
+) -> None:
     store = app.state.subscribers
-
-    def upload(**fields: str) -> str:
-        page = admin.get(f"{site}/admin/subscribers", timeout=10).text
-        answer = admin.post(
-            f"{site}/admin/subscribers/import",
-            data={"csrf": tokens(page)["csrf"], "confirmed": "yes", **fields},
-            files={"file": ("member-export.csv", ghost.encode(), "text/csv")},
-            timeout=10,
-        )
-        assert answer.status_code == 200, answer.text
-        return answer.text
-
-    preview = upload(preview="yes")
+    preview, held = preview_import(site, admin)
     assert "Import preview: nothing written yet" in preview and "Read as a Ghost export" in preview
     assert "jamie@example.org: new, confirmed, weekly, topics Budgets, labels VIP" in preview
     assert "pat@example.org: new, unsubscribed, weekly" in preview
     assert store.find("jamie@example.org") is None
-    done = upload()
-    assert "Import finished" in done and "VIP (1)" in done
+    # The upload waits on the server, readable by its owner only.
+    [kept] = (settings.data_dir / "imports").iterdir()
+    assert kept.read_bytes() == GHOST_EXPORT.encode()
+    assert kept.stat().st_mode & 0o777 == 0o600
+    assert (settings.data_dir / "imports").stat().st_mode & 0o777 == 0o700
+
+    confirm = f"{site}/admin/subscribers/import/confirm"
+    without_csrf = admin.post(confirm, data={"held": held}, timeout=10)
+    assert without_csrf.status_code == 403 and kept.exists()
+    other_admin = signed_in(site)
+    page = other_admin.get(f"{site}/admin/subscribers", timeout=10).text
+    stolen = other_admin.post(
+        confirm, data={"csrf": tokens(page)["csrf"], "held": held}, timeout=10
+    )
+    assert stolen.status_code == 409 and "another session" in stolen.text and kept.exists()
+    page = admin.get(f"{site}/admin/subscribers", timeout=10).text
+    forged = admin.post(confirm, data={"csrf": tokens(page)["csrf"], "held": held[:-2]}, timeout=10)
+    assert forged.status_code == 409 and store.find("jamie@example.org") is None
+
+    done = admin.post(confirm, data={"csrf": tokens(page)["csrf"], "held": held}, timeout=10)
+    assert done.status_code == 200, done.text
+    assert "Import finished" in done.text and "VIP (1)" in done.text
     jamie = store.find("jamie@example.org")
     assert (jamie.status, jamie.topics, jamie.labels) == ("confirmed", ["Budgets"], ["VIP"])
     assert store.find("pat@example.org").status == "unsubscribed"
+    assert not kept.exists()
+    again = admin.post(confirm, data={"csrf": tokens(page)["csrf"], "held": held}, timeout=10)
+    assert again.status_code == 409 and "imported already" in again.text
+
+
+def test_a_kept_import_expires(settings: Settings) -> None:
+    session = AdminSession("admin", "session-id", "csrf-token")
+    start = 1_900_000_000.0
+    token = hold(settings, session, Held(b"email\nann@example.org\n", "x.csv", False), now=start)
+    [kept] = (settings.data_dir / "imports").iterdir()
+    with pytest.raises(NotHeld, match="expired"):
+        take(settings, session, token, now=start + HOLD_SECONDS + 1)
+    assert not kept.exists()
+    # A preview nobody confirmed goes with the next preview once expired.
+    hold(settings, session, Held(b"email\n", "y.csv", False))
+    long_ago = 1_000_000_000  # 2001: expired whatever the clock says
+    os.utime(next((settings.data_dir / "imports").iterdir()), (long_ago, long_ago))
+    token = hold(settings, session, Held(b"email\nbo@example.org\n", "z.csv", True))
+    [left] = (settings.data_dir / "imports").iterdir()
+    assert take(settings, session, token) == Held(b"email\nbo@example.org\n", "z.csv", True)
+    assert not left.exists()
 
 
 def test_an_import_without_a_file_or_not_utf8_is_refused(

@@ -13,9 +13,10 @@ from sqlalchemy import Select, func, or_, select
 
 from pipeline.invitations import invite
 from pipeline.storage.posts import site_tags
+from pipeline.web.admin.held import Held, NotHeld, hold, take
 from pipeline.web.admin.paging import PageNumber, Paging
 from pipeline.web.admin.render import page, see_other
-from pipeline.web.admin.routing import AdminRoute, posted
+from pipeline.web.admin.routing import AdminRoute, posted, session_of
 from pipeline.web.admin.state import admin_state
 from subscribers import (
     STATUSES,
@@ -83,32 +84,50 @@ def add(request: Request) -> Response:
 @router.post("/subscribers/import")
 def import_file(request: Request) -> HTMLResponse:
     """Add or merge each row of the uploaded CSV (or, with `preview`, only show what each
-    row would become); report what happened to each."""
+    row would become, and keep the file for the confirmation); report what happened."""
     form = posted(request)
     data = form.files.get("file", b"")
     if not data.strip():
         return _list(request, "", 1, code=422, error="Choose a CSV file to import.")
+    held = Held(data, form.file_names.get("file", ""), form.text("confirmed") == "yes")
+    return _import(request, held, preview=form.text("preview") == "yes")
+
+
+@router.post("/subscribers/import/confirm")
+def confirm_import(request: Request) -> HTMLResponse:
+    """Import the file kept at its preview, exactly as previewed."""
+    form = posted(request)
     try:
-        text = data.decode("utf-8-sig")
+        held = take(request.app.state.settings, session_of(request), form.text("held"))
+    except NotHeld as exc:
+        return _list(request, "", 1, code=409, error=str(exc))
+    return _import(request, held, preview=False)
+
+
+def _import(request: Request, held: Held, *, preview: bool) -> HTMLResponse:
+    try:
+        text = held.data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         return _list(request, "", 1, code=422, error=f"Not UTF-8 text (byte {exc.start}).")
-    preview = form.text("preview") == "yes"
     rows: list[tuple[int, str]] = []
     report = import_csv(
         io.StringIO(text, newline=""),
         request.app.state.subscribers,
-        confirmed=form.text("confirmed") == "yes",
+        confirmed=held.confirmed,
         site_tags=site_tags(request.app.state.db),
-        file_name=form.file_names.get("file", ""),
+        file_name=held.file_name,
         dry_run=preview,
         show=_first_rows(rows) if preview else None,
     )
     invited = invite(request.app.state.settings, request.app.state.subscribers, report.pending_ids)
+    settings = request.app.state.settings
     return page(
         request,
         "imported.html",
         report=report,
         preview=preview,
+        held=hold(settings, session_of(request), held) if preview else None,
+        held_confirmed=held.confirmed,
         invited=invited,
         rows=rows,
         refused=report.refused[:REFUSALS_SHOWN],
