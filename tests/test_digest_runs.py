@@ -16,7 +16,7 @@ from smtp_server import SMTPServer
 from sqlalchemy import select
 
 from pipeline.digest.runs import start_run
-from pipeline.digest.select import period_of, plan
+from pipeline.digest.select import period_of, plan, planned
 from pipeline.outbox import SendReport, cancel_run, counts, pause_run, resume_run, send_run
 from pipeline.settings import Settings
 from pipeline.storage import Database
@@ -65,6 +65,54 @@ def test_selection_by_frequency_topics_and_history(db: Database) -> None:
     assert weekly_plan == {(today, week): [weekly], (week,): [housing]}
     assert daily_plan == {(today,): [daily]}
     assert old not in {post for posts in weekly_plan for post in posts}
+
+
+def test_a_plan_read_in_chunks_is_the_whole_plan(
+    db: Database, smtp_settings: Settings, smtp_server: SMTPServer, monkeypatch
+) -> None:
+    """Subscribers' histories, topics and zones carry across chunk boundaries; a run
+    queues each planned subscriber once, with their selection and local time."""
+    add_post(db, "First", NOW - timedelta(days=8))
+    early = [add_subscriber(db, f"early{number}@example.org") for number in range(3)]
+    week_before = NOW - timedelta(days=7)
+    run = start_run(db, smtp_settings, "weekly", week_before).run
+    assert send(db, smtp_settings, run.id, clock=lambda: week_before).sent == 3
+    housing = add_post(db, "Housing", NOW - timedelta(days=2), tags=("housing",))
+    today = add_post(db, "Today", NOW - timedelta(hours=2))
+    readers = [
+        add_subscriber(db, "new@example.org"),
+        add_subscriber(db, "topic@example.org", topics=["housing"]),
+        add_subscriber(db, "sports@example.org", topics=["sports"]),
+        add_subscriber(db, "daily@example.org", "daily"),
+    ]
+    store = SubscriberStore(db.sessions, default_timezone="Europe/London")
+    new_york, _ = store.add("ny@example.org", timezone="America/New_York", confirmed=True)
+    readers.append(new_york.id)
+    with db.session() as session:
+        whole = plan(session, "weekly", NOW).groups
+        chunks = [
+            [item.subscriber_id for item in chunk]
+            for chunk in planned(session, "weekly", NOW, chunk=2)
+        ]
+    assert whole == {
+        (today, housing): [*early, readers[0], readers[4]],
+        (housing,): [readers[1]],
+    }
+    assert [len(chunk) for chunk in chunks] == [2, 2, 1, 1]  # sports: nothing new
+    monkeypatch.setattr("pipeline.digest.select.PLAN_CHUNK", 2)
+    scheduled = smtp_settings.model_copy(update={"digest_schedule": "0 9 * * *"})
+    morning = datetime(2026, 11, 26, 12, tzinfo=UTC)  # 12:00 in London, 07:00 in New York
+    new_run = start_run(db, scheduled, "weekly", morning, local_hours=True).run
+    with db.session() as session:
+        queued = session.execute(
+            select(OutboxItem.subscriber_id, OutboxItem.next_attempt_at)
+            .where(OutboxItem.run_id == new_run.id)
+            .order_by(OutboxItem.subscriber_id)
+        ).all()
+    assert [subscriber for subscriber, _ in queued] == sorted([*early, *readers[:2], readers[4]])
+    due = {subscriber: at for subscriber, at in queued}
+    assert due[readers[0]] is None
+    assert due[readers[4]] is not None
 
 
 def test_one_run_per_period_even_when_raced(db: Database, settings: Settings) -> None:

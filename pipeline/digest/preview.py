@@ -15,7 +15,7 @@ from sqlalchemy import select
 from pipeline.archive import archive_url
 from pipeline.digest.message import digest_recipient, digest_template
 from pipeline.digest.render import render_digest
-from pipeline.digest.select import period_of, plan, selection_for
+from pipeline.digest.select import period_of, plan, planned, selection_for
 from pipeline.keys import signing_keys
 from pipeline.mail.template import OutgoingMessage, Recipient
 from pipeline.outbox import FINISHED, counts, find_run
@@ -90,7 +90,7 @@ def send_outlook(db: Database, settings: Settings, frequency: str, now: datetime
         left = counts(db, [run.id])[run.id]["queued"]
         return SendOutlook(frequency, period, run, left, 0)
     with db.session() as session:
-        recipients = plan(session, frequency, now).recipients
+        recipients = sum(len(chunk) for chunk in planned(session, frequency, now))
     return SendOutlook(frequency, period, None, 0, recipients)
 
 

@@ -9,14 +9,16 @@ database restored from a backup) expires instead of going out late.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from pipeline.digest.select import Plan, period_of, plan
+from pipeline.digest.select import period_of, planned
 from pipeline.outbox import RunStatus, find_run, rows
 from pipeline.settings import Settings
 from pipeline.storage import Database
@@ -56,10 +58,8 @@ def start_run(
             )
             session.add(run)
             session.flush()
-            recipients = plan(session, frequency, now)
-            send_at = _local_times(settings, recipients, now) if local_hours else {}
-            _queue(session, run, recipients, send_at)
-            if not recipients.recipients:
+            due = _local_time(settings, now) if local_hours else _at_once
+            if not _queue(session, run, frequency, due):
                 rows.move(run, RunStatus.DONE, now)
                 run.note = "nothing new to send"
     except IntegrityError:  # another process created it between our look and our insert
@@ -70,18 +70,23 @@ def start_run(
     return RunStart(run, created=True)
 
 
-def _local_times(settings: Settings, recipients: Plan, now: datetime) -> dict[str, datetime]:
-    """Per time zone, when its subscribers' copies are due (zones already past: absent)."""
+def _at_once(zone: str) -> None:
+    return None
+
+
+def _local_time(settings: Settings, now: datetime) -> Callable[[str], datetime | None]:
+    """When copies for a time zone are due: DIGEST_SCHEDULE's time of day there if it is
+    still to come, else at once (None)."""
     clock = schedule_time(settings.digest_schedule)
-    if clock is None:
-        return {}
-    hour, minute = clock
-    due: dict[str, datetime] = {}
-    for zone in set(recipients.zones.values()):
+
+    @cache
+    def due(zone: str) -> datetime | None:
+        if clock is None:
+            return None
         local = now.astimezone(ZoneInfo(zone))
-        at = local.replace(hour=hour, minute=minute, second=0, microsecond=0)
-        if at > local:
-            due[zone] = at
+        at = local.replace(hour=clock[0], minute=clock[1], second=0, microsecond=0)
+        return at if at > local else None
+
     return due
 
 
@@ -94,12 +99,25 @@ def schedule_time(cron: str) -> tuple[int, int] | None:
 
 
 def _queue(
-    session: Session, run: DigestRun, recipients: Plan, send_at: dict[str, datetime]
-) -> None:
-    """One selection row per distinct post list, one outbox row per recipient."""
-    for post_ids, subscriber_ids in recipients.groups.items():
-        selection = DigestSelection(run_id=run.id, post_ids=list(post_ids))
-        session.add(selection)
-        session.flush()
-        due = (send_at.get(recipients.zones.get(subscriber, "")) for subscriber in subscriber_ids)
-        rows.queue(session, run.id, selection.id, subscriber_ids, due)
+    session: Session, run: DigestRun, frequency: str, due: Callable[[str], datetime | None]
+) -> int:
+    """One selection row per distinct post list, one outbox row per recipient, chunk by
+    chunk of the plan; how many rows."""
+    selections: dict[tuple[int, ...], int] = {}
+    queued = 0
+    for chunk in planned(session, frequency, run.cutoff):
+        for item in chunk:
+            if item.post_ids not in selections:
+                selection = DigestSelection(run_id=run.id, post_ids=list(item.post_ids))
+                session.add(selection)
+                session.flush()
+                selections[item.post_ids] = selection.id
+        queued += rows.queue(
+            session,
+            run.id,
+            (
+                rows.Queued(selections[item.post_ids], item.subscriber_id, due(item.zone))
+                for item in chunk
+            ),
+        )
+    return queued

@@ -7,12 +7,16 @@ and up to the run's cutoff, filtered by their topics. A post that reaches its so
 late, with a date before the last digest, is still new then. On a first digest the window
 is the last 1/7/30 days. Subscribers with the same posts share one selection, rendered
 once.
+
+A run's plan is read in chunks of subscribers, in id order, and each chunk is queued
+before the next is read, so planning a million subscribers takes no more memory than
+planning a thousand.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 
@@ -23,6 +27,7 @@ from pipeline.outbox.rows import last_digests
 from pipeline.storage.models import Post
 from subscribers import Subscriber
 
+PLAN_CHUNK = 5_000
 FIRST_DIGEST_LOOKBACK = {
     "daily": timedelta(days=1),
     "weekly": timedelta(days=7),
@@ -53,12 +58,20 @@ class Candidate:
     tags: frozenset[str]
 
 
+@dataclass(frozen=True)
+class Planned:
+    """One subscriber with something new: the post ids (newest first) and their time zone."""
+
+    subscriber_id: int
+    post_ids: tuple[int, ...]
+    zone: str
+
+
 @dataclass
 class Plan:
     """A run's recipients grouped by selection: post ids (newest first) → subscriber ids."""
 
     groups: dict[tuple[int, ...], list[int]] = field(default_factory=dict)
-    zones: dict[int, str] = field(default_factory=dict)  # subscriber id → time zone
 
     @property
     def recipients(self) -> int:
@@ -66,22 +79,45 @@ class Plan:
 
 
 def plan(session: Session, frequency: str, cutoff: datetime) -> Plan:
-    """Every confirmed subscriber of `frequency` with something new, grouped by selection."""
-    subscribers = session.execute(
-        select(Subscriber.id, Subscriber.topics, Subscriber.timezone).where(
-            Subscriber.status == "confirmed", Subscriber.frequency == frequency
-        )
-    ).all()
-    last = last_digests(session, (row.id for row in subscribers))
-    lookback = cutoff - FIRST_DIGEST_LOOKBACK[frequency]
-    earliest = min([lookback, *last.values()])
-    posts = candidates(session, earliest, cutoff)
+    """Every confirmed subscriber of `frequency` with something new, grouped by selection
+    (in memory: for previews and counts; a run queues `planned` chunk by chunk)."""
     groups: dict[tuple[int, ...], list[int]] = defaultdict(list)
-    for row in subscribers:
-        chosen = choose(posts, last.get(row.id, lookback), row.topics)
-        if chosen:
-            groups[chosen].append(row.id)
-    return Plan(dict(groups), {row.id: row.timezone for row in subscribers})
+    for chunk in planned(session, frequency, cutoff):
+        for item in chunk:
+            groups[item.post_ids].append(item.subscriber_id)
+    return Plan(dict(groups))
+
+
+def planned(
+    session: Session, frequency: str, cutoff: datetime, chunk: int | None = None
+) -> Iterator[list[Planned]]:
+    """Every confirmed subscriber of `frequency` with something new, in id order, read
+    `chunk` (PLAN_CHUNK) subscribers at a time."""
+    size = chunk or PLAN_CHUNK
+    lookback = cutoff - FIRST_DIGEST_LOOKBACK[frequency]
+    after = 0
+    while True:
+        subscribers = session.execute(
+            select(Subscriber.id, Subscriber.topics, Subscriber.timezone)
+            .where(
+                Subscriber.status == "confirmed",
+                Subscriber.frequency == frequency,
+                Subscriber.id > after,
+            )
+            .order_by(Subscriber.id)
+            .limit(size)
+        ).all()
+        if not subscribers:
+            return
+        after = subscribers[-1].id
+        last = last_digests(session, [row.id for row in subscribers])
+        posts = candidates(session, min([lookback, *last.values()]), cutoff)
+        found = []
+        for row in subscribers:
+            chosen = choose(posts, last.get(row.id, lookback), row.topics)
+            if chosen:
+                found.append(Planned(row.id, chosen, row.timezone))
+        yield found
 
 
 def selection_for(

@@ -9,9 +9,10 @@ and its busy timeout absorbs the waits.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import islice
 from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, delete, exists, func, insert, select, update
@@ -34,6 +35,14 @@ class Claimed:
     selection_id: int
     attempts: int
     subscriber: Person | None  # None once the subscriber is erased
+
+
+class Queued(NamedTuple):
+    """A row to queue: who gets which selection, and when (None: at once)."""
+
+    selection_id: int
+    subscriber_id: int
+    due: datetime | None
 
 
 @dataclass(frozen=True)
@@ -63,27 +72,32 @@ class Backlog:
         return not self.queued and not self.in_flight
 
 
-def queue(
-    session: Session,
-    run_id: int,
-    selection_id: int,
-    subscriber_ids: Sequence[int],
-    due: Iterable[datetime | None],
-) -> None:
-    """One queued row per subscriber, inserted in chunks so memory stays flat."""
-    rows = [
-        {
-            "run_id": run_id,
-            "selection_id": selection_id,
-            "subscriber_id": subscriber,
-            "status": OutboxStatus.QUEUED,
-            "attempts": 0,
-            "next_attempt_at": at,
-        }
-        for subscriber, at in zip(subscriber_ids, due, strict=True)
-    ]
-    for start in range(0, len(rows), _INSERT_CHUNK):
-        session.execute(insert(OutboxItem), rows[start : start + _INSERT_CHUNK])
+def queue(session: Session, run_id: int, items: Iterable[Queued]) -> int:
+    """One queued row per item, inserted in chunks so memory stays flat; how many."""
+    count = 0
+    for chunk in _chunks(items, _INSERT_CHUNK):
+        session.execute(
+            insert(_ROWS),
+            [
+                {
+                    "run_id": run_id,
+                    "selection_id": item.selection_id,
+                    "subscriber_id": item.subscriber_id,
+                    "status": OutboxStatus.QUEUED,
+                    "attempts": 0,
+                    "next_attempt_at": item.due,
+                }
+                for item in chunk
+            ],
+        )
+        count += len(chunk)
+    return count
+
+
+def _chunks(items: Iterable[Queued], size: int) -> Iterator[list[Queued]]:
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
 
 
 def claim(session: Session, run_id: int, sender: str, now: datetime, limit: int) -> list[Claimed]:
@@ -340,17 +354,20 @@ def last_failure(session: Session, run_id: int) -> str | None:
     )
 
 
-def last_digests(session: Session, subscriber_ids: Iterable[int]) -> dict[int, datetime]:
-    """Each subscriber's last delivered digest's cutoff (absent: never had one); a broadcast
-    is no digest and moves nobody's window."""
-    wanted = set(subscriber_ids)
+def last_digests(session: Session, subscriber_ids: Sequence[int]) -> dict[int, datetime]:
+    """Each of these subscribers' last delivered digest's cutoff (absent: never had one);
+    a broadcast is no digest and moves nobody's window."""
     rows = session.execute(
         select(OutboxItem.subscriber_id, func.max(DigestRun.cutoff))
         .join(DigestRun, DigestRun.id == OutboxItem.run_id)
-        .where(OutboxItem.status == OutboxStatus.SENT, DigestRun.kind == "digest")
+        .where(
+            OutboxItem.subscriber_id.in_(subscriber_ids),
+            OutboxItem.status == OutboxStatus.SENT,
+            DigestRun.kind == "digest",
+        )
         .group_by(OutboxItem.subscriber_id)
     )
-    return {subscriber: cutoff for subscriber, cutoff in rows if subscriber in wanted}
+    return {subscriber: cutoff for subscriber, cutoff in rows}
 
 
 def problems(session: Session, run_id: int, limit: int) -> list[Any]:

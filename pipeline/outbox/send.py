@@ -395,21 +395,23 @@ class _Pipe:
         )
 
     def written(self, marks: list[rows.Mark], refused: list[int]) -> None:
-        """After each commit (writer thread): the report's tallies, and hard bounces."""
+        """After each commit (writer thread): the report's tallies, and hard bounces. A row
+        that has ended is forgotten, so a long run's memory stays flat."""
         report, gone = self.report, set(refused)
         report.refused += len(gone)
         for item in marks:
-            if item.id in gone:
+            if item.id in gone or item.status is OutboxStatus.QUEUED:
                 continue
+            self.attempts.pop(item.id, None)
+            address = self.addresses.pop(item.id, None)
             if item.status is OutboxStatus.SENT:
                 report.sent += 1
             elif item.status is OutboxStatus.SKIPPED:
                 report.skipped += 1
             elif item.status is OutboxStatus.FAILED:
                 report.failed += 1
-                address = self.addresses.get(item.id, f"row {item.id}")
-                report.errors.append(f"{address}: {item.last_error}")
-                if _HARD_BOUNCE.search(item.last_error or "") and item.id in self.addresses:
+                report.errors.append(f"{address or f'row {item.id}'}: {item.last_error}")
+                if _HARD_BOUNCE.search(item.last_error or "") and address is not None:
                     self.store.record_bounce(
                         address, hard=True, threshold=self.settings.hard_bounce_limit
                     )
