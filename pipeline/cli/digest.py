@@ -220,7 +220,7 @@ def _with_progress(db: Database, config: Settings, run_id: int, *, wait: bool) -
     if config.broker_url:
         chunks = _hand_over(db, config, run_id)
         if not wait:
-            out.print(f"run {run_id}: handed to the workers in {chunks} chunks", markup=False)
+            out.print(f"run {run_id}: handed to the workers ({chunks} chunk tasks)", markup=False)
             raise typer.Exit(EXIT_OK)
         done_before = left["sent"] + left["failed"] + left["skipped"]
         total += done_before

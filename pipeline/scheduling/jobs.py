@@ -115,7 +115,7 @@ def _hand_over(db: Database, settings: Settings, run_id: int | None, now: dateti
     try:
         if run_id is not None:
             chunks = dispatch(db, settings, run_id)
-            log.info("run %d: handed to the workers in %d chunks", run_id, chunks)
+            log.info("run %d: handed to the workers (%d chunk tasks)", run_id, chunks)
         for idle in rescue(db, settings, now) if run_id is None else []:
             log.info("run %d: no worker was sending it; handed over again", idle)
     except BrokerUnavailable as exc:

@@ -1,5 +1,5 @@
-"""What the admin pages keep per app: cookies, templates, sign-in backoff (in the database's
-shared web state) and one-time form nonces. Made on first use, so including the router is
+"""What the admin pages keep per app: cookies, templates, and (in the database's shared web
+state) sign-in backoff and one-time form nonces. Made on first use, so including the router is
 all an app needs to do. Runs are sent by the app's one `Senders` (the API's), so a run is
 never drained by two threads of one process, and shutdown waits for every send the admin
 started too."""
@@ -7,7 +7,7 @@ started too."""
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from fastapi.templating import Jinja2Templates
 from starlette.applications import Starlette
@@ -27,7 +27,7 @@ class AdminState:
     templates: Jinja2Templates
     senders: Senders
     backoff: Backoff
-    nonces: OneTimeTokens = field(default_factory=OneTimeTokens)
+    nonces: OneTimeTokens
 
 
 def admin_state(app: Starlette) -> AdminState:
@@ -43,6 +43,7 @@ def admin_state(app: Starlette) -> AdminState:
                     admin_templates(settings),
                     app.state.api.senders,
                     Backoff(shared),
+                    OneTimeTokens(shared),
                 )
                 app.state.admin = state
     return state

@@ -15,6 +15,7 @@ from pipeline.web.api import content, deliveries, docs, preview, subscribers
 from pipeline.web.api.context import ApiState
 from pipeline.web.api.docs import PREFIX
 from pipeline.web.api.errors import ApiError
+from pipeline.web.api.idempotency import IdempotencyKeys
 from pipeline.web.api.models import failures
 from pipeline.web.api.routing import ApiRoute
 
@@ -43,8 +44,9 @@ def unknown(request: Request, path: str) -> NoReturn:
 
 
 def install_api(app: FastAPI) -> None:
-    """Serve /api from `app` (its state already holds settings, database and store)."""
-    app.state.api = ApiState()
+    """Serve /api from `app` (its state already holds settings, database, store and the
+    shared web state)."""
+    app.state.api = ApiState(IdempotencyKeys(app.state.web_state))
     app.include_router(router)
 
 

@@ -21,8 +21,8 @@ class ApiState:
     """Per app: the runs being sent, answers by Idempotency-Key, and a lock that keeps
     API-started ingests and feed builds one at a time."""
 
+    keys: IdempotencyKeys
     senders: Senders = field(default_factory=Senders)
-    keys: IdempotencyKeys = field(default_factory=IdempotencyKeys)
     refreshing: threading.Lock = field(default_factory=threading.Lock)
 
 

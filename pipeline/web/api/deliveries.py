@@ -69,6 +69,7 @@ def show_run(run_id: RunId, db: DatabaseDep) -> dict[str, Any]:
     responses={
         200: {"model": RunOut, "description": "the period's run existed already", "links": LINKS},
         201: {"links": LINKS},
+        **failures({409: "a request with this Idempotency-Key is still being answered"}),
     },
 )
 def send_digest(

@@ -78,7 +78,7 @@ def _hand_over(db: Database, settings: Settings, run_id: int) -> bool:
 
     try:
         log.info(
-            "run %d: handed to the workers in %d chunks", run_id, dispatch(db, settings, run_id)
+            "run %d: handed to the workers (%d chunk tasks)", run_id, dispatch(db, settings, run_id)
         )
     except BrokerUnavailable as exc:
         log.warning("%s", exc)
