@@ -13,20 +13,26 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 from cli_runner import NEWSLETTER, clean_environment, run
+from helpers import NOW, add_post, add_subscriber, received_by
 from smtp_server import SMTPServer
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 from test_digest_crash import prepare
-from test_digest_runs import received_by
 
+from pipeline.digest.runs import start_run
+from pipeline.outbox import OutboxStatus, get_run, idle_runs, rows, senders
+from pipeline.scheduling.jobs import drain
 from pipeline.settings import load_settings
-from pipeline.storage import open_database
+from pipeline.storage import Database, open_database
 from pipeline.storage.models import OutboxItem
 from pipeline.workers.celery_app import celery_app
+from subscribers.timestamps import utcnow
 
 pytest_plugins = ["smtp_server"]
 
@@ -226,3 +232,66 @@ def test_a_broker_that_is_down_leaves_the_run_queued_with_one_line(
     deliveries = json.loads(run("deliveries", "--json", cwd=tmp_path, **settings).stdout)
     assert deliveries[0]["counts"]["queued"] == 3
     assert not smtp_server.received
+
+
+@postgres_only
+def test_a_run_handed_over_twice_is_still_sent_once_to_everyone(
+    tmp_path: Path,
+    database_url: str,
+    smtp_server: SMTPServer,
+    environment: dict[str, str],
+    workers: list[Worker],
+) -> None:
+    """`--no-wait` hands the run over with no worker running; the scheduler's sweep finds
+    it idle and hands it over again; one worker then drains both sets of tasks."""
+    environment["BROKER_URL"] = broker("redis")
+    prepare(database_url, subscribers=300)
+    handed = run("digest", "send", "--yes", "--no-wait", cwd=tmp_path, **environment)
+    assert handed.returncode == 0, handed.stderr
+    assert "handed to the workers" in handed.stdout
+    config = load_settings(**{key.lower(): value for key, value in environment.items()})
+    db = open_database(database_url)
+    try:
+        [run_id] = idle_runs(db, utcnow(), config.sender_timeout_seconds)
+        drain(db, config)  # the sweep, as the scheduler runs it every minute
+        workers.append(Worker(tmp_path, environment, "late"))
+        deadline = time.monotonic() + 120
+        while get_run(db, run_id).status != "done" and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert get_run(db, run_id).status == "done"
+    finally:
+        db.close()
+    tally = received_by(smtp_server)
+    assert len(tally) == 300 and set(tally.values()) == {1}
+
+
+def test_idle_runs_are_those_with_work_due_and_no_live_sender(db: Database) -> None:
+    add_post(db, "Post", NOW - timedelta(hours=3))
+    for number in range(4):
+        add_subscriber(db, f"reader{number}@example.org")
+    settings = load_settings(secret_key="idle-test-secret-0123456789", database_url="sqlite://")
+    run_id = start_run(db, settings, "weekly", NOW).run.id
+    assert idle_runs(db, NOW, 10) == [run_id]  # queued, no one sending
+    with senders.SenderLife(db, lambda: NOW, 10) as life:
+        db.patiently(lambda session: rows.claim(session, run_id, life.id, NOW, 2))
+        assert idle_runs(db, NOW, 10) == []  # a live sender works on it
+        assert idle_runs(db, NOW + timedelta(seconds=11), 10) == [run_id]  # its heart stopped
+        assert idle_runs(db, NOW + timedelta(seconds=11), 10, [run_id + 1]) == []
+    later = NOW + timedelta(hours=1)
+
+    def settle(session: Session, sender: str) -> None:
+        """Take back the stopped sender's rows, claim all: two wait for a retry, the rest
+        are sent."""
+        senders.reap(session, run_id, NOW, 10)
+        claimed = rows.claim(session, run_id, sender, NOW, 10)
+        marks = [rows.Mark(item.id, OutboxStatus.SENT, 1) for item in claimed[2:]]
+        marks += [
+            rows.Mark(item.id, OutboxStatus.QUEUED, 1, next_attempt_at=later)
+            for item in claimed[:2]
+        ]
+        rows.mark(session, sender, marks)
+
+    with senders.SenderLife(db, lambda: NOW, 10) as life:
+        db.patiently(lambda session: settle(session, life.id))
+    assert idle_runs(db, NOW, 10) == []  # only retries, due later
+    assert idle_runs(db, later, 10) == [run_id]
