@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import html
 import re
+from typing import TypeGuard
 
 WEB_SCHEMES = ("https://", "http://")
 _IMAGE = re.compile(r"<img\b[^>]*>", re.IGNORECASE)
 
 
-def is_web_url(url: str | None) -> bool:
+def is_web_url(url: str | None) -> TypeGuard[str]:
     """Whether `url` is an absolute http(s) URL."""
     return url is not None and url.strip().lower().startswith(WEB_SCHEMES)
 

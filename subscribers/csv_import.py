@@ -13,7 +13,6 @@ import csv
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TextIO
 
 from subscribers.errors import KeptOut, SubscriberError, shown
 from subscribers.formats import Row, detect
@@ -119,7 +118,7 @@ class _Import:
 
 
 def import_csv(
-    stream: TextIO,
+    stream: Iterable[str],
     store: SubscriberStore,
     *,
     confirmed: bool,
@@ -162,7 +161,7 @@ def import_csv(
     return report
 
 
-def _records(stream: TextIO, job: _Import) -> Iterator[tuple[int, list[str]]]:
+def _records(stream: Iterable[str], job: _Import) -> Iterator[tuple[int, list[str]]]:
     """(first line number, cells) of each record; an unparsable one is refused on the spot."""
     reader = csv.reader(_lines(stream))
     while True:
@@ -179,7 +178,7 @@ def _records(stream: TextIO, job: _Import) -> Iterator[tuple[int, list[str]]]:
         yield line, [unprotect(cell.strip()) for cell in cells]
 
 
-def _lines(stream: TextIO) -> Iterator[str]:
+def _lines(stream: Iterable[str]) -> Iterator[str]:
     """The stream's lines without a byte-order mark or NUL characters (csv refuses them)."""
     for number, line in enumerate(stream):
         yield (line.removeprefix("\ufeff") if number == 0 else line).replace("\x00", "")

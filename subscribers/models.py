@@ -6,8 +6,9 @@ Migration 0002 of the pipeline creates them; keep the two in step.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import ClassVar
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Table
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from subscribers.profile import DEFAULT_FREQUENCY, FREQUENCIES
@@ -30,6 +31,9 @@ def one_of(column: str, values: tuple[str, ...]) -> str:
 
 class Base(DeclarativeBase):
     """Declarative base for the subscriber tables."""
+
+    # Each model maps one Table; SQLAlchemy types `__table__` as the wider FromClause.
+    __table__: ClassVar[Table]
 
 
 class Subscriber(Base):

@@ -462,7 +462,7 @@ class SubscriberStore:
             transitions.record(session, subscriber, "subscribe", source, signup.joined or at)
         return subscriber
 
-    def _all(self, query: Select[tuple[Subscriber]]) -> list[Subscriber]:
+    def _all(self, query: Select[Subscriber]) -> list[Subscriber]:
         return self._transaction(lambda session: list(session.scalars(query)))
 
     def _transaction(self, work: Callable[[Session], T]) -> T:

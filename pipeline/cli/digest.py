@@ -124,7 +124,7 @@ def send(
         _send_run(config, db, frequency, yes, wait=not no_wait)
 
 
-def _send_test(config: Settings, db: Database, frequency: str, address: str) -> None:
+def _send_test(config: Settings, db: Database, frequency: Frequency, address: str) -> None:
     try:
         email = normalise_email(address)
     except SubscriberError as exc:
@@ -138,7 +138,7 @@ def _send_test(config: Settings, db: Database, frequency: str, address: str) -> 
     out.print(f"test digest ({len(posts)} posts) sent to {email}", markup=False)
 
 
-def _dry_run(config: Settings, db: Database, frequency: str) -> None:
+def _dry_run(config: Settings, db: Database, frequency: Frequency) -> None:
     now = datetime.now(UTC)
     outlook = send_outlook(db, config, frequency, now)
     groups = would_send(outlook, db, now)
@@ -156,7 +156,9 @@ def _dry_run(config: Settings, db: Database, frequency: str) -> None:
     out.print(f"{total} subscribers would get the {frequency} digest", markup=False)
 
 
-def _send_run(config: Settings, db: Database, frequency: str, yes: bool, *, wait: bool) -> None:
+def _send_run(
+    config: Settings, db: Database, frequency: Frequency, yes: bool, *, wait: bool
+) -> None:
     """Exit 0 only when the run is done; otherwise say what is left and when it goes."""
     now = datetime.now(UTC)
     check_delivery(config)  # a delivery setting that cannot work stops us before the run

@@ -8,6 +8,7 @@ followed the table grows by one row per run and post at most.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
@@ -18,7 +19,11 @@ from sqlalchemy.orm import Session
 from pipeline.storage import Database
 from pipeline.storage.models import ClickCount, Post
 
-_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+# Both dialects spell the upsert alike; the generic Insert has none.
+_INSERTS: dict[str, Callable[[type[ClickCount]], postgresql.Insert | sqlite.Insert]] = {
+    "postgresql": postgresql.insert,
+    "sqlite": sqlite.insert,
+}
 
 
 def count_click(db: Database, run_id: int, post_id: int) -> bool:

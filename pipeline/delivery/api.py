@@ -61,9 +61,12 @@ class Provider(Protocol):
 
     name: str  # in errors: "Postmark: HTTP 422: …"
     url: str  # the default base URL (API_BASE_URL replaces it)
-    headers: Mapping[str, str]  # sent with every request: authentication
     batch_size: int  # messages per request
     per_template: bool  # whether a request carries one template, each address at most once
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """Sent with every request: authentication (read only, so a dict satisfies it)."""
 
     def call(self, batch: Sequence[OutgoingMessage]) -> Call: ...
 

@@ -10,10 +10,9 @@ from __future__ import annotations
 import email
 import re
 import unicodedata
-from email.message import EmailMessage
 from email.policy import default
 from email.utils import formataddr, parseaddr
-from typing import Protocol, cast
+from typing import Protocol
 
 from pipeline.digest.entries import inert
 from pipeline.digest.render import DigestContent
@@ -97,6 +96,6 @@ def digest_recipient(
 def message_parts(message: OutgoingMessage) -> tuple[str, str]:
     """(html, text) decoded from the message's own bytes, so a preview shows exactly what
     is sent; line ends are `\\n`."""
-    parsed = cast(EmailMessage, email.message_from_bytes(message.raw, policy=default))
+    parsed = email.message_from_bytes(message.raw, policy=default)
     bodies = {part.get_content_subtype(): part.get_content() for part in parsed.iter_parts()}
     return bodies["html"].replace("\r\n", "\n"), bodies["plain"].replace("\r\n", "\n")

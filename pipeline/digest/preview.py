@@ -22,14 +22,14 @@ from pipeline.outbox import FINISHED, counts, find_run
 from pipeline.settings import Settings
 from pipeline.storage import Database
 from pipeline.storage.models import DigestRun, DigestSelection, OutboxItem, Post
-from subscribers import Subscriber, TokenSigner
+from subscribers import Frequency, Subscriber, TokenSigner
 
 SAMPLE_POSTS = 5
 SAMPLE_READER = Subscriber(id=0, email="reader@example.org", name="Sample Reader", token_nonce="0")
 
 
 def preview_posts(
-    db: Database, subscriber: Subscriber | None, frequency: str, now: datetime
+    db: Database, subscriber: Subscriber | None, frequency: Frequency, now: datetime
 ) -> list[Post]:
     """What `subscriber` (None: a new subscriber) would get now; failing that, the latest
     posts, so there is always something to look at once anything is published."""
@@ -54,7 +54,7 @@ def preview_message(
     return digest_template(settings, content).render(reader)
 
 
-def run_archive_url(settings: Settings, frequency: str, now: datetime) -> str:
+def run_archive_url(settings: Settings, frequency: Frequency, now: datetime) -> str:
     """Where the run that `digest send` would start now will have its public copy."""
     return archive_url(settings, frequency, period_of(frequency, now, settings.zone))
 
@@ -72,7 +72,7 @@ class SendOutlook:
     """What sending a frequency's digest now would do: resume or leave this period's run, or
     start one for `recipients` subscribers."""
 
-    frequency: str
+    frequency: Frequency
     period: str
     run: DigestRun | None
     left: int  # messages of `run` still queued
@@ -83,7 +83,9 @@ class SendOutlook:
         return self.run is not None and self.run.status in FINISHED
 
 
-def send_outlook(db: Database, settings: Settings, frequency: str, now: datetime) -> SendOutlook:
+def send_outlook(
+    db: Database, settings: Settings, frequency: Frequency, now: datetime
+) -> SendOutlook:
     period = period_of(frequency, now, settings.zone)
     run = find_run(db, frequency, period)
     if run is not None:
@@ -106,7 +108,7 @@ def would_send(
         if outlook.run is None:
             return plan(session, outlook.frequency, now).groups
         rows = session.execute(
-            select(DigestSelection.post_ids, OutboxItem.subscriber_id)
+            select(DigestSelection.post_ids, Subscriber.id)
             .join(DigestSelection, DigestSelection.id == OutboxItem.selection_id)
             .join(Subscriber, Subscriber.id == OutboxItem.subscriber_id)
             .where(

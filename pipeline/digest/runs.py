@@ -23,6 +23,7 @@ from pipeline.outbox import RunStatus, find_run, rows
 from pipeline.settings import Settings
 from pipeline.storage import Database
 from pipeline.storage.models import DigestRun, DigestSelection
+from subscribers import Frequency
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,12 @@ class RunStart:
 
 
 def start_run(
-    db: Database, settings: Settings, frequency: str, now: datetime, *, local_hours: bool = False
+    db: Database,
+    settings: Settings,
+    frequency: Frequency,
+    now: datetime,
+    *,
+    local_hours: bool = False,
 ) -> RunStart:
     """The run for the period `now` falls in: created with its outbox rows, or the existing one.
 
@@ -99,7 +105,7 @@ def schedule_time(cron: str) -> tuple[int, int] | None:
 
 
 def _queue(
-    session: Session, run: DigestRun, frequency: str, due: Callable[[str], datetime | None]
+    session: Session, run: DigestRun, frequency: Frequency, due: Callable[[str], datetime | None]
 ) -> int:
     """One selection row per distinct post list, one outbox row per recipient, chunk by
     chunk of the plan; how many rows."""

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from pipeline.outbox.rows import last_digests
 from pipeline.storage.models import Post
-from subscribers import Subscriber
+from subscribers import Frequency, Subscriber
 
 PLAN_CHUNK = 5_000
 FIRST_DIGEST_LOOKBACK = {
@@ -35,7 +35,7 @@ FIRST_DIGEST_LOOKBACK = {
 }
 
 
-def period_of(frequency: str, moment: datetime, zone: tzinfo) -> str:
+def period_of(frequency: Frequency, moment: datetime, zone: tzinfo) -> str:
     """The key of the daily (2026-11-22), weekly (ISO week, 2026-W47) or monthly (2026-11)
     period `moment` falls in, read in `zone`."""
     day = moment.astimezone(zone).date()
@@ -78,7 +78,7 @@ class Plan:
         return sum(len(subscribers) for subscribers in self.groups.values())
 
 
-def plan(session: Session, frequency: str, cutoff: datetime) -> Plan:
+def plan(session: Session, frequency: Frequency, cutoff: datetime) -> Plan:
     """Every confirmed subscriber of `frequency` with something new, grouped by selection
     (in memory: for previews and counts; a run queues `planned` chunk by chunk)."""
     groups: dict[tuple[int, ...], list[int]] = defaultdict(list)
@@ -89,7 +89,7 @@ def plan(session: Session, frequency: str, cutoff: datetime) -> Plan:
 
 
 def planned(
-    session: Session, frequency: str, cutoff: datetime, chunk: int | None = None
+    session: Session, frequency: Frequency, cutoff: datetime, chunk: int | None = None
 ) -> Iterator[list[Planned]]:
     """Every confirmed subscriber of `frequency` with something new, in id order, read
     `chunk` (PLAN_CHUNK) subscribers at a time."""
@@ -121,7 +121,7 @@ def planned(
 
 
 def selection_for(
-    session: Session, subscriber: Subscriber | None, frequency: str, cutoff: datetime
+    session: Session, subscriber: Subscriber | None, frequency: Frequency, cutoff: datetime
 ) -> tuple[int, ...]:
     """The posts one subscriber (or, for None, a new subscriber) would get now."""
     lookback = cutoff - FIRST_DIGEST_LOOKBACK[frequency]

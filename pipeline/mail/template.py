@@ -236,7 +236,11 @@ def build_template(
     ]
     header_chunks = _merged(_slotted("".join(head), slot, "header"))
     chunks: list[bytes | tuple[Context, str]] = []
-    for subtype, body, context in (("plain", text, "text"), ("html", html_body, "html")):
+    bodies: tuple[tuple[str, str, Context], ...] = (
+        ("plain", text, "text"),
+        ("html", html_body, "html"),
+    )
+    for subtype, body, context in bodies:
         chunks.append(
             f'--{boundary}\r\nContent-Type: text/{subtype}; charset="utf-8"\r\n'
             "Content-Transfer-Encoding: quoted-printable\r\n\r\n".encode("ascii")

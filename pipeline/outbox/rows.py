@@ -19,6 +19,7 @@ from sqlalchemy import bindparam, delete, exists, func, insert, select, update
 from sqlalchemy.orm import Session, aliased
 
 from pipeline.outbox.status import ENDED_ROWS, FINISHED, OutboxStatus, RunStatus
+from pipeline.storage.db import changed
 from pipeline.storage.models import DigestRun, OutboxItem, Sender
 from subscribers import Subscriber
 
@@ -224,12 +225,13 @@ def _write_marks(session: Session, sender: str, marks: Sequence[Mark]) -> int:
 
 def release(session: Session, sender: str) -> int:
     """Give back every row `sender` still holds, untouched (it stops before sending them)."""
-    return session.execute(
+    return changed(
+        session,
         update(OutboxItem)
         .where(OutboxItem.claim == sender, OutboxItem.status == OutboxStatus.SENDING)
         .values(status=OutboxStatus.QUEUED, claim=None)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+        .execution_options(synchronize_session=False),
+    )
 
 
 def backlog(session: Session, run_id: int, now: datetime) -> Backlog:
@@ -304,18 +306,20 @@ def expire(session: Session, run: DigestRun, now: datetime) -> str:
     """End a run past its window: rows never tried are skipped, rows that kept failing are
     failed with their last error; nothing goes out late. The note saying so."""
     waiting = (OutboxItem.run_id == run.id) & (OutboxItem.status == OutboxStatus.QUEUED)
-    gave_up = session.execute(
+    gave_up = changed(
+        session,
         update(OutboxItem)
         .where(waiting, OutboxItem.attempts > 0)
         .values(status=OutboxStatus.FAILED, claim=None)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    skipped = session.execute(
+        .execution_options(synchronize_session=False),
+    )
+    skipped = changed(
+        session,
         update(OutboxItem)
         .where(waiting)
         .values(status=OutboxStatus.SKIPPED, claim=None, last_error="run expired")
-        .execution_options(synchronize_session=False)
-    ).rowcount
+        .execution_options(synchronize_session=False),
+    )
     move(run, RunStatus.EXPIRED, now)
     run.note = (
         f"expired at {run.expires_at:%Y-%m-%d %H:%M} UTC; {skipped + gave_up} messages not"
@@ -367,7 +371,7 @@ def last_digests(session: Session, subscriber_ids: Sequence[int]) -> dict[int, d
         )
         .group_by(OutboxItem.subscriber_id)
     )
-    return {subscriber: cutoff for subscriber, cutoff in rows}
+    return {subscriber: cutoff for subscriber, cutoff in rows if subscriber is not None}
 
 
 def problems(session: Session, run_id: int, limit: int) -> list[Any]:
@@ -405,8 +409,9 @@ def prune(session: Session, now: datetime, keep: timedelta = RETENTION) -> int:
         & (own_cutoff == latest_cutoff)
     )
     old_runs = select(DigestRun.id).where(DigestRun.created < now - keep)
-    return session.execute(
+    return changed(
+        session,
         delete(OutboxItem).where(
             OutboxItem.status.in_(ENDED_ROWS), OutboxItem.run_id.in_(old_runs), ~latest_sent
-        )
-    ).rowcount
+        ),
+    )

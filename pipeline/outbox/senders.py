@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from pipeline.outbox.status import OutboxStatus
 from pipeline.resting import rest
 from pipeline.storage import Database
+from pipeline.storage.db import changed
 from pipeline.storage.models import OutboxItem, Sender
 
 log = logging.getLogger(__name__)
@@ -87,7 +88,8 @@ def reap(session: Session, run_id: int, now: datetime, timeout: float) -> int:
     stale = now - timedelta(seconds=timeout)
     session.execute(delete(Sender).where(Sender.heartbeat < stale))
     alive = exists().where(Sender.id == OutboxItem.claim)
-    return session.execute(
+    return changed(
+        session,
         update(OutboxItem)
         .where(
             OutboxItem.run_id == run_id,
@@ -95,5 +97,5 @@ def reap(session: Session, run_id: int, now: datetime, timeout: float) -> int:
             ~alive,
         )
         .values(status=OutboxStatus.QUEUED, claim=None, next_attempt_at=None)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+        .execution_options(synchronize_session=False),
+    )

@@ -22,6 +22,7 @@ from pipeline.scheduling.triggers import digest_triggers
 from pipeline.settings import Settings
 from pipeline.storage import Database
 from pipeline.storage.models import DigestRun
+from subscribers import Frequency
 from subscribers.timestamps import utcnow
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ def poll(db: Database, settings: Settings) -> None:
 
 
 def send_digest(
-    db: Database, settings: Settings, frequency: str, *, clock: Clock = utcnow
+    db: Database, settings: Settings, frequency: Frequency, *, clock: Clock = utcnow
 ) -> DigestRun | None:
     """Start the run for this frequency's latest digest time within its window, and send
     what is due of it; None when no digest time is that recent.
@@ -148,7 +149,7 @@ def poll_job() -> None:
     poll(*_context())
 
 
-def digest_job(frequency: str) -> None:
+def digest_job(frequency: Frequency) -> None:
     send_digest(*_context(), frequency)
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from pipeline.storage import Database
+from pipeline.storage.db import changed
 from pipeline.storage.models import SchedulerLease
 
 
@@ -23,14 +24,15 @@ def acquire(db: Database, name: str, holder: str, now: datetime, length: timedel
     holder has it."""
     expires = now + length
     with db.session() as session:
-        taken = session.execute(
+        taken = changed(
+            session,
             update(SchedulerLease)
             .where(
                 SchedulerLease.name == name,
                 (SchedulerLease.holder == holder) | (SchedulerLease.expires_at <= now),
             )
-            .values(holder=holder, expires_at=expires)
-        ).rowcount
+            .values(holder=holder, expires_at=expires),
+        )
         if taken or session.get(SchedulerLease, name) is not None:
             return bool(taken)
     try:

@@ -16,6 +16,7 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 
 from pipeline.digest.select import period_of
+from subscribers import Frequency
 
 
 def latest_fire(trigger: BaseTrigger, since: datetime, now: datetime) -> datetime | None:
@@ -33,7 +34,7 @@ def latest_fire(trigger: BaseTrigger, since: datetime, now: datetime) -> datetim
 class Missed:
     """A digest time that passed while no scheduler ran, and how late it is now."""
 
-    frequency: str
+    frequency: Frequency
     period: str
     due: datetime
     late: timedelta
@@ -56,7 +57,7 @@ class Missed:
 
 
 def missed_digest(
-    frequency: str,
+    frequency: Frequency,
     trigger: CronTrigger,
     expected: datetime | None,
     now: datetime,

@@ -10,6 +10,7 @@ from apscheduler.triggers.cron import CronTrigger
 
 from pipeline.scheduling.crontab import crontab_fields
 from pipeline.settings import Settings
+from subscribers import Frequency
 
 
 class WallClockTrigger(CronTrigger):
@@ -34,10 +35,10 @@ def _second_pass(moment: datetime) -> bool:
     return moment.fold == 1 and moment.utcoffset() != moment.replace(fold=0).utcoffset()
 
 
-def digest_triggers(settings: Settings) -> dict[str, CronTrigger]:
+def digest_triggers(settings: Settings) -> dict[Frequency, CronTrigger]:
     """One cron trigger per frequency."""
     minute, hour = settings.digest_schedule.split()[:2]
-    lines = {
+    lines: dict[Frequency, str] = {
         "daily": f"{minute} {hour} * * *",
         "weekly": settings.digest_schedule,
         "monthly": f"{minute} {hour} 1 * *",
@@ -48,7 +49,7 @@ def digest_triggers(settings: Settings) -> dict[str, CronTrigger]:
     }
 
 
-def next_runs(settings: Settings, now: datetime) -> list[tuple[str, datetime]]:
+def next_runs(settings: Settings, now: datetime) -> list[tuple[Frequency, datetime]]:
     """Each frequency's next digest time after `now`, soonest first."""
     upcoming = []
     for frequency, trigger in digest_triggers(settings).items():

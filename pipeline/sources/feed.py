@@ -94,9 +94,7 @@ class FeedSource:
             )
         return entries, errors
 
-    def _from_feedparser(
-        self, raw: Mapping[str, Any], base: str, inherited: tuple[str, ...]
-    ) -> Entry:
+    def _from_feedparser(self, raw: dict[str, Any], base: str, inherited: tuple[str, ...]) -> Entry:
         content, summary = _feedparser_content(raw)
         # dict.get: FeedParserDict.get("updated_parsed") falls back to the published date.
         updated = from_struct_time(dict.get(raw, "updated_parsed"))

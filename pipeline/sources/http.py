@@ -77,9 +77,17 @@ class _LimitedAdapter(HTTPAdapter):
         super().init_poolmanager(*args, **kwargs)
         track_connections(self.poolmanager)
 
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
-        kwargs["timeout"] = kwargs.get("timeout") or (self.timeout, self.timeout)
-        return super().send(request, **kwargs)
+    def send(
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: float | tuple[float, float] | tuple[float, None] | None = None,
+        verify: bool | str = True,
+        cert: bytes | str | tuple[bytes | str, bytes | str] | None = None,
+        proxies: Mapping[str, str] | None = None,
+    ) -> requests.Response:
+        timeout = timeout or (self.timeout, self.timeout)
+        return super().send(request, stream, timeout, verify, cert, proxies)
 
 
 def http_session(

@@ -200,7 +200,7 @@ def _header_at(
     """The header whose title is line `i`: title, picture credits, a theme line, then an
     author line, a standfirst naming the author, or (given a sign of a new post) text.
     `authors` are those of the post being read, whose bio would end it."""
-    credits = []
+    credits: list[_Line] = []
     k = _skip(lines, i + 1, "")
     while k < len(lines) and (
         _PICTURE.fullmatch(lines[k].text) or _is_theme(lines, k, first=not credits)

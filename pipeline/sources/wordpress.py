@@ -92,7 +92,7 @@ class WordPressSource:
 
     def _present(self) -> tuple[set[str] | None, str | None]:
         """Guids of every live post, or (None, why) when they cannot all be listed."""
-        params = {"_fields": "id,guid,link,slug", "per_page": PER_PAGE}
+        params: dict[str, str | int] = {"_fields": "id,guid,link,slug", "per_page": PER_PAGE}
         try:
             return {self._guid(post) for post in self._list(params)}, None
         except SourceError as exc:

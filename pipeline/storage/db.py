@@ -8,9 +8,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import CursorResult, Engine, Executable, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -23,6 +23,12 @@ PATIENCE_SECONDS = 120.0
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+
+def changed(session: Session, statement: Executable) -> int:
+    """Run an UPDATE or DELETE in `session`; how many rows it changed. Session.execute is
+    typed as returning a plain Result, but for these statements it is a CursorResult."""
+    return cast(CursorResult[Any], session.execute(statement)).rowcount
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, true
+from sqlalchemy import JSON, ForeignKey, Index, String, Table, Text, UniqueConstraint, true
 from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -21,6 +21,8 @@ class Base(DeclarativeBase):
     """
 
     metadata = SubscriberBase.metadata
+    # Each model maps one Table; SQLAlchemy types `__table__` as the wider FromClause.
+    __table__: ClassVar[Table]
 
 
 def _published(context: DefaultExecutionContext) -> datetime:

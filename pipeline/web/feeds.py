@@ -21,7 +21,7 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 CACHE_CONTROL = "public, max-age=300"
 GROUPS = ("tags", "authors")
@@ -55,9 +55,9 @@ class Version:
     headers: dict[str, str]
 
 
-def feed_routes(feeds_dir: Path) -> list[Route]:
+def feed_routes(feeds_dir: Path) -> list[BaseRoute]:
     """Routes for the feed files in `feeds_dir`, each at its fixed URL."""
-    site = [
+    site: list[BaseRoute] = [
         Route(f"/{fmt.file}", partial(send_feed, feeds_dir / fmt.file, fmt), methods=["GET"])
         for fmt in FORMATS
     ]

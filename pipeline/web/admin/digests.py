@@ -10,6 +10,7 @@ answers at once with the run, which shows its progress.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request, Response
@@ -130,7 +131,7 @@ def _unknown_frequency(request: Request) -> HTMLResponse:
     return message_page(request, 422, "Unknown frequency", f"Choose one of {choices}.")
 
 
-def _preview(request: Request, frequency: str, email: str) -> OutgoingMessage:
+def _preview(request: Request, frequency: Frequency, email: str) -> OutgoingMessage:
     """The message `email` (blank: a sample reader) would get now; PreviewProblem if none."""
     state = request.app.state
     subscriber = None
@@ -148,7 +149,7 @@ def _preview(request: Request, frequency: str, email: str) -> OutgoingMessage:
 
 
 def _digest_page(
-    request: Request, frequency: str, email: str, status: int = 200, **context: str | None
+    request: Request, frequency: Frequency, email: str, status: int = 200, **context: Any
 ) -> HTMLResponse:
     try:
         mail = read_mail(_preview(request, frequency, email).raw)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.policy import default
-from typing import BinaryIO, cast
+from typing import BinaryIO
 
 HEADERS_LISTED = ("Date", "From", "To", "Subject")
 
@@ -28,7 +28,7 @@ class MailView:
 
 def read_mail(raw: bytes) -> MailView:
     """Every header (decoded), and the text and HTML bodies if the message has them."""
-    message = cast(EmailMessage, email.message_from_bytes(raw, policy=default))
+    message = email.message_from_bytes(raw, policy=default)
     return MailView(
         [(name, _shown(name, value)) for name, value in message.raw_items()],
         _body(message, "plain"),

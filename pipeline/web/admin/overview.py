@@ -46,7 +46,7 @@ def dashboard(request: Request) -> HTMLResponse:
         (f"week of {week:%d %b %Y}", {"new": new, "left": left}) for week, _, new, left in weeks
     ]
     sent = [(_run_label(run), by_run[run.id]) for run in reversed(runs)]
-    ends = (runs[-1], runs[0]) if runs else None
+    ends = (_period(runs[-1]), _period(runs[0])) if runs else None
     return page(
         request,
         "dashboard.html",
@@ -65,7 +65,7 @@ def dashboard(request: Request) -> HTMLResponse:
             "Messages per run",
             sent,
             ("sent", "failed"),
-            ticks=tuple(f"{run.frequency} {run.period}" for run in ends) if ends else None,
+            ticks=ends,
         ),
     )
 
@@ -94,4 +94,8 @@ def settings_page(request: Request) -> HTMLResponse:
 
 
 def _run_label(run: DigestRun) -> str:
-    return f"run {run.id} ({run.frequency} {run.period})"
+    return f"run {run.id} ({_period(run)})"
+
+
+def _period(run: DigestRun) -> str:
+    return f"{run.frequency} {run.period}"

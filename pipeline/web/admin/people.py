@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request, Response
@@ -165,7 +166,7 @@ def _list(
     code: int = 200,
     *,
     status: str = "",
-    **context: object,
+    **context: Any,
 ) -> HTMLResponse:
     query = _matching(q, status)
     with request.app.state.db.session() as session:
@@ -197,7 +198,7 @@ def _embed_snippet(request: Request) -> str:
     return templates.get_template("embed.html").render(base_url=request.app.state.settings.base_url)
 
 
-def _matching(q: str, status: str) -> Select[tuple[Subscriber]]:
+def _matching(q: str, status: str) -> Select[Subscriber]:
     """Subscribers of `status` (any, if blank) whose address or name contains `q`, `%` and
     `_` taken literally."""
     query = select(Subscriber)

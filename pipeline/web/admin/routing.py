@@ -78,6 +78,7 @@ class AdminRoute(APIRoute):
             form = await read_admin_form(request, MAX_BODY if session else PUBLIC_MAX_BODY)
         except FormError as exc:
             return message_page(request, exc.status, "Bad request", str(exc))
+        expected: str | None
         if session is not None and self.needs_session:
             expected = session.csrf
         else:
