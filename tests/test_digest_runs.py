@@ -8,17 +8,18 @@ import socket
 import threading
 from datetime import UTC, datetime, timedelta
 from email import policy
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from helpers import NOW, add_post, add_subscriber, received_by, ticking_from
+from helpers import DOMAIN, NOW, Keys, add_post, add_subscriber, received_by, ticking_from
 from smtp_server import SMTPServer
 from sqlalchemy import select
 
 from pipeline.digest.runs import start_run
 from pipeline.digest.select import period_of, plan, planned
 from pipeline.outbox import SendReport, cancel_run, counts, pause_run, resume_run, send_run
-from pipeline.settings import Settings
+from pipeline.settings import Settings, SettingsProblem
 from pipeline.storage import Database
 from pipeline.storage.models import OutboxItem, Post
 from subscribers import SubscriberStore
@@ -310,3 +311,31 @@ def test_a_post_updated_after_it_was_sent_is_not_sent_again(
         post.content_html, post.updated = "<p>Corrected.</p>", NOW + timedelta(days=2)
     with db.session() as session:
         assert plan(session, "weekly", NOW + timedelta(days=7)).groups == {}
+
+
+def test_a_dkim_key_lost_mid_run(
+    db: Database, smtp_settings: Settings, smtp_server: SMTPServer, tmp_path: Path
+) -> None:
+    """The key is read once as the sender starts: a run that began signing signs to the
+    end; a sender started after the key is gone stops at once, one line naming the
+    setting, with nothing claimed or sent."""
+    keys = Keys(tmp_path)
+    add_post(db, "Signed", NOW - timedelta(hours=1))
+    for number in range(30):
+        add_subscriber(db, f"reader{number}@example.org")
+    dkim = {"dkim_key_file": keys.rsa_file, "dkim_selector": "mail", "dkim_domain": DOMAIN}
+    settings = smtp_settings.model_copy(update=dkim)
+    run = start_run(db, settings, "weekly", NOW).run
+    report = send(
+        db, settings, run.id, batch_size=10, progress=lambda _: keys.rsa_file.unlink(True)
+    )
+    assert (report.sent, report.status, keys.rsa_file.exists()) == (30, "done", False)
+    assert all(keys.verify(message.raw) for message in smtp_server.received)
+
+    add_post(db, "Not sent", NOW + timedelta(days=6))
+    next_week = NOW + timedelta(days=7)
+    next_run = start_run(db, settings, "weekly", next_week).run
+    with pytest.raises(SettingsProblem, match=r"NEWSLETTER_DKIM_KEY_FILE"):
+        send(db, settings, next_run.id, clock=lambda: next_week)
+    assert counts(db, [next_run.id])[next_run.id]["queued"] == 30
+    assert len(smtp_server.received) == 30
