@@ -7,9 +7,11 @@ Each mode gets a fresh copy of one prepared database (posts, subscribers and the
 queued outbox rows, so planning is not timed) and the same command: `deliveries resume`
 with BROKER_URL unset (in-process) or set (the workers send; the command follows the run
 to its end). The wall time runs from the command's start to its exit, after the workers
-are up. Figures are msg/s and ratios against the in-process send of the same sink in the
-same run; each worker runs --concurrency processes, each process (and the in-process
-sender) opens --connections SMTP connections. Nothing is asserted.
+are up; "cores busy" is the CPU time of every process of the mode (command, workers,
+sink; PostgreSQL and Redis not included) over that wall time. Figures are msg/s and ratios
+against the in-process send of the same sink in the same run; each worker runs
+--concurrency processes, each process (and the in-process sender) opens --connections SMTP
+connections. Nothing is asserted.
 
     .venv/bin/python -P bench/scale.py [--subscribers 50000] [--concurrency 2]
                                        [--connections 4] [--broker redis://127.0.0.1:6379/13]
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -122,6 +125,7 @@ def measure(
     databases: Databases, size: int, run_id: int, sink: str, count: int, options: argparse.Namespace
 ) -> dict[str, Any]:
     url, folder = databases.fresh(size)
+    before = children_cpu()
     with sink_of(sink) as state:
         env = environment(
             url, sink, state["port"], options.connections, options.broker if count else None
@@ -138,7 +142,19 @@ def measure(
             seconds = time.perf_counter() - started
     if done.returncode != 0 or "(done)" not in done.stdout:
         raise SystemExit(f"{sink}, {count} workers: {done.stdout}{done.stderr}")
-    return {"seconds": seconds, "received": state.get("messages"), "rate": size / seconds}
+    cores = (children_cpu() - before) / seconds
+    return {
+        "seconds": seconds,
+        "received": state.get("messages"),
+        "rate": size / seconds,
+        "cores": cores,
+    }
+
+
+def children_cpu() -> float:
+    """CPU seconds of every ended child process (command, workers and their pools, sink)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -167,6 +183,7 @@ def main() -> None:
                     print(
                         f"{sink:>9}  {name:<10}  {figures['seconds']:7.1f} s  "
                         f"{figures['rate']:8,.0f} msg/s  x{figures['rate'] / base:.2f}"
+                        f"  {figures['cores']:.2f} cores busy"
                         f"  (sink received {figures['received']})",
                         flush=True,
                     )
