@@ -5,12 +5,12 @@ suppression, erasure. Every method is one transaction; what it returns stays rea
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal, NamedTuple, TypeVar
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -35,6 +35,7 @@ CONFIRMATION_INTERVAL = timedelta(hours=1)
 Outcome = Literal["created", "merged"]
 AddResult = tuple[Subscriber, Outcome] | SubscriberError
 T = TypeVar("T")
+ID_CHUNK = 1000  # ids per IN (...): well under SQLite's and PostgreSQL's parameter limits
 
 
 class Confirmed(NamedTuple):
@@ -426,6 +427,44 @@ class SubscriberStore:
 
         return self._transaction(work)
 
+    def search(self, q: str, *, status: str = "", limit: int, offset: int = 0) -> list[Subscriber]:
+        """Subscribers of `status` (any, if blank) whose address or name contains `q`
+        (`%` and `_` taken literally), newest first."""
+        query = _matching(q, status).order_by(Subscriber.id.desc()).offset(offset).limit(limit)
+        return self._all(query)
+
+    def count_matching(self, q: str, *, status: str = "") -> int:
+        """How many subscribers `search` finds in all."""
+        query = select(func.count()).select_from(_matching(q, status).subquery())
+        return self._transaction(lambda session: session.scalar(query) or 0)
+
+    def emails(self, ids: Iterable[int]) -> dict[int, str]:
+        """The addresses of subscribers `ids`, by id, read ID_CHUNK ids a query."""
+        wanted = sorted(set(ids))
+
+        def work(session: Session) -> dict[int, str]:
+            found: dict[int, str] = {}
+            for start in range(0, len(wanted), ID_CHUNK):
+                chunk = wanted[start : start + ID_CHUNK]
+                query = select(Subscriber.id, Subscriber.email).where(Subscriber.id.in_(chunk))
+                found.update(session.execute(query).tuples().all())
+            return found
+
+        return self._transaction(work)
+
+    def memberships(self) -> list[tuple[datetime | None, datetime | None]]:
+        """Each subscriber's confirmation time and, if they left the digests, when:
+        what the growth charts count."""
+        query = select(Subscriber.confirmed_at, Subscriber.unsubscribed_at, Subscriber.status)
+
+        def work(session: Session) -> list[tuple[datetime | None, datetime | None]]:
+            return [
+                (confirmed, left if status in LEFT else None)
+                for confirmed, left, status in session.execute(query)
+            ]
+
+        return self._transaction(work)
+
     def consents(self, subscriber_id: int) -> list[Consent]:
         """Their consent records, oldest first: when, what, how and from where."""
         query = select(Consent).where(Consent.subscriber_id == subscriber_id).order_by(Consent.id)
@@ -559,3 +598,18 @@ def _merge(
         transitions.record(session, subscriber, "preferences", origin, at)
     if candidate.confirmed and subscriber.status == "pending":
         transitions.confirm(session, subscriber, origin, at)
+
+
+def _matching(q: str, status: str) -> Select[Subscriber]:
+    query = select(Subscriber)
+    if status:
+        query = query.where(Subscriber.status == status)
+    if not q:
+        return query
+    needle = q.lower()
+    return query.where(
+        or_(
+            func.lower(Subscriber.email).contains(needle, autoescape=True),
+            func.lower(Subscriber.name).contains(needle, autoescape=True),
+        )
+    )

@@ -17,7 +17,6 @@ from rich.progress import (
     TextColumn,
     TimeRemainingColumn,
 )
-from sqlalchemy import select
 
 from pipeline.atomic import replace_file
 from pipeline.cli.context import (
@@ -30,6 +29,7 @@ from pipeline.cli.context import (
     out,
     print_json,
     settings,
+    subscriber_store,
 )
 from pipeline.delivery import check_delivery
 from pipeline.delivery.single import send_one
@@ -58,8 +58,9 @@ from pipeline.outbox.status import UNFINISHED, RunStatus
 from pipeline.private import PRIVATE_MODE
 from pipeline.settings import Settings
 from pipeline.storage import Database
-from pipeline.storage.models import DigestRun, Post
-from subscribers import Frequency, Subscriber, SubscriberError, normalise_email
+from pipeline.storage.models import DigestRun
+from pipeline.storage.posts import post_titles
+from subscribers import Frequency, SubscriberError, normalise_email
 
 digest_app = typer.Typer(help="Preview and send email digests.", no_args_is_help=True)
 
@@ -142,9 +143,10 @@ def _dry_run(config: Settings, db: Database, frequency: Frequency) -> None:
     now = datetime.now(UTC)
     outlook = send_outlook(db, config, frequency, now)
     groups = would_send(outlook, db, now)
-    with db.session() as session:
-        emails = dict(session.execute(select(Subscriber.id, Subscriber.email)).all())
-        titles = dict(session.execute(select(Post.id, Post.title)).all())
+    emails = subscriber_store(config, db).emails(
+        subscriber_id for ids in groups.values() for subscriber_id in ids
+    )
+    titles = post_titles(db, {post_id for post_ids in groups for post_id in post_ids})
     for post_ids, subscriber_ids in groups.items():
         listed = "; ".join(titles[post_id] for post_id in post_ids)
         for subscriber_id in subscriber_ids:

@@ -391,6 +391,20 @@ def problems(session: Session, run_id: int, limit: int) -> list[Any]:
     )
 
 
+def deliveries_to(
+    session: Session, subscriber_id: int, limit: int
+) -> list[tuple[OutboxItem, DigestRun]]:
+    """The subscriber's rows with their runs, newest first: sent, failed or still to go."""
+    query = (
+        select(OutboxItem, DigestRun)
+        .join(DigestRun, DigestRun.id == OutboxItem.run_id)
+        .where(OutboxItem.subscriber_id == subscriber_id)
+        .order_by(OutboxItem.id.desc())
+        .limit(limit)
+    )
+    return [(item, run) for item, run in session.execute(query).tuples()]
+
+
 def prune(session: Session, now: datetime, keep: timedelta = RETENTION) -> int:
     """Delete the ended rows of runs planned more than `keep` before `now`, except each
     subscriber's latest sent row (selection reads it: without it their next digest would

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from pipeline.outbox import rows
 from pipeline.outbox.status import RunStatus
 from pipeline.storage import Database
-from pipeline.storage.models import DigestRun
+from pipeline.storage.models import DigestRun, OutboxItem
 
 
 def pause_run(db: Database, run_id: int, now: datetime) -> DigestRun | None:
@@ -107,6 +107,14 @@ def counts(db: Database, run_ids: list[int]) -> dict[int, dict[str, int]]:
 def problems(db: Database, run_id: int, limit: int) -> list[Any]:
     with db.session() as session:
         return rows.problems(session, run_id, limit)
+
+
+def deliveries_to(
+    db: Database, subscriber_id: int, limit: int
+) -> list[tuple[OutboxItem, DigestRun]]:
+    """The last `limit` mails planned for a subscriber, with their runs, newest first."""
+    with db.session() as session:
+        return rows.deliveries_to(session, subscriber_id, limit)
 
 
 def recent_runs(db: Database, *, limit: int = 50) -> list[DigestRun]:

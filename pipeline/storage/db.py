@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import CursorResult, Engine, Executable, create_engine, event
+from sqlalchemy import CursorResult, Engine, Executable, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -44,6 +44,11 @@ class Database:
         """A session whose transaction commits on success and rolls back on error."""
         with self.sessions.begin() as session:
             yield session
+
+    def ping(self) -> None:
+        """Run a trivial query: SQLAlchemyError if the database does not answer."""
+        with self.session() as session:
+            session.execute(text("SELECT 1"))
 
     def patiently(self, work: Callable[[Session], T], *, patience: float = PATIENCE_SECONDS) -> T:
         """`work` in a transaction, tried again on a fresh connection while the database is

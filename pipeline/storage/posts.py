@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,46 @@ def count_published(db: Database) -> int:
     query = select(func.count()).select_from(Post).where(Post.status == "published")
     with db.session() as session:
         return session.scalar(query) or 0
+
+
+def published_post(db: Database, slug: str) -> Post | None:
+    """The published post at `slug`; drafts and removed posts are not found."""
+    query = select(Post).where(Post.slug == slug, Post.status == "published")
+    with db.session() as session:
+        return session.scalar(query)
+
+
+def get_post(db: Database, post_id: int) -> Post | None:
+    """Post `post_id` whatever its status; None if there is none."""
+    with db.session() as session:
+        return session.get(Post, post_id)
+
+
+def all_posts(db: Database, *, limit: int, offset: int = 0) -> list[Post]:
+    """Every post, drafts and removed ones too, newest first: what the admin lists."""
+    query = select(Post).order_by(*NEWEST_FIRST).offset(offset).limit(limit)
+    with db.session() as session:
+        return list(session.scalars(query))
+
+
+def count_posts(db: Database) -> int:
+    """How many posts there are, whatever their status."""
+    with db.session() as session:
+        return session.scalar(select(func.count()).select_from(Post)) or 0
+
+
+def posts_by_status(db: Database) -> dict[str, int]:
+    """How many posts are published, drafts or removed (statuses with none are absent)."""
+    query = select(Post.status, func.count()).group_by(Post.status)
+    with db.session() as session:
+        return {status: number for status, number in session.execute(query)}
+
+
+def post_titles(db: Database, ids: Iterable[int]) -> dict[int, str]:
+    """The titles of posts `ids`, by id."""
+    query = select(Post.id, Post.title).where(Post.id.in_(set(ids)))
+    with db.session() as session:
+        return {post_id: title for post_id, title in session.execute(query)}
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from fastapi.responses import RedirectResponse
 
 from pipeline.clicks import count_click, verified
 from pipeline.links import is_web_url, post_url
-from pipeline.storage.models import Post
+from pipeline.storage.posts import get_post
 
 router = APIRouter()
 _MAX_ID_DIGITS = 18  # within a 64-bit integer: longer is no id of ours
@@ -31,10 +31,9 @@ def follow(request: Request, run: str, post: str, signature: str) -> RedirectRes
         or not verified(state.click_keys, run_id, post_id, signature)
     ):
         raise HTTPException(404)
-    with state.db.session() as session:
-        found = session.get(Post, post_id)
-        target = post_url(found.url, found.slug, state.settings.base_url) if found else None
-        published = found is not None and found.status == "published"
+    found = get_post(state.db, post_id)
+    target = post_url(found.url, found.slug, state.settings.base_url) if found else None
+    published = found is not None and found.status == "published"
     if target is None or not published or not is_web_url(target):
         raise HTTPException(404)
     if state.settings.click_counting:

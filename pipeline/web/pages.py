@@ -13,13 +13,16 @@ import jinja2
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
-from sqlalchemy import select
 
 from pipeline.links import post_url
 from pipeline.settings import Settings
-from pipeline.storage import Database
-from pipeline.storage.models import Post
-from pipeline.storage.posts import count_published, group_of, posts_by_id, published_posts
+from pipeline.storage.posts import (
+    count_published,
+    group_of,
+    posts_by_id,
+    published_post,
+    published_posts,
+)
 from pipeline.text import slugify
 from pipeline.web.feeds import FORMATS
 from subscribers.profile import timezone_names
@@ -161,7 +164,7 @@ def _group_page(request: Request, kind: str, slug: str) -> HTMLResponse:
 @router.get("/posts/{slug}")
 def post_page(request: Request, slug: str) -> HTMLResponse:
     """One published post with feeds for its tags; drafts and removed posts are not found."""
-    post = _published_post(request.app.state.db, slug)
+    post = published_post(request.app.state.db, slug)
     if post is None:
         raise HTTPException(404)
     settings = request.app.state.settings
@@ -172,12 +175,6 @@ def post_page(request: Request, slug: str) -> HTMLResponse:
     url = post_url(post.url, post.slug, settings.base_url)
     context = {"post": post, "url": url, "topics": topics}
     return request.app.state.templates.TemplateResponse(request, "post.html", context)
-
-
-def _published_post(db: Database, slug: str) -> Post | None:
-    query = select(Post).where(Post.slug == slug, Post.status == "published")
-    with db.session() as session:
-        return session.scalar(query)
 
 
 async def not_found(request: Request, _exc: Exception) -> HTMLResponse:

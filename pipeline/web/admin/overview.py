@@ -6,18 +6,16 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
-from sqlalchemy import func, select
 
 from pipeline.outbox import counts, recent_runs
 from pipeline.scheduling.triggers import next_runs
 from pipeline.storage import Database
-from pipeline.storage.models import DigestRun, Post
+from pipeline.storage.models import DigestRun
+from pipeline.storage.posts import all_posts, count_posts, posts_by_status
 from pipeline.web.admin.charts import Membership, bar_chart, line_chart, weekly_members
 from pipeline.web.admin.paging import PageNumber, Paging
 from pipeline.web.admin.render import page
 from pipeline.web.admin.routing import AdminRoute
-from subscribers import Subscriber
-from subscribers.transitions import LEFT
 
 router = APIRouter(route_class=AdminRoute)
 RUNS_LISTED = 10
@@ -32,14 +30,8 @@ def dashboard(request: Request) -> HTMLResponse:
     now = datetime.now(UTC)
     runs = recent_runs(db, limit=RUNS_CHARTED)
     by_run = counts(db, [run.id for run in runs])
-    with db.session() as session:
-        posts = dict(session.execute(select(Post.status, func.count()).group_by(Post.status)).all())
-        people = [
-            Membership(confirmed, left if status in LEFT else None)
-            for confirmed, left, status in session.execute(
-                select(Subscriber.confirmed_at, Subscriber.unsubscribed_at, Subscriber.status)
-            )
-        ]
+    posts = posts_by_status(db)
+    people = [Membership(confirmed, left) for confirmed, left in state.subscribers.memberships()]
     weeks = weekly_members(people, state.settings.zone, now.date())
     growth = [(f"{week:%d %b %Y}", total) for week, total, _, _ in weeks]
     changes = [
@@ -73,17 +65,9 @@ def dashboard(request: Request) -> HTMLResponse:
 @router.get("/posts")
 def posts(request: Request, page_number: PageNumber = 1) -> HTMLResponse:
     """Every post, drafts and removed ones too, newest first."""
-    with request.app.state.db.session() as session:
-        total = session.scalar(select(func.count()).select_from(Post)) or 0
-        paging = Paging(page_number, POSTS_PER_PAGE, total)
-        rows = list(
-            session.scalars(
-                select(Post)
-                .order_by(Post.published.desc(), Post.id.desc())
-                .offset(paging.offset)
-                .limit(paging.size)
-            )
-        )
+    db = request.app.state.db
+    paging = Paging(page_number, POSTS_PER_PAGE, count_posts(db))
+    rows = all_posts(db, limit=paging.size, offset=paging.offset)
     return page(request, "posts.html", posts=rows, paging=paging)
 
 

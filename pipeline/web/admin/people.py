@@ -10,7 +10,6 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse
-from sqlalchemy import Select, func, or_, select
 
 from pipeline.invitations import invite
 from pipeline.storage.posts import site_tags
@@ -21,7 +20,6 @@ from pipeline.web.admin.routing import AdminRoute, posted, session_of
 from pipeline.web.admin.state import admin_state
 from subscribers import (
     STATUSES,
-    Subscriber,
     SubscriberError,
     SubscriberStore,
     export_csv,
@@ -168,15 +166,9 @@ def _list(
     status: str = "",
     **context: Any,
 ) -> HTMLResponse:
-    query = _matching(q, status)
-    with request.app.state.db.session() as session:
-        total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-        paging = Paging(page_number, PER_PAGE, total)
-        rows = list(
-            session.scalars(
-                query.order_by(Subscriber.id.desc()).offset(paging.offset).limit(paging.size)
-            )
-        )
+    store: SubscriberStore = request.app.state.subscribers
+    paging = Paging(page_number, PER_PAGE, store.count_matching(q, status=status))
+    rows = store.search(q, status=status, limit=paging.size, offset=paging.offset)
     return page(
         request,
         "subscribers.html",
@@ -196,23 +188,6 @@ def _embed_snippet(request: Request) -> str:
     """The sign-up form another site can paste, pointing at this site (templates/embed.html)."""
     templates = admin_state(request.app).templates
     return templates.get_template("embed.html").render(base_url=request.app.state.settings.base_url)
-
-
-def _matching(q: str, status: str) -> Select[Subscriber]:
-    """Subscribers of `status` (any, if blank) whose address or name contains `q`, `%` and
-    `_` taken literally."""
-    query = select(Subscriber)
-    if status:
-        query = query.where(Subscriber.status == status)
-    if not q:
-        return query
-    needle = q.lower()
-    return query.where(
-        or_(
-            func.lower(Subscriber.email).contains(needle, autoescape=True),
-            func.lower(Subscriber.name).contains(needle, autoescape=True),
-        )
-    )
 
 
 def _added_notice(added: str, email: str) -> str | None:

@@ -7,10 +7,9 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
-from sqlalchemy import select
 
 from pipeline.invitations import invite
-from pipeline.storage.models import DigestRun, OutboxItem
+from pipeline.outbox import deliveries_to
 from pipeline.storage.posts import site_tags
 from pipeline.web.admin.render import message_page, page, see_other
 from pipeline.web.admin.routing import AdminRoute, posted
@@ -112,24 +111,11 @@ def _page(
         status,
         subscriber=subscriber,
         consents=_store(request).consents(subscriber.id),
-        digests=_digests(request, subscriber.id),
+        digests=deliveries_to(request.app.state.db, subscriber.id, DIGESTS_SHOWN),
         topics=[(topic, key in chosen) for key, topic in sorted(options.items())],
         zones=timezone_names(),
         **context,
     )
-
-
-def _digests(request: Request, subscriber_id: int) -> list[tuple[OutboxItem, DigestRun]]:
-    """The digests planned for them, newest first: sent, failed or still to go."""
-    query = (
-        select(OutboxItem, DigestRun)
-        .join(DigestRun, DigestRun.id == OutboxItem.run_id)
-        .where(OutboxItem.subscriber_id == subscriber_id)
-        .order_by(OutboxItem.id.desc())
-        .limit(DIGESTS_SHOWN)
-    )
-    with request.app.state.db.session() as session:
-        return [(item, run) for item, run in session.execute(query).tuples()]
 
 
 def _store(request: Request) -> SubscriberStore:
