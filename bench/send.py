@@ -1,7 +1,7 @@
 """Digest send benchmark: `start_run` + `send_run` to 20,000 subscribers through the
-smtp backend into Postfix's smtp-sink and through the postmark backend into a local HTTP
-server, beside a raw baseline: one prebuilt message's bytes pushed with smtplib over the
-same number of connections into the same kind of sink (bench/baseline.py).
+smtp backend into Postfix's smtp-sink and through the postmark and sendgrid backends into
+a local HTTP server, beside a raw baseline: one prebuilt message's bytes pushed with
+smtplib over the same number of connections into the same kind of sink (bench/baseline.py).
 
 Sinks and phases each run in their own process; every phase gets a fresh copy of a
 database prepared beforehand (5 posts, N confirmed weekly subscribers): a copied SQLite
@@ -54,6 +54,7 @@ SECRET = "bench-send-secret-0123456789abcdef"
 SENDER = "Policy Blog <news@blog.example.org>"
 POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 POSTS = 5
+API = ("postmark", "sendgrid")
 SIGNUP_CHUNK = 5_000
 SMALL, HUGE = (5_000,), (200_000, 1_000_000)
 
@@ -158,7 +159,7 @@ def raw_phase(url: str, folder: Path, messages: int, connections: int, port: int
 
 
 def ours_phase(url: str, folder: Path, backend: str, port: int, connections: int) -> dict[str, Any]:
-    """`start_run` then `send_run` through `backend` ("smtp" or "postmark")."""
+    """`start_run` then `send_run` through `backend` ("smtp", "postmark" or "sendgrid")."""
     from pipeline.digest.runs import start_run
     from pipeline.outbox import send_run
     from pipeline.storage import open_database
@@ -339,8 +340,8 @@ def measured(
     sink's CPU time over the send time."""
     url, folder = databases.fresh(size)
     sink = (
-        python_sink("postmark")
-        if kind == "postmark"
+        python_sink("api")
+        if kind in API
         else (smtp_sink() if smtp == "smtp-sink" else python_sink(smtp))
     )
     with sink as state:
@@ -378,7 +379,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subscribers", type=int, default=20_000)
     parser.add_argument("--connections", type=int, default=4, help="SMTP_CONNECTIONS")
-    parser.add_argument("--rounds", type=int, default=3, help="raw and ours, alternating")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="raw and ours via smtp, alternating (0: none)"
+    )
     parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--postgres-url", default=POSTGRES, help="a database to connect to")
     parser.add_argument(
@@ -427,9 +430,10 @@ def main() -> None:
                 rate = raw["messages"] / raw["seconds"]
                 ratios["send"].append(ours["messages"] / ours["seconds"] / rate)
                 ratios["end to end"].append(ours["messages"] / ours["total_seconds"] / rate)
-            results.append(
-                ("ours postmark", measured("postmark", databases, count, connections, args.sink))
-            )
+            for kind in API:
+                results.append(
+                    (f"ours {kind}", measured(kind, databases, count, connections, args.sink))
+                )
             for size in others:
                 figures = measured("smtp", databases, size, connections, args.sink)
                 results.append((f"ours smtp ({size:,})", figures))
@@ -443,15 +447,16 @@ def main() -> None:
     for name, figures in results:
         print(row(name, figures))
     for label, values in ratios.items():
-        rounds = ", ".join(f"{value:.2f}" for value in values)
-        print(f"ours/raw via smtp, {label}: {rounds}; {spread(values)}")
-    sizes = [figures for name, figures in results if name.startswith("ours smtp")]
-    for figures in sorted(sizes[args.rounds - 1 :], key=lambda figures: figures["messages"]):
-        print(
-            f"peak RSS at {figures['messages']:,}: {figures['peak_mib']:.1f} MiB"
-            f" (planning {figures['plan_peak_mib']:.1f}, planned in"
-            f" {figures['plan_seconds']:.1f} s)"
-        )
+        if values:
+            rounds = ", ".join(f"{value:.2f}" for value in values)
+            print(f"ours/raw via smtp, {label}: {rounds}; {spread(values)}")
+    for name, figures in results:
+        if name.startswith("ours smtp (") or name == "ours smtp #1":
+            print(
+                f"peak RSS at {figures['messages']:,}: {figures['peak_mib']:.1f} MiB"
+                f" (planning {figures['plan_peak_mib']:.1f}, planned in"
+                f" {figures['plan_seconds']:.1f} s)"
+            )
 
 
 if __name__ == "__main__":

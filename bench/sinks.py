@@ -1,14 +1,14 @@
 """Local sinks for bench/send.py, each run as its own process.
 
-    python -P bench/sinks.py aiosmtpd|asyncio|postmark
+    python -P bench/sinks.py aiosmtpd|asyncio|api
 
 The sink binds a free loopback port, prints `{"port": N}` on a line, and accepts mail until
 its stdin closes; then it prints `{"messages": …, "recipients": …, "cpu_seconds": …}` and
 exits. `aiosmtpd` is an aiosmtpd Controller whose handler only counts and says 250;
 `asyncio` is a minimal SMTP responder on a bare asyncio.Protocol that scans DATA in bulk
 instead of line by line (a stand-in for Postfix's smtp-sink: far less CPU per message);
-`postmark` is a threaded HTTP server answering POST /email/batch in Postmark's shape, one
-entry per message.
+`api` is a threaded HTTP server answering POST /email/batch in Postmark's shape (one entry
+per message) and POST /v3/mail/send in SendGrid's (202, one personalization per message).
 """
 
 from __future__ import annotations
@@ -139,8 +139,8 @@ def serve_asyncio(tally: Tally) -> tuple[int, Callable[[], None]]:
     return server.sockets[0].getsockname()[1], stop
 
 
-def serve_postmark(tally: Tally) -> tuple[int, Callable[[], None]]:
-    """A Postmark-shaped HTTP sink on a free port: its port and how to stop it."""
+def serve_api(tally: Tally) -> tuple[int, Callable[[], None]]:
+    """A Postmark- and SendGrid-shaped HTTP sink on a free port: its port and how to stop it."""
 
     class BatchHandler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as requests.Session expects
@@ -149,6 +149,14 @@ def serve_postmark(tally: Tally) -> tuple[int, Callable[[], None]]:
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
             batch = json.loads(self.rfile.read(length))
+            if self.path == "/v3/mail/send":
+                for personalization in batch["personalizations"]:
+                    tally.add(len(personalization["to"]))
+                self.send_response(202)
+                self.send_header("X-Message-Id", str(uuid.uuid4()))
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             submitted = datetime.now(UTC).isoformat()
             answers = []
             for message in batch:
@@ -184,7 +192,7 @@ def serve_postmark(tally: Tally) -> tuple[int, Callable[[], None]]:
     return server.server_address[1], stop
 
 
-SINKS = {"aiosmtpd": serve_aiosmtpd, "asyncio": serve_asyncio, "postmark": serve_postmark}
+SINKS = {"aiosmtpd": serve_aiosmtpd, "asyncio": serve_asyncio, "api": serve_api}
 
 
 def main() -> None:

@@ -110,7 +110,7 @@ def planned(
         if not subscribers:
             return
         after = subscribers[-1].id
-        last = last_digests(session, [row.id for row in subscribers])
+        last = last_digests(session, subscribers[0].id, after)
         posts = candidates(session, min([lookback, *last.values()]), cutoff)
         found = []
         for row in subscribers:
@@ -127,7 +127,7 @@ def selection_for(
     lookback = cutoff - FIRST_DIGEST_LOOKBACK[frequency]
     if subscriber is None:
         return choose(candidates(session, lookback, cutoff), lookback, ())
-    since = last_digests(session, [subscriber.id]).get(subscriber.id, lookback)
+    since = last_digests(session, subscriber.id, subscriber.id).get(subscriber.id, lookback)
     return choose(candidates(session, since, cutoff), since, subscriber.topics)
 
 
