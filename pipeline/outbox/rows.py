@@ -382,7 +382,7 @@ def last_digests(session: Session, first: int, last: int) -> dict[int, datetime]
         )
         .group_by(OutboxItem.subscriber_id)
     )
-    return {subscriber: cutoff for subscriber, cutoff in rows}
+    return {subscriber: cutoff for subscriber, cutoff in rows if subscriber is not None}
 
 
 def problems(session: Session, run_id: int, limit: int) -> list[Any]:
