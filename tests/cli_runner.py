@@ -63,7 +63,7 @@ def serving(cwd: Path, **settings: str) -> Iterator[tuple[subprocess.Popen[str],
             try:
                 requests.get(f"{base}/healthz", timeout=2)
                 break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # listening, not answering yet
                 time.sleep(0.2)
         else:
             raise AssertionError(f"serve did not start: {server.communicate(timeout=10)[0]}")
