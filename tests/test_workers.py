@@ -18,8 +18,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+import requests
 from cli_runner import NEWSLETTER, clean_environment, run
-from helpers import NOW, add_post, add_subscriber, received_by
+from helpers import NOW, TOKEN, add_post, add_subscriber, api_app, received_by, running
 from smtp_server import SMTPServer
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -27,8 +28,8 @@ from test_digest_crash import prepare
 
 from pipeline.digest.runs import start_run
 from pipeline.outbox import OutboxStatus, get_run, idle_runs, rows, senders
-from pipeline.scheduling.jobs import drain
-from pipeline.settings import load_settings
+from pipeline.scheduling.jobs import drain, send_digest
+from pipeline.settings import Settings, load_settings
 from pipeline.storage import Database, open_database
 from pipeline.storage.models import OutboxItem
 from pipeline.workers.celery_app import celery_app
@@ -295,3 +296,40 @@ def test_idle_runs_are_those_with_work_due_and_no_live_sender(db: Database) -> N
         db.patiently(lambda session: settle(session, life.id))
     assert idle_runs(db, NOW, 10) == []  # only retries, due later
     assert idle_runs(db, later, 10) == [run_id]
+
+
+def queued_tasks(settings: Settings) -> int:
+    """How many tasks wait in the settings' queue of their broker."""
+    with celery_app(settings).connection_for_write() as connection:
+        declared = connection.default_channel.queue_declare(settings.worker_queue, passive=True)
+    return declared.message_count
+
+
+@postgres_only
+def test_the_api_and_the_scheduler_hand_runs_over_instead_of_sending(
+    settings: Settings, db: Database, smtp_server: SMTPServer, environment: dict[str, str]
+) -> None:
+    environment["BROKER_URL"] = broker("redis")
+    handing = settings.model_copy(
+        update={
+            "broker_url": environment["BROKER_URL"],
+            "worker_queue": environment["WORKER_QUEUE"],
+            **smtp_server.settings,
+        }
+    )
+    add_post(db, "Post", NOW - timedelta(hours=3))
+    for number in range(3):
+        add_subscriber(db, f"reader{number}@example.org")
+    run = send_digest(db, handing, "weekly", clock=lambda: NOW)
+    assert run is not None and queued_tasks(handing) == 1
+    add_post(db, "Fresh", utcnow() - timedelta(hours=1))  # for this week's run, sent now
+    with running(api_app(handing, db)) as base:
+        answer = requests.post(
+            f"{base}/api/digests/weekly/send",
+            headers={"Authorization": f"Bearer {TOKEN}"},
+            timeout=10,
+        )
+    assert answer.status_code == 201 and answer.json()["status"] == "queued", answer.text
+    assert queued_tasks(handing) == 2
+    assert not smtp_server.received  # no one sent in-process
+    assert get_run(db, run.id).status == "queued"
