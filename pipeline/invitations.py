@@ -2,68 +2,61 @@
 (at most once an hour per address, however they were added), and the welcome that
 follows a confirmation.
 
-Each is one message to one person, sent at once through the delivery backend rather
-than through the digest outbox.
+A sign-up's confirmation and a welcome are one message to one person, sent at once
+through the delivery backend; invitations for people added by an admin, the API or an
+import go through the outbox (`pipeline.outbox.invitations`), however many they are.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from itertools import islice
-from typing import TypeVar
 
 from pipeline.delivery.single import send_each
-from pipeline.keys import signing_keys
 from pipeline.mail import OutgoingMessage, confirmation_message
 from pipeline.mail.welcome import welcome_message
+from pipeline.outbox.invitations import queue_invitations
 from pipeline.settings import Settings, SettingsProblem
+from pipeline.storage import Database
+from pipeline.storage.models import DigestRun
 from subscribers import Subscriber, SubscriberStore, TokenSigner
+from subscribers.timestamps import utcnow
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
-CLAIM_BATCH = 500
 
 
-@dataclass
+@dataclass(frozen=True)
 class Invited:
-    """What an invitation round did: mailed, held back (asked within the hour), failed."""
+    """An invitation round: how many were queued (in `run`), and held back (asked within
+    the hour)."""
 
-    sent: int = 0
+    queued: int = 0
     held: int = 0
-    failed: list[str] = field(default_factory=list)
+    run: DigestRun | None = None
 
     def summary(self) -> str:
         return (
-            f"{self.sent} confirmation mails sent, {self.held} held back "
-            f"(asked within the hour), {len(self.failed)} failed"
+            f"{self.queued} confirmation mails queued, {self.held} held back "
+            "(asked within the hour)"
         )
 
 
 def invite(
-    settings: Settings,
+    db: Database,
     store: SubscriberStore,
     subscriber_ids: Iterable[int] | None = None,
     *,
     now: datetime | None = None,
 ) -> Invited:
-    """Mail the confirmation link to these pending subscribers (None: every pending one)
-    that were not asked within the hour."""
+    """Queue the confirmation link for these pending subscribers (None: every pending one)
+    that were not asked within the hour, as one outbox run the caller sends (`send_run`, or
+    a sender in the background): a round of any size is queued in one transaction."""
     if subscriber_ids is None:
-        subscriber_ids = (subscriber.id for subscriber in store.iter_all(status="pending"))
-    else:
-        subscriber_ids = dict.fromkeys(subscriber_ids)  # once each, in order
-    signer = TokenSigner(signing_keys(settings))
-    invited = Invited()
-    for ids in _batched(subscriber_ids, CLAIM_BATCH):
-        claimed = store.claim_confirmations(ids, now=now)
-        invited.held += len(ids) - len(claimed)
-        failures = send_confirmations(settings, signer, claimed)
-        invited.sent += len(claimed) - len(failures)
-        invited.failed += failures
-    return invited
+        subscriber_ids = [subscriber.id for subscriber in store.iter_all(status="pending")]
+    queued = queue_invitations(db, subscriber_ids, now or utcnow())
+    return Invited(queued.queued, queued.held, queued.run)
 
 
 def send_confirmations(
@@ -99,13 +92,6 @@ def send_welcome(settings: Settings, signer: TokenSigner, subscriber: Subscriber
         return
     for failure in _send(settings, [message]):
         log.warning("welcome to subscriber %s not sent: %s", subscriber.id, failure)
-
-
-def _batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
-    """`items` in lists of `size` (the last may be shorter); itertools.batched is 3.12+."""
-    iterator = iter(items)
-    while chunk := list(islice(iterator, size)):
-        yield chunk
 
 
 def _send(settings: Settings, messages: Sequence[OutgoingMessage]) -> list[str]:

@@ -250,15 +250,9 @@ class SubscriberStore:
         """Those of `subscriber_ids` that are pending and were not asked within
         CONFIRMATION_INTERVAL, marked as asked now: the ones to mail a confirmation link."""
 
-        def work(session: Session) -> list[Subscriber]:
-            moment = now or utcnow()
-            query = select(Subscriber).where(
-                Subscriber.id.in_(set(subscriber_ids)), Subscriber.status == "pending"
-            )
-            pending = session.scalars(query.order_by(Subscriber.id).with_for_update())
-            return [subscriber for subscriber in pending if _claim_confirmation(subscriber, moment)]
-
-        return self._transaction(work)
+        return self._transaction(
+            lambda session: claim_confirmations(session, subscriber_ids, now or utcnow())
+        )
 
     def unsubscribe(
         self,
@@ -530,6 +524,18 @@ class SubscriberStore:
             # Detached before the commit, so not expired by it: callers can read them.
             session.expunge_all()
         return result
+
+
+def claim_confirmations(
+    session: Session, subscriber_ids: Sequence[int], moment: datetime
+) -> list[Subscriber]:
+    """`SubscriberStore.claim_confirmations` within the caller's transaction (so what is
+    claimed can be queued for sending in the same commit)."""
+    query = select(Subscriber).where(
+        Subscriber.id.in_(set(subscriber_ids)), Subscriber.status == "pending"
+    )
+    pending = session.scalars(query.order_by(Subscriber.id).with_for_update())
+    return [subscriber for subscriber in pending if _claim_confirmation(subscriber, moment)]
 
 
 def _claim_confirmation(subscriber: Subscriber, moment: datetime) -> bool:

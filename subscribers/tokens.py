@@ -20,7 +20,6 @@ from typing import Any, Protocol
 from itsdangerous import BadData, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
 
 from subscribers.errors import SubscriberError
-from subscribers.models import Subscriber
 
 CONFIRM_MAX_AGE = 7 * 86400
 # Different salts: a manage link can never be used as a confirm link, or the other way.
@@ -54,7 +53,7 @@ class TokenSigner:
         # itsdangerous' default key derivation ("django-concat", SHA-1), for the signing key
         self._manage_key = hashlib.sha1(f"{_MANAGE_SALT}signer{keys[0]}".encode()).digest()
 
-    def confirm_token(self, subscriber: Subscriber) -> str:
+    def confirm_token(self, subscriber: Holder) -> str:
         return self._confirm.dumps(_payload(subscriber))
 
     def read_confirm_token(self, token: str, *, max_age: int = CONFIRM_MAX_AGE) -> tuple[int, str]:

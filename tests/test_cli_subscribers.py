@@ -24,7 +24,8 @@ def test_add_then_update_then_list_json(tmp_path: Path) -> None:
     assert added.returncode == 0, added.stderr
     assert added.stdout.splitlines() == [
         "added Ann@example.org (pending, daily)",
-        "1 confirmation mails sent, 0 held back (asked within the hour), 0 failed",
+        "1 confirmation mails queued, 0 held back (asked within the hour)",
+        "confirmations: run 1: 1 sent, 0 failed, 0 skipped (done)",
     ]
     updated = run("subscribers", "add", "ann@example.org", "--confirmed", cwd=tmp_path)
     assert updated.stdout.strip() == "updated Ann@example.org (confirmed, daily)"
@@ -73,7 +74,8 @@ def test_import_reports_bad_rows_and_keeps_good_ones(tmp_path: Path) -> None:
     assert result.stdout.splitlines() == [
         "list.csv: tags kept as labels (no post has them): housing (1), data (1)",
         "list.csv: 2 imported, 1 merged, 0 kept out, 3 refused",
-        "2 confirmation mails sent, 0 held back (asked within the hour), 0 failed",
+        "2 confirmation mails queued, 0 held back (asked within the hour)",
+        "confirmations: run 1: 2 sent, 0 failed, 0 skipped (done)",
     ]
     people = listed(tmp_path)
     assert sorted(people) == ["bo@example.org", "eve@example.org"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import email
 import re
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.policy import default as default_policy
 from pathlib import Path
@@ -20,9 +20,11 @@ from pydantic import SecretStr
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
+from pipeline.invitations import invite
+from pipeline.outbox import send_run
 from pipeline.settings import Settings
 from pipeline.storage import Database
-from subscribers import Subscriber
+from subscribers import Signup, Subscriber, SubscriberStore
 
 SITE = "https://blog.example.org"
 
@@ -54,7 +56,7 @@ def test_cli_add_and_import_ask_pending_people_once_an_hour(tmp_path: Path) -> N
     outbox = tmp_path / "var" / "outbox"
     added = run("subscribers", "add", "ann@example.org", cwd=tmp_path, site_url=SITE)
     assert added.returncode == 0, added.stderr
-    assert "1 confirmation mails sent, 0 held back" in added.stdout
+    assert "1 confirmation mails queued, 0 held back" in added.stdout
     [asked] = mails(outbox)
     assert asked["To"] == "ann@example.org"
     assert confirm_link(asked).startswith(f"{SITE}/confirm/")
@@ -62,11 +64,11 @@ def test_cli_add_and_import_ask_pending_people_once_an_hour(tmp_path: Path) -> N
     run("subscribers", "add", "bo@example.org", "--confirmed", cwd=tmp_path)
     (tmp_path / "list.csv").write_text("email\nann@example.org\ncy@example.org\n")
     imported = run("subscribers", "import", "list.csv", cwd=tmp_path)
-    assert "1 confirmation mails sent, 1 held back" in imported.stdout  # ann: asked already
+    assert "1 confirmation mails queued, 1 held back" in imported.stdout  # ann: asked already
     assert sorted(m["To"] for m in mails(outbox)) == ["ann@example.org", "cy@example.org"]
 
     again = run("subscribers", "invite", cwd=tmp_path)
-    assert again.returncode == 0 and "0 confirmation mails sent, 2 held back" in again.stdout
+    assert again.returncode == 0 and "0 confirmation mails queued, 2 held back" in again.stdout
     # An hour and more later: the last asks moved back instead of the clock.
     engine = create_engine(f"sqlite:///{tmp_path / 'var' / 'newsletter.db'}")
     with Session(engine) as session, session.begin():
@@ -76,7 +78,7 @@ def test_cli_add_and_import_ask_pending_people_once_an_hour(tmp_path: Path) -> N
     engine.dispose()
     later = run("subscribers", "invite", cwd=tmp_path)
     assert later.returncode == 0, later.stderr
-    assert "2 confirmation mails sent, 0 held back" in later.stdout
+    assert "2 confirmation mails queued, 0 held back" in later.stdout
     assert len(mails(outbox)) == 4  # bo, confirmed, was never asked
 
 
@@ -129,6 +131,44 @@ def test_api_and_admin_adds_ask_pending_people(settings: Settings, db: Database)
         assert added.status_code == 303
         found = wait_for(outbox, 2)
     assert sorted(m["To"] for m in found) == ["api@example.org", "form@example.org"]
+
+
+def test_a_large_invitation_round_is_queued_then_sent_once_each_across_a_crash(
+    settings: Settings, db: Database
+) -> None:
+    """Queued in one transaction (nothing is mailed while the request or command runs); a
+    sender stopped mid-way leaves the rest queued, the next pass sends exactly those, and
+    a second round within the hour holds everyone back."""
+    store = SubscriberStore(db.sessions, default_timezone=settings.timezone)
+    people = 1_200
+    added = store.add_many([Signup(f"p{n}@example.org") for n in range(people)])
+    ids = [result[0].id for result in added if isinstance(result, tuple)]
+    outbox = settings.data_dir / "outbox"
+    now = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+    invited = invite(db, store, ids, now=now)
+    assert (invited.queued, invited.held) == (people, 0) and invited.run is not None
+    assert mails(outbox) == []
+    first = send_run(db, settings, invited.run.id, clock=lambda: now, batch_size=200, limit=400)
+    assert first.stopped_at_limit and first.sent == 400
+    rest = send_run(db, settings, invited.run.id, clock=lambda: now, batch_size=200)
+    assert (rest.sent, rest.failed, rest.status) == (people - 400, 0, "done")
+    sent = [m["To"] for m in mails(outbox)]
+    assert len(sent) == len(set(sent)) == people
+    again = invite(db, store, ids, now=now + timedelta(minutes=59))
+    assert (again.queued, again.held, again.run) == (0, people, None)
+
+
+def test_people_confirmed_before_their_invitation_goes_are_skipped(
+    settings: Settings, db: Database
+) -> None:
+    store = SubscriberStore(db.sessions, default_timezone=settings.timezone)
+    pending = [store.add(f"{name}@example.org")[0] for name in ("ann", "bo")]
+    invited = invite(db, store, [person.id for person in pending])
+    assert invited.run is not None
+    store.confirm(pending[0].id, pending[0].token_nonce)
+    report = send_run(db, settings, invited.run.id)
+    assert (report.sent, report.skipped) == (1, 1)
+    assert [m["To"] for m in mails(settings.data_dir / "outbox")] == ["bo@example.org"]
 
 
 @pytest.fixture

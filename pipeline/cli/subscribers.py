@@ -20,9 +20,11 @@ from pipeline.cli.context import (
     settings,
     subscriber_store,
 )
-from pipeline.invitations import Invited, invite
+from pipeline.invitations import invite
+from pipeline.outbox import send_run
 from pipeline.private import open_private
 from pipeline.settings import Settings
+from pipeline.storage import Database
 from pipeline.storage.posts import site_tags
 from subscribers import (
     Frequency,
@@ -58,7 +60,8 @@ def add(
     """Add a subscriber (pending unless --confirmed: then they are mailed a link to
     confirm), or update one already on the list."""
     config = settings()
-    store = subscriber_store(config, database(config))
+    db = database(config)
+    store = subscriber_store(config, db)
     try:
         subscriber, outcome = store.add(
             email,
@@ -75,7 +78,7 @@ def add(
         f"{verb} {subscriber.email} ({subscriber.status}, {subscriber.frequency})", markup=False
     )
     if subscriber.status == "pending":
-        _ask_to_confirm(config, store, [subscriber.id])
+        _ask_to_confirm(config, db, store, [subscriber.id])
 
 
 @subscribers_app.command("import")
@@ -118,8 +121,8 @@ def import_(
         out.print(f"{path}: tags kept as labels (no post has them): {kept}", markup=False)
     prefix = "would be: " if dry_run else ""
     out.print(f"{path}: {prefix}{report.summary()}", markup=False)
-    asked = _ask_to_confirm(config, store, report.pending_ids) if report.pending_ids else None
-    failed = report.refused_count or (asked is not None and asked.failed)
+    asked = report.pending_ids and _ask_to_confirm(config, db, store, report.pending_ids)
+    failed = report.refused_count or asked
     raise typer.Exit(EXIT_PARTIAL if failed and not dry_run else EXIT_OK)
 
 
@@ -128,20 +131,26 @@ def invite_pending() -> None:
     """Mail the confirmation link again to every pending subscriber not asked within
     the hour."""
     config = settings()
-    invited = _ask_to_confirm(config, subscriber_store(config, database(config)), None)
-    raise typer.Exit(EXIT_PARTIAL if invited.failed else EXIT_OK)
+    db = database(config)
+    failed = _ask_to_confirm(config, db, subscriber_store(config, db), None)
+    raise typer.Exit(EXIT_PARTIAL if failed else EXIT_OK)
 
 
 def _ask_to_confirm(
-    config: Settings, store: SubscriberStore, subscriber_ids: list[int] | None
-) -> Invited:
-    """Mail pending people the confirmation link and say how it went (failures on stderr,
-    exit 1 left to the caller)."""
-    invited = invite(config, store, subscriber_ids)
-    for failure in invited.failed:
-        err.print(f"confirmation not sent: {failure}", markup=False)
+    config: Settings, db: Database, store: SubscriberStore, subscriber_ids: list[int] | None
+) -> bool:
+    """Queue the confirmation link for pending people, then send that outbox run here (a
+    run cut short is finished by `newsletter serve` or a worker); whether any failed
+    (failures on stderr, exit 1 left to the caller)."""
+    invited = invite(db, store, subscriber_ids)
     out.print(invited.summary(), markup=False)
-    return invited
+    if invited.run is None:
+        return False
+    report = send_run(db, config, invited.run.id)
+    for failure in report.errors:
+        err.print(f"confirmation not sent: {failure}", markup=False)
+    out.print(f"confirmations: {report.summary()}", markup=False)
+    return bool(report.failed)
 
 
 def _shown_row(path: Path) -> Callable[[int, str], None]:

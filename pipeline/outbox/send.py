@@ -33,9 +33,11 @@ from pipeline.archive import archive_url, keep
 from pipeline.delivery import Backend, SendResult, open_backend
 from pipeline.digest import digest_recipient, digest_template, render_digest
 from pipeline.keys import signing_keys
+from pipeline.mail import confirmation_message
 from pipeline.mail.dkim import dkim_signer
-from pipeline.mail.template import MessageTemplate, OutgoingMessage
+from pipeline.mail.template import MessageTemplate, OutgoingMessage, Recipient
 from pipeline.outbox import rows, senders
+from pipeline.outbox.invitations import INVITATION
 from pipeline.outbox.recorder import Recorder
 from pipeline.outbox.status import OutboxStatus, RunStatus
 from pipeline.settings import Settings
@@ -266,15 +268,22 @@ class _Pipe:
 
     def _render(self, claimed: list[rows.Claimed]) -> list[OutgoingMessage]:
         messages, marks = [], []
+        inviting = self._kind() == INVITATION  # only pending people are asked to confirm
+        wanted = "pending" if inviting else "confirmed"
         for row in claimed:
             self.attempts[row.id] = row.attempts
-            template = self._template(row.selection_id)
+            template = "" if inviting else self._template(row.selection_id)
             person = row.subscriber
             if person is not None:
                 self.addresses[row.id] = person.email
-            if person is None or person.status != "confirmed":
+            if person is None or person.status != wanted:
                 reason = "subscriber removed" if person is None else f"subscriber {person.status}"
                 marks.append(rows.Mark(row.id, OutboxStatus.SKIPPED, row.attempts, reason))
+            elif inviting:
+                try:
+                    messages.append(self._invitation(person, row.id))
+                except ValueError as exc:  # e.g. an address SMTP cannot carry
+                    marks.append(rows.Mark(row.id, OutboxStatus.FAILED, row.attempts, str(exc)))
             elif isinstance(template, str):
                 marks.append(rows.Mark(row.id, OutboxStatus.FAILED, row.attempts, template))
             else:
@@ -284,6 +293,25 @@ class _Pipe:
         if marks:
             self.recorder.record(marks).wait()
         return messages
+
+    def _kind(self) -> str:
+        if self.run_key is None:
+            return self.db.patiently(self._run_key)[0]
+        return self.run_key[0]
+
+    def _invitation(self, person: rows.Person, row_id: int) -> OutgoingMessage:
+        """The confirmation mail for a pending person, keyed to its outbox row."""
+        token = self.signer.confirm_token(person)
+        asked = confirmation_message(
+            self.settings,
+            to_email=person.email,
+            confirm_url=f"{self.settings.base_url}/confirm/{token}",
+        )
+        assert asked.template is not None
+        message = asked.template.render(
+            Recipient(str(row_id), person.email), message_key=self._message_key(row_id)
+        )
+        return self.sign(message) if self.sign else message
 
     def _template(self, selection_id: int) -> MessageTemplate | str:
         """The selection's message, rendered once per sender; a string says why it cannot
@@ -325,7 +353,7 @@ class _Pipe:
     def keep_archive(self) -> None:
         """Once this pass has sent a copy: the run's public copy in the archive, from its
         widest selection (for most digests, every post of the run), unless it has one."""
-        if self.archived or not self.report.sent:
+        if self.archived or not self.report.sent or self._kind() == INVITATION:
             return
         self.archived = True
 

@@ -11,13 +11,13 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse
 
-from pipeline.invitations import invite
 from pipeline.storage.posts import site_tags
 from pipeline.web.admin.held import Held, NotHeld, hold, take
 from pipeline.web.admin.paging import PageNumber, Paging
 from pipeline.web.admin.render import page, see_other
 from pipeline.web.admin.routing import AdminRoute, posted, session_of
 from pipeline.web.admin.state import admin_state
+from pipeline.web.invitations import invite_soon
 from subscribers import (
     STATUSES,
     SubscriberError,
@@ -53,7 +53,7 @@ def subscribers(
 def invite_pending(request: Request) -> Response:
     """Mail the confirmation link again to pending people not asked within the hour."""
     posted(request)
-    invited = invite(request.app.state.settings, request.app.state.subscribers)
+    invited = invite_soon(request.app.state)
     return see_other(
         "/admin/subscribers?" + urlencode({"status": "pending", "invited": invited.summary()})
     )
@@ -76,7 +76,7 @@ def add(request: Request) -> Response:
     except SubscriberError as exc:
         return _list(request, "", 1, code=422, error=f"Not added: {exc}", form=form.fields)
     if subscriber.status == "pending":
-        invite(request.app.state.settings, store, [subscriber.id])
+        invite_soon(request.app.state, [subscriber.id])
     return see_other(f"/admin/subscribers?{urlencode({'q': subscriber.email, 'added': outcome})}")
 
 
@@ -118,7 +118,7 @@ def _import(request: Request, held: Held, *, preview: bool) -> HTMLResponse:
         dry_run=preview,
         show=_first_rows(rows) if preview else None,
     )
-    invited = invite(request.app.state.settings, request.app.state.subscribers, report.pending_ids)
+    invited = invite_soon(request.app.state, report.pending_ids)
     settings = request.app.state.settings
     return page(
         request,

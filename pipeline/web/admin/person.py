@@ -8,11 +8,11 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 
-from pipeline.invitations import invite
 from pipeline.outbox import deliveries_to
 from pipeline.storage.posts import site_tags
 from pipeline.web.admin.render import message_page, page, see_other
 from pipeline.web.admin.routing import AdminRoute, posted
+from pipeline.web.invitations import invite_soon
 from subscribers import Subscriber, SubscriberError, SubscriberStore
 from subscribers.profile import timezone_names
 
@@ -24,7 +24,6 @@ DONE = {
     "unsubscribed": "Unsubscribed.",
     "asked": "The confirmation link is on its way.",
     "held": "Not sent: they were asked less than an hour ago.",
-    "failed": "The confirmation mail could not be sent: see the server log.",
 }
 
 
@@ -94,8 +93,8 @@ def resend(request: Request, subscriber_id: int) -> Response:
     subscriber = _store(request).get(subscriber_id)
     if subscriber is None:
         return message_page(request, 404, "No such subscriber", NO_ONE)
-    invited = invite(request.app.state.settings, _store(request), [subscriber.id])
-    done = "failed" if invited.failed else "asked" if invited.sent else "held"
+    invited = invite_soon(request.app.state, [subscriber.id])
+    done = "asked" if invited.queued else "held"
     return see_other(f"/admin/subscribers/{subscriber.id}?done={done}")
 
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 from itertools import islice
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
-from pipeline.invitations import invite
-from pipeline.web.api.context import SettingsDep, StoreDep
+from pipeline.web.api.context import StoreDep
 from pipeline.web.api.errors import ApiError
 from pipeline.web.api.models import (
     NewSubscriber,
@@ -21,6 +20,7 @@ from pipeline.web.api.models import (
     failures,
 )
 from pipeline.web.api.routing import ApiRoute
+from pipeline.web.invitations import invite_soon
 from subscribers import subscriber_json
 
 router = APIRouter(route_class=ApiRoute, tags=["subscribers"])
@@ -61,11 +61,7 @@ def list_subscribers(
     },
 )
 def add_subscriber(
-    new: NewSubscriber,
-    store: StoreDep,
-    settings: SettingsDep,
-    response: Response,
-    background: BackgroundTasks,
+    new: NewSubscriber, store: StoreDep, request: Request, response: Response
 ) -> dict[str, Any]:
     """Add an address (pending, or confirmed with `confirmed`); a known one takes the
     fields given. A pending one is mailed the link to confirm (at most once an hour).
@@ -83,7 +79,7 @@ def add_subscriber(
     if outcome == "merged":
         response.status_code = 200
     if subscriber.status == "pending":
-        background.add_task(invite, settings, store, [subscriber.id])
+        invite_soon(request.app.state, [subscriber.id])  # queued, sent in the background
     return subscriber_json(subscriber)
 
 
