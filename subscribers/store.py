@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal, NamedTuple, TypeVar
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -250,9 +250,12 @@ class SubscriberStore:
         """Those of `subscriber_ids` that are pending and were not asked within
         CONFIRMATION_INTERVAL, marked as asked now: the ones to mail a confirmation link."""
 
-        return self._transaction(
-            lambda session: claim_confirmations(session, subscriber_ids, now or utcnow())
-        )
+        def work(session: Session) -> list[Subscriber]:
+            claimed = claim_confirmations(session, subscriber_ids, now or utcnow())
+            query = select(Subscriber).where(Subscriber.id.in_(claimed)).order_by(Subscriber.id)
+            return list(session.scalars(query))
+
+        return self._transaction(work)
 
     def unsubscribe(
         self,
@@ -528,14 +531,21 @@ class SubscriberStore:
 
 def claim_confirmations(
     session: Session, subscriber_ids: Sequence[int], moment: datetime
-) -> list[Subscriber]:
+) -> list[int]:
     """`SubscriberStore.claim_confirmations` within the caller's transaction (so what is
-    claimed can be queued for sending in the same commit)."""
-    query = select(Subscriber).where(
-        Subscriber.id.in_(set(subscriber_ids)), Subscriber.status == "pending"
+    claimed can be queued for sending in the same commit), set-based: the ids claimed."""
+    due = or_(
+        Subscriber.confirmation_sent_at.is_(None),
+        Subscriber.confirmation_sent_at <= moment - CONFIRMATION_INTERVAL,
     )
-    pending = session.scalars(query.order_by(Subscriber.id).with_for_update())
-    return [subscriber for subscriber in pending if _claim_confirmation(subscriber, moment)]
+    claim = (
+        update(Subscriber)
+        .where(Subscriber.id.in_(set(subscriber_ids)), Subscriber.status == "pending", due)
+        .values(confirmation_sent_at=moment)
+        .returning(Subscriber.id)
+        .execution_options(synchronize_session=False)
+    )
+    return sorted(session.scalars(claim))
 
 
 def _claim_confirmation(subscriber: Subscriber, moment: datetime) -> bool:

@@ -45,7 +45,7 @@ def queue_invitations(db: Database, subscriber_ids: Iterable[int], now: datetime
         claimed: list[int] = []
         held = 0
         while ids := list(islice(wanted, _CLAIM_BATCH)):
-            asked = [subscriber.id for subscriber in claim_confirmations(session, ids, now)]
+            asked = claim_confirmations(session, ids, now)
             claimed += asked
             held += len(ids) - len(asked)
         if not claimed:
