@@ -30,8 +30,9 @@ from subscribers.profile import Frequency
 ENV_PREFIX = "NEWSLETTER_"
 MIN_KEY_LENGTH = 16
 MIN_ADMIN_PASSWORD_LENGTH = 12
-# Hours a post stays eligible for each digest; a frequency left out of DIGEST_WINDOWS keeps its own.
-DIGEST_WINDOWS: dict[Frequency, float] = {"daily": 24, "weekly": 72, "monthly": 168}
+# Hours a post stays eligible for each digest (for `each`: for its own email, counted from
+# when it became news); a frequency left out of DIGEST_WINDOWS keeps its own.
+DIGEST_WINDOWS: dict[Frequency, float] = {"each": 24, "daily": 24, "weekly": 72, "monthly": 168}
 BROKER_SCHEMES = frozenset({"redis", "rediss", "amqp", "amqps", "pyamqp"})
 
 EmailBackend = Literal["smtp", "postmark", "sendgrid", "mailgun", "resend", "file", "console"]

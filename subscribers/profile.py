@@ -15,9 +15,16 @@ from subscribers.text import clean_name, clean_text
 
 # How often a subscriber is mailed: the one list of frequencies, read by the settings, the
 # CLI options, the API models, the forms and the database's check constraint.
-Frequency = Literal["daily", "weekly", "monthly"]
+# `each` is one email per new post; the others are digests of what is new.
+Frequency = Literal["each", "daily", "weekly", "monthly"]
 FREQUENCIES: tuple[Frequency, ...] = get_args(Frequency)
 DEFAULT_FREQUENCY: Frequency = "weekly"
+FREQUENCY_LABELS: dict[Frequency, str] = {
+    "each": "An email for each new post",
+    "daily": "Daily digest",
+    "weekly": "Weekly digest",
+    "monthly": "Monthly digest",
+}
 TOPIC_MAX = 100
 _TOPIC_SEPARATORS = re.compile(r"[;|]")
 # Present in the system's zoneinfo folder, but not IANA zones a person lives in.

@@ -299,7 +299,7 @@ def test_stats_count_by_status_and_frequency(api: str, store: SubscriberStore) -
     store.add("c@example.org")
     assert call("GET", f"{api}/api/stats").json() == {
         "status": {"pending": 1, "confirmed": 2, "unsubscribed": 0, "bounced": 0, "complained": 0},
-        "frequency": {"daily": 1, "weekly": 1, "monthly": 0},
+        "frequency": {"each": 0, "daily": 1, "weekly": 1, "monthly": 0},
     }
 
 
@@ -316,7 +316,8 @@ def test_preview_for_a_sample_reader_and_for_a_subscriber(
     call("POST", f"{api}/api/ingest")
     sample = call("POST", f"{api}/api/digests/weekly/preview").json()
     assert sample["email"] == "reader@example.org" and sample["posts"] == 2
-    assert "Budgets, explained" in sample["subject"]
+    assert sample["subject"].startswith("Newsletter: 2 new posts, ")  # and the date range
+    assert "Budgets, explained" in sample["html"] and "Budgets, explained" in sample["text"]
     assert "Open data in cities" in sample["html"] and "Open data in cities" in sample["text"]
 
     store.add("dee@example.org", confirmed=True, topics=["policy"])

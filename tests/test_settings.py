@@ -77,7 +77,7 @@ def test_duplicate_source_names_are_refused(monkeypatch: pytest.MonkeyPatch) -> 
 
 def test_digest_settings_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NEWSLETTER_DIGEST_WINDOWS", '{"daily": 12}')
-    assert load_settings().digest_windows == {"daily": 12, "weekly": 72, "monthly": 168}
+    assert load_settings().digest_windows == {"each": 24, "daily": 12, "weekly": 72, "monthly": 168}
     monkeypatch.setenv("NEWSLETTER_DIGEST_SUBJECT", "{site}: {nope}")
     with pytest.raises(SettingsProblem, match=r"NEWSLETTER_DIGEST_SUBJECT: unknown placeholder"):
         load_settings()

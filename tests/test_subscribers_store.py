@@ -355,7 +355,7 @@ def test_counts_by_status_and_frequency(store: SubscriberStore) -> None:
     store.add("c@example.org", frequency="monthly")
     assert store.counts() == {
         "status": {"pending": 1, "confirmed": 2, "unsubscribed": 0, "bounced": 0, "complained": 0},
-        "frequency": {"daily": 1, "weekly": 1, "monthly": 0},
+        "frequency": {"each": 0, "daily": 1, "weekly": 1, "monthly": 0},
     }
 
 

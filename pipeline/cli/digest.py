@@ -34,6 +34,7 @@ from pipeline.cli.context import (
 from pipeline.delivery import check_delivery
 from pipeline.delivery.single import send_one
 from pipeline.digest import message_parts
+from pipeline.digest.each import EACH, start_post_runs
 from pipeline.digest.preview import (
     SendOutlook,
     editor_copy,
@@ -53,6 +54,7 @@ from pipeline.outbox import (
     resume_run,
     run_json,
     send_run,
+    unfinished_runs,
 )
 from pipeline.outbox.status import UNFINISHED, RunStatus
 from pipeline.private import PRIVATE_MODE
@@ -81,7 +83,7 @@ def preview(
     posts = preview_posts(db, subscriber, frequency, now)
     if not posts:
         fail("no published posts to preview (run `newsletter ingest` first)")
-    link = run_archive_url(config, frequency, now)
+    link = run_archive_url(config, frequency, now, posts)
     html, text = message_parts(preview_message(config, posts, subscriber, link))
     folder = out_dir or config.data_dir / "preview"
     paths = [folder / f"digest-{frequency}.{suffix}" for suffix in ("html", "txt")]
@@ -164,6 +166,9 @@ def _send_run(
     """Exit 0 only when the run is done; otherwise say what is left and when it goes."""
     now = datetime.now(UTC)
     check_delivery(config)  # a delivery setting that cannot work stops us before the run
+    if frequency == EACH:
+        _send_each(config, db, yes, now)
+        return
     if not yes:
         outlook = send_outlook(db, config, frequency, now)
         if outlook.finished and outlook.run is not None:
@@ -184,6 +189,47 @@ def _send_run(
         )
         return
     _report(_with_progress(db, config, run.id, wait=wait))
+
+
+def _send_each(config: Settings, db: Database, yes: bool, now: datetime) -> None:
+    """Per-post mail: a run for each new post, then every unfinished per-post run (those a
+    stopped sender left too) sent here; exit 0 only when all are done."""
+    if not yes:
+        outlook = send_outlook(db, config, EACH, now)
+        left = unfinished_runs(db, EACH)
+        if outlook.recipients or left:
+            _confirm_each(outlook.recipients, len(outlook.planned or {}), len(left))
+    for started in start_post_runs(db, config, now):
+        run = started.run
+        out.print(f"run {run.id} for {run.period}: {run.status}", markup=False)
+    reports = [_with_progress(db, config, run_id) for run_id in unfinished_runs(db, EACH)]
+    if not reports:
+        out.print("no new post to send on its own", markup=False)
+        raise typer.Exit(EXIT_OK)
+    for report in reports:
+        for line in report.errors[:20]:
+            err.print(f"error: {line}", markup=False)
+        out.print(report.summary(), markup=False)
+    if any(report.status in (*UNFINISHED, RunStatus.PAUSED) for report in reports):
+        err.print(
+            "what is left goes out with `newsletter serve` running (its sweep), or with"
+            " `newsletter digest send --frequency each`",
+            markup=False,
+        )
+    sent = all(report.done and not report.failed for report in reports)
+    raise typer.Exit(EXIT_OK if sent else EXIT_PARTIAL)
+
+
+def _confirm_each(mails: int, posts: int, left: int) -> None:
+    """Ask before sending per-post mail; a script must say --yes."""
+    question = f"Send {mails} emails for {posts} new posts"
+    if left:
+        question += f" and finish {left} unfinished per-post runs"
+    question += "?"
+    if not sys.stdin.isatty():
+        fail(f"{question} Add --yes to send without asking.")
+    if not typer.confirm(question):
+        raise typer.Exit(EXIT_OK)
 
 
 def _report(report: SendReport) -> None:

@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlalchemy import select
 
 from pipeline.archive import archive_url
+from pipeline.digest.each import EACH, plan_pending, post_period
 from pipeline.digest.message import digest_recipient, digest_template
 from pipeline.digest.render import render_digest
 from pipeline.digest.select import period_of, plan, planned, selection_for
@@ -31,15 +32,19 @@ SAMPLE_READER = Subscriber(id=0, email="reader@example.org", name="Sample Reader
 def preview_posts(
     db: Database, subscriber: Subscriber | None, frequency: Frequency, now: datetime
 ) -> list[Post]:
-    """What `subscriber` (None: a new subscriber) would get now; failing that, the latest
-    posts, so there is always something to look at once anything is published."""
+    """What `subscriber` (None: a new subscriber) would get now (for `each`, the newest
+    post's own mail); failing that, the latest posts, so there is always something to look
+    at once anything is published."""
     with db.session() as session:
         ids = selection_for(session, subscriber, frequency, now)
+        if frequency == EACH:
+            ids = ids[:1]
         query = select(Post).where(Post.status == "published")
         if ids:
             found = {post.id: post for post in session.scalars(query.where(Post.id.in_(ids)))}
             return [found[post_id] for post_id in ids if post_id in found]
-        newest = query.order_by(Post.published.desc()).limit(SAMPLE_POSTS)
+        shown = 1 if frequency == EACH else SAMPLE_POSTS
+        newest = query.order_by(Post.published.desc()).limit(shown)
         return list(session.scalars(newest))
 
 
@@ -54,8 +59,12 @@ def preview_message(
     return digest_template(settings, content).render(reader)
 
 
-def run_archive_url(settings: Settings, frequency: Frequency, now: datetime) -> str:
-    """Where the run that `digest send` would start now will have its public copy."""
+def run_archive_url(
+    settings: Settings, frequency: Frequency, now: datetime, posts: list[Post]
+) -> str:
+    """Where the run that would send `posts` now has its public copy."""
+    if frequency == EACH:
+        return archive_url(settings, EACH, post_period(posts[0].id))
     return archive_url(settings, frequency, period_of(frequency, now, settings.zone))
 
 
@@ -77,6 +86,7 @@ class SendOutlook:
     run: DigestRun | None
     left: int  # messages of `run` still queued
     recipients: int  # subscribers a new run would mail; 0 when `run` exists
+    planned: dict[tuple[int, ...], list[int]] | None = None  # per-post mail: post → readers
 
     @property
     def finished(self) -> bool:
@@ -86,6 +96,10 @@ class SendOutlook:
 def send_outlook(
     db: Database, settings: Settings, frequency: Frequency, now: datetime
 ) -> SendOutlook:
+    if frequency == EACH:
+        posts, plan_now = plan_pending(db, settings, now)
+        label = f"{posts} new post{'s' if posts != 1 else ''}"
+        return SendOutlook(EACH, label, None, 0, plan_now.recipients, plan_now.groups)
     period = period_of(frequency, now, settings.zone)
     run = find_run(db, frequency, period)
     if run is not None:
@@ -104,6 +118,8 @@ def would_send(
     confirmed (the send skips the others); else a new run's plan."""
     if outlook.finished:
         return {}
+    if outlook.planned is not None:
+        return outlook.planned
     with db.session() as session:
         if outlook.run is None:
             return plan(session, outlook.frequency, now).groups

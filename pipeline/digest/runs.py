@@ -9,7 +9,7 @@ database restored from a backup) expires instead of going out late.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from pipeline.digest.select import period_of, planned
+from pipeline.digest.select import Planned, period_of, planned
 from pipeline.outbox import RunStatus, find_run, rows
 from pipeline.settings import Settings
 from pipeline.storage import Database
@@ -48,6 +48,33 @@ def start_run(
     of day is still to come get their copy then; everyone else at once.
     """
     period = period_of(frequency, now, settings.zone)
+    return open_run(
+        db,
+        settings,
+        frequency,
+        period,
+        now,
+        lambda session, cutoff: planned(session, frequency, cutoff),
+        local_hours=local_hours,
+    )
+
+
+Planner = Callable[[Session, datetime], Iterable[list[Planned]]]
+
+
+def open_run(
+    db: Database,
+    settings: Settings,
+    frequency: Frequency,
+    period: str,
+    now: datetime,
+    planner: Planner,
+    *,
+    local_hours: bool = False,
+) -> RunStart:
+    """The run for (`frequency`, `period`): the existing one, or one created now with an
+    outbox row for each recipient `planner` finds (given the session and the run's cutoff),
+    in one transaction."""
     existing = find_run(db, frequency, period)
     if existing is not None:
         return RunStart(existing, created=False)
@@ -65,7 +92,7 @@ def start_run(
             session.add(run)
             session.flush()
             due = _local_time(settings, now) if local_hours else _at_once
-            if not _queue(session, run, frequency, due):
+            if not _queue(session, run, planner(session, run.cutoff), due):
                 rows.move(run, RunStatus.DONE, now)
                 run.note = "nothing new to send"
     except IntegrityError:  # another process created it between our look and our insert
@@ -105,13 +132,16 @@ def schedule_time(cron: str) -> tuple[int, int] | None:
 
 
 def _queue(
-    session: Session, run: DigestRun, frequency: Frequency, due: Callable[[str], datetime | None]
+    session: Session,
+    run: DigestRun,
+    chunks: Iterable[list[Planned]],
+    due: Callable[[str], datetime | None],
 ) -> int:
     """One selection row per distinct post list, one outbox row per recipient, chunk by
     chunk of the plan; how many rows."""
     selections: dict[tuple[int, ...], int] = {}
     queued = 0
-    for chunk in planned(session, frequency, run.cutoff):
+    for chunk in chunks:
         for item in chunk:
             if item.post_ids not in selections:
                 selection = DigestSelection(run_id=run.id, post_ids=list(item.post_ids))

@@ -29,6 +29,7 @@ from subscribers import Frequency, Subscriber
 
 PLAN_CHUNK = 5_000
 FIRST_DIGEST_LOOKBACK = {
+    "each": timedelta(days=1),  # for previews: per-post runs count from the post (see each.py)
     "daily": timedelta(days=1),
     "weekly": timedelta(days=7),
     "monthly": timedelta(days=30),
@@ -81,8 +82,13 @@ class Plan:
 def plan(session: Session, frequency: Frequency, cutoff: datetime) -> Plan:
     """Every confirmed subscriber of `frequency` with something new, grouped by selection
     (in memory: for previews and counts; a run queues `planned` chunk by chunk)."""
+    return grouped(planned(session, frequency, cutoff))
+
+
+def grouped(chunks: Iterable[list[Planned]]) -> Plan:
+    """A plan's chunks as one Plan, grouped by selection."""
     groups: dict[tuple[int, ...], list[int]] = defaultdict(list)
-    for chunk in planned(session, frequency, cutoff):
+    for chunk in chunks:
         for item in chunk:
             groups[item.post_ids].append(item.subscriber_id)
     return Plan(dict(groups))
@@ -118,6 +124,49 @@ def planned(
             if chosen:
                 found.append(Planned(row.id, chosen, row.timezone))
         yield found
+
+
+def planned_post(
+    session: Session, post_id: int, lookback: datetime, chunk: int | None = None
+) -> Iterator[list[Planned]]:
+    """The confirmed `each` subscribers who get post `post_id` in its own email, in id
+    order, `chunk` (PLAN_CHUNK) at a time: those its tags match (or with no topics) who have
+    not had it in a digest of another frequency (counted since their last one, or since
+    `lookback` for those who never had one).
+
+    Other per-post mails do not count: each post has its own run, and a post that became
+    news before another post's mail went out is still new to its readers.
+    """
+    post = session.execute(
+        select(Post.id, Post.news_at, Post.tags).where(
+            Post.id == post_id, Post.status == "published", Post.news_at.is_not(None)
+        )
+    ).one_or_none()
+    if post is None:
+        return
+    candidate = Candidate(post.id, post.news_at, frozenset(tag.casefold() for tag in post.tags))
+    size = chunk or PLAN_CHUNK
+    after = 0
+    while True:
+        subscribers = session.execute(
+            select(Subscriber.id, Subscriber.topics, Subscriber.timezone)
+            .where(
+                Subscriber.status == "confirmed",
+                Subscriber.frequency == "each",
+                Subscriber.id > after,
+            )
+            .order_by(Subscriber.id)
+            .limit(size)
+        ).all()
+        if not subscribers:
+            return
+        after = subscribers[-1].id
+        last = last_digests(session, subscribers[0].id, after, but="each")
+        yield [
+            Planned(row.id, (post.id,), row.timezone)
+            for row in subscribers
+            if choose([candidate], last.get(row.id, lookback), row.topics)
+        ]
 
 
 def selection_for(

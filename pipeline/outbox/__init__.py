@@ -18,6 +18,8 @@ from pipeline.outbox.runs import (
     recent_runs,
     resume_run,
     run_json,
+    started_periods,
+    unfinished_runs,
 )
 from pipeline.outbox.send import SendReport, send_run
 from pipeline.outbox.status import FINISHED, UNFINISHED, OutboxStatus, RunStatus
@@ -42,4 +44,6 @@ __all__ = [
     "resume_run",
     "run_json",
     "send_run",
+    "started_periods",
+    "unfinished_runs",
 ]

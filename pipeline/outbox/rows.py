@@ -368,11 +368,14 @@ def last_failure(session: Session, run_id: int) -> str | None:
     )
 
 
-def last_digests(session: Session, first: int, last: int) -> dict[int, datetime]:
+def last_digests(
+    session: Session, first: int, last: int, *, but: str | None = None
+) -> dict[int, datetime]:
     """The last delivered digest's cutoff of each subscriber whose id is from `first` to
-    `last` (absent: never had one); a broadcast is no digest and moves nobody's window.
-    A range, not a list of ids: a plan reads subscribers in id order, chunk by chunk."""
-    rows = session.execute(
+    `last` (absent: never had one), leaving out runs of frequency `but`; a broadcast is no
+    digest and moves nobody's window. A range, not a list of ids: a plan reads subscribers
+    in id order, chunk by chunk."""
+    query = (
         select(OutboxItem.subscriber_id, func.max(DigestRun.cutoff))
         .join(DigestRun, DigestRun.id == OutboxItem.run_id)
         .where(
@@ -382,6 +385,9 @@ def last_digests(session: Session, first: int, last: int) -> dict[int, datetime]
         )
         .group_by(OutboxItem.subscriber_id)
     )
+    if but is not None:
+        query = query.where(DigestRun.frequency != but)
+    rows = session.execute(query)
     return {subscriber: cutoff for subscriber, cutoff in rows if subscriber is not None}
 
 

@@ -93,6 +93,33 @@ def find_run(db: Database, frequency: str, period: str) -> DigestRun | None:
         ).one_or_none()
 
 
+def started_periods(db: Database, frequency: str, periods: list[str]) -> set[str]:
+    """Which of `periods` already have a run of `frequency`."""
+    with db.session() as session:
+        return set(
+            session.scalars(
+                select(DigestRun.period).where(
+                    DigestRun.frequency == frequency, DigestRun.period.in_(periods)
+                )
+            )
+        )
+
+
+def unfinished_runs(db: Database, frequency: str) -> list[int]:
+    """The runs of `frequency` still queued or sending, oldest first."""
+    with db.session() as session:
+        return list(
+            session.scalars(
+                select(DigestRun.id)
+                .where(
+                    DigestRun.frequency == frequency,
+                    DigestRun.status.in_((RunStatus.QUEUED, RunStatus.SENDING)),
+                )
+                .order_by(DigestRun.id)
+            )
+        )
+
+
 def get_run(db: Database, run_id: int) -> DigestRun | None:
     with db.session() as session:
         return session.get(DigestRun, run_id)

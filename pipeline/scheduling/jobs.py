@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from pipeline.delivery import open_backend
+from pipeline.digest.each import start_post_runs
 from pipeline.digest.runs import start_run
 from pipeline.outbox import UNFINISHED, SendReport, due_runs, rows, send_run
 from pipeline.refresh import refresh
@@ -32,8 +33,10 @@ Clock = Callable[[], datetime]
 _sending = threading.Lock()
 
 
-def poll(db: Database, settings: Settings) -> None:
-    """Read the sources, then bring the feeds up to date."""
+def poll(db: Database, settings: Settings, *, clock: Clock = utcnow) -> None:
+    """Read the sources, bring the feeds up to date, then give each new post its own mail
+    (frequency `each`) and send it, unless this process is sending already (then the next
+    sweep, a minute later, sends it)."""
     report = refresh(db, settings)
     for source in report.sources:
         for line in source.errors:
@@ -44,6 +47,10 @@ def poll(db: Database, settings: Settings) -> None:
         log.info("%s", report.feeds.summary())
     if report.feeds_error:
         log.warning("%s", report.feeds_error)
+    for started in start_post_runs(db, settings, clock()):
+        run = started.run
+        log.info("per-post mail %s: run %d %s", run.period, run.id, run.status)
+    drain(db, settings, clock=clock)
 
 
 def send_digest(

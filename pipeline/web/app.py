@@ -22,7 +22,7 @@ from pipeline.web.headers import SecurityHeaders
 from pipeline.web.ratelimit import SlidingWindow
 from pipeline.web.slashes import redirect_slashes_to_site
 from subscribers import FREQUENCIES, SubscriberStore, TokenSigner
-from subscribers.profile import DEFAULT_FREQUENCY
+from subscribers.profile import DEFAULT_FREQUENCY, FREQUENCY_LABELS
 from subscribers.timestamps import utcnow
 
 GZIP_MINIMUM_BYTES = 500
@@ -55,7 +55,9 @@ def create_app(
     app.state.db = database
     app.state.templates = pages.page_templates(settings)
     app.state.templates.env.globals.update(
-        frequencies=FREQUENCIES, default_frequency=DEFAULT_FREQUENCY
+        frequencies=FREQUENCIES,
+        frequency_labels=FREQUENCY_LABELS,
+        default_frequency=DEFAULT_FREQUENCY,
     )
     app.state.subscribers = SubscriberStore(database.sessions, default_timezone=settings.timezone)
     app.state.signer = TokenSigner(signing_keys(settings))

@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse
 
 from pipeline.delivery import DeliveryConfigError
 from pipeline.delivery.single import send_one
+from pipeline.digest.each import EACH, start_post_runs
 from pipeline.digest.preview import (
     editor_copy,
     preview_message,
@@ -118,6 +119,11 @@ def send_now(request: Request) -> Response:
         return message_page(request, 503, "Cannot send", str(exc))
     state = admin_state(request.app)
     now = datetime.now(UTC)
+    if frequency == EACH:  # a run per new post
+        if state.nonces.use(form.text(NONCE_FIELD)):
+            for started in start_post_runs(db, settings, now):
+                state.senders.start(db, settings, started.run)
+        return see_other("/admin/runs")
     if not state.nonces.use(form.text(NONCE_FIELD)):
         run = find_run(db, frequency, period_of(frequency, now, settings.zone))
         return see_other(f"/admin/runs/{run.id}" if run else "/admin/runs")

@@ -14,7 +14,7 @@ from fastapi.templating import Jinja2Templates
 from pipeline.settings import Settings
 from pipeline.web.pages import page_templates
 from subscribers import FREQUENCIES
-from subscribers.profile import DEFAULT_FREQUENCY
+from subscribers.profile import DEFAULT_FREQUENCY, FREQUENCY_LABELS
 
 
 def admin_templates(settings: Settings) -> Jinja2Templates:
@@ -24,7 +24,11 @@ def admin_templates(settings: Settings) -> Jinja2Templates:
         number=_number,
         shown=_shown,
     )
-    templates.env.globals.update(frequencies=FREQUENCIES, default_frequency=DEFAULT_FREQUENCY)
+    templates.env.globals.update(
+        frequencies=FREQUENCIES,
+        frequency_labels=FREQUENCY_LABELS,
+        default_frequency=DEFAULT_FREQUENCY,
+    )
     return templates
 
 

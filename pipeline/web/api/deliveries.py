@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 
+from pipeline.digest.each import EACH
 from pipeline.digest.runs import start_run
 from pipeline.outbox import (
     UNFINISHED,
@@ -82,7 +83,13 @@ def send_digest(
 ) -> JSONResponse:
     """Plan and queue this period's run (201), or find the one that exists (200), and send
     it in the background: one run per frequency and period however often this is called.
-    Finished and paused runs are not sent again."""
+    Finished and paused runs are not sent again. Per-post mail (`each`) is not sent here:
+    each new post gets its own run when it is ingested (409)."""
+
+    if frequency == EACH:
+        raise ApiError(
+            409, "per-post emails go out by themselves: each new post gets its own run at ingest"
+        )
 
     def start() -> Answer:
         check_backend(settings)
