@@ -112,6 +112,7 @@ class Settings(BaseSettings):
     sendgrid_webhook_public_key: str | None = None
     mailgun_webhook_signing_key: SecretStr | None = None
     resend_webhook_secret: SecretStr | None = None
+    unsubscribe_mailbox: str | None = None
 
     digest_subject: str = "{site}: {count} new posts, {dates}"
     digest_windows: dict[Frequency, Annotated[float, Field(gt=0)]] = Field(
@@ -205,6 +206,18 @@ class Settings(BaseSettings):
                 f"needs at least {MIN_ADMIN_PASSWORD_LENGTH} characters besides spaces"
             )
         return value
+
+    @field_validator("unsubscribe_mailbox")
+    @classmethod
+    def _bare_address(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        local, _, domain = value.strip().partition("@")
+        if not (local and "." in domain and value.strip().isascii()) or any(
+            char.isspace() or char in "<>,;?" for char in value.strip()
+        ):
+            raise ValueError(f"{value!r} is not a bare address like 'unsubscribe@mg.example.org'")
+        return value.strip()
 
     @field_validator("email_from")
     @classmethod

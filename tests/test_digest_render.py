@@ -91,15 +91,34 @@ def test_wire_structure_and_list_headers() -> None:
         "text/html",
     ]
     assert parsed["List-Id"] == "Policy Blog <policy-blog.blog.example.org>"
-    assert parsed["List-Unsubscribe"] == (
-        f"<{SITE}/unsubscribe/{token()}>, "
-        f"<mailto:news@blog.example.org?subject=unsubscribe%20{token()}>"
-    )
+    assert parsed["List-Unsubscribe"] == f"<{SITE}/unsubscribe/{token()}>"  # no unread mailto
     assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert parsed["Reply-To"] == "Editors <editors@blog.example.org>"
     assert parsed["To"].addresses[0].addr_spec == "zoe@example.org"
     assert b"\n" not in message.raw.replace(b"\r\n", b"")
     assert max(len(line) for line in message.raw.split(b"\r\n")) <= 998
+
+
+@pytest.mark.parametrize(
+    ("overrides", "mailto"),
+    [
+        ({"email_backend": "mailgun", "unsubscribe_mailbox": "out@mg.blog.example.org"}, False),
+        ({"email_backend": "smtp", "mailgun_webhook_signing_key": "k" * 32,
+          "unsubscribe_mailbox": "out@mg.blog.example.org"}, False),
+        ({"email_backend": "mailgun", "mailgun_webhook_signing_key": "k" * 32}, False),
+        ({"email_backend": "mailgun", "mailgun_webhook_signing_key": "k" * 32,
+          "unsubscribe_mailbox": "out@mg.blog.example.org"}, True),
+    ],
+)  # fmt: skip
+def test_mailto_only_where_a_signed_inbound_route_reads_it(
+    overrides: dict[str, str], mailto: bool
+) -> None:
+    settings = site(api_key="key-0123456789", mailgun_domain="mg.blog.example.org", **overrides)
+    _, message = send(settings, [post()])
+    expected = f"<{SITE}/unsubscribe/{token()}>"
+    if mailto:
+        expected += f", <mailto:out@mg.blog.example.org?subject=unsubscribe%20{token()}>"
+    assert parse(message.raw)["List-Unsubscribe"] == expected
 
 
 def test_no_reply_to_unless_set() -> None:

@@ -167,7 +167,7 @@ def _send_run(
     now = datetime.now(UTC)
     check_delivery(config)  # a delivery setting that cannot work stops us before the run
     if frequency == EACH:
-        _send_each(config, db, yes, now)
+        _send_each(config, db, yes, now, wait=wait)
         return
     if not yes:
         outlook = send_outlook(db, config, frequency, now)
@@ -191,7 +191,7 @@ def _send_run(
     _report(_with_progress(db, config, run.id, wait=wait))
 
 
-def _send_each(config: Settings, db: Database, yes: bool, now: datetime) -> None:
+def _send_each(config: Settings, db: Database, yes: bool, now: datetime, *, wait: bool) -> None:
     """Per-post mail: a run for each new post, then every unfinished per-post run (those a
     stopped sender left too) sent here; exit 0 only when all are done."""
     if not yes:
@@ -202,7 +202,8 @@ def _send_each(config: Settings, db: Database, yes: bool, now: datetime) -> None
     for started in start_post_runs(db, config, now):
         run = started.run
         out.print(f"run {run.id} for {run.period}: {run.status}", markup=False)
-    reports = [_with_progress(db, config, run_id) for run_id in unfinished_runs(db, EACH)]
+    left = unfinished_runs(db, EACH)
+    reports = [_with_progress(db, config, run_id, wait=wait) for run_id in left]
     if not reports:
         out.print("no new post to send on its own", markup=False)
         raise typer.Exit(EXIT_OK)

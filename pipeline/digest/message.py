@@ -2,7 +2,8 @@
 
 RFC 2369 and RFC 8058 list headers let mail clients offer their own unsubscribe button,
 and bulk-sender rules at Gmail and Yahoo require the one-click kind: a POST to the URL
-in List-Unsubscribe, next to a mailto fallback for clients that only send mail.
+in List-Unsubscribe, next to a mailto fallback for clients that only send mail where
+something reads that mail.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from email.policy import default
 from email.utils import formataddr, parseaddr
 from typing import Protocol
 
+from pipeline.delivery.inbound import mailto_unsubscribe
 from pipeline.digest.entries import inert
 from pipeline.digest.render import DigestContent
 from pipeline.mail.headers import safe_header
@@ -39,13 +41,14 @@ def digest_template(settings: Settings, content: DigestContent) -> MessageTempla
 
 
 def list_headers(settings: Settings) -> dict[str, str]:
-    """List-Id, List-Unsubscribe (one-click URL, then mailto), and Reply-To when set."""
-    address = parseaddr(settings.email_from)[1]
+    """List-Id, List-Unsubscribe (the one-click URL, then a mailto where its mail is
+    processed: see `pipeline.delivery.inbound`), and Reply-To when set."""
+    unsubscribe = "<%%unsubscribe_url%%>"
+    if mailbox := mailto_unsubscribe(settings):
+        unsubscribe += f", <mailto:{mailbox}?subject=unsubscribe%20%%unsubscribe_token%%>"
     headers = {
         "List-Id": formataddr((inert(safe_header(settings.site_title)), list_id(settings))),
-        "List-Unsubscribe": (
-            f"<%%unsubscribe_url%%>, <mailto:{address}?subject=unsubscribe%20%%unsubscribe_token%%>"
-        ),
+        "List-Unsubscribe": unsubscribe,
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
     }
     if settings.reply_to:

@@ -15,7 +15,7 @@ from pipeline.keys import signing_keys
 from pipeline.settings import Settings
 from pipeline.storage import Database, open_database
 from pipeline.storage.webstate import SharedState
-from pipeline.web import admin, archive, clicks, health, pages, subscribe, webhooks
+from pipeline.web import admin, archive, clicks, health, inbound, pages, subscribe, webhooks
 from pipeline.web.api import install_api
 from pipeline.web.feeds import feed_routes
 from pipeline.web.headers import SecurityHeaders
@@ -71,6 +71,7 @@ def create_app(
     app.include_router(archive.router)
     app.include_router(subscribe.router)
     app.include_router(webhooks.router)
+    app.include_router(inbound.router)
     app.include_router(health.router)
     app.include_router(clicks.router)
     install_api(app)

@@ -1,0 +1,80 @@
+"""Unsubscribe requests by email: the `mailto:` of List-Unsubscribe, honoured only where
+something reads it.
+
+A mail client that offers "unsubscribe" without the one-click POST sends a mail to the
+`mailto:` address instead. That address (UNSUBSCRIBE_MAILBOX) must be routed by the email
+provider to `POST /webhooks/<provider>/inbound`, where the call is checked with the
+provider's signature; only when EMAIL_BACKEND's provider can sign such calls and its key
+and the mailbox are set does List-Unsubscribe carry the `mailto:`. Elsewhere it carries
+only the https one-click URL (RFC 8058), rather than an address nobody reads.
+
+Mailgun (its routes' `forward()` posts the parsed mail as a form, signed like its event
+webhooks: HMAC-SHA256 of `timestamp + token`) is the provider that signs them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Protocol
+
+from pipeline.delivery.feedback.base import NotGenuine, fresh
+from pipeline.delivery.feedback.mailgun import MIN_KEY
+from pipeline.settings import Settings
+
+# What the mailto carries: `?subject=unsubscribe%20TOKEN`; clients may prefix "Re: " or
+# move it into the body.
+_REQUEST = re.compile(r"\bunsubscribe\s+([A-Za-z0-9_.\-]{16,400})", re.IGNORECASE)
+
+
+class Inbound(Protocol):
+    """One provider's inbound route, holding its key."""
+
+    def verify(self, fields: Mapping[str, str], now: datetime) -> str:
+        """The call's one-time key (a replay repeats it); NotGenuine if not signed by it."""
+
+
+class MailgunInbound:
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+
+    def verify(self, fields: Mapping[str, str], now: datetime) -> str:
+        timestamp, token, signature = (
+            fields.get(k, "") for k in ("timestamp", "token", "signature")
+        )
+        if not (timestamp and token and signature):
+            raise NotGenuine("not signed")
+        expected = hmac.new(self._key, f"{timestamp}{token}".encode(), hashlib.sha256)
+        if not hmac.compare_digest(expected.hexdigest().encode(), signature.encode()):
+            raise NotGenuine("signature does not match")
+        fresh(timestamp, now)
+        return token
+
+
+def inbound_route(settings: Settings) -> tuple[str, Inbound] | None:
+    """(provider, route) when EMAIL_BACKEND's provider can post signed unsubscribe mails
+    here and UNSUBSCRIBE_MAILBOX is set; else None."""
+    if settings.unsubscribe_mailbox is None or settings.email_backend != "mailgun":
+        return None
+    secret = settings.mailgun_webhook_signing_key
+    key = secret.get_secret_value().strip() if secret is not None else ""
+    if len(key) < MIN_KEY:
+        return None
+    return "mailgun", MailgunInbound(key.encode())
+
+
+def mailto_unsubscribe(settings: Settings) -> str | None:
+    """The address for List-Unsubscribe's `mailto:`, only when its mail is processed."""
+    return settings.unsubscribe_mailbox if inbound_route(settings) is not None else None
+
+
+def requested_token(fields: Mapping[str, str]) -> str | None:
+    """The manage token an unsubscribe mail names, in its subject or else its text."""
+    for name in ("subject", "Subject", "stripped-text", "body-plain"):
+        found = _REQUEST.search(fields.get(name, ""))
+        if found:
+            return found.group(1)
+    return None
