@@ -23,6 +23,9 @@ from pipeline.storage import Database
 from pipeline.storage.models import ArchivedMail
 
 
+PUBLIC_KINDS = frozenset({"digest", "broadcast"})  # the runs whose mail the archive shows
+
+
 @dataclass(frozen=True)
 class ArchiveEntry:
     """One archived mail as lists and feeds show it."""
@@ -70,7 +73,10 @@ def keep(
     base_url: str,
     now: datetime,
 ) -> bool:
-    """Keep the run's public copy unless it has one; whether this call kept it."""
+    """Keep the run's public copy unless it has one (or it is no mail for the public, such as
+    a round of invitations); whether this call kept it."""
+    if run_kind not in PUBLIC_KINDS:
+        return False
     entry = ArchivedMail(
         run_id=run_id,
         kind=archive_kind(run_kind, frequency),
