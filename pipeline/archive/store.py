@@ -22,7 +22,6 @@ from pipeline.settings import Settings
 from pipeline.storage import Database
 from pipeline.storage.models import ArchivedMail
 
-
 PUBLIC_KINDS = frozenset({"digest", "broadcast"})  # the runs whose mail the archive shows
 
 
