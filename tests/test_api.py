@@ -336,6 +336,10 @@ def test_preview_without_posts_is_not_found(api: str) -> None:
     assert_error(call("POST", f"{api}/api/digests/weekly/preview"), 404, "ingest")
 
 
+def test_per_post_mail_is_not_sent_through_the_digest_endpoint(api: str) -> None:
+    assert_error(call("POST", f"{api}/api/digests/each/send"), 409, "per-post emails")
+
+
 def test_send_twice_makes_one_run_and_one_mail_each(
     api: str, posts: Path, store: SubscriberStore, settings: Settings
 ) -> None:

@@ -225,3 +225,41 @@ def test_kill_nine_mid_run_then_resume(
     deliveries = json.loads(run("deliveries", "--json", cwd=tmp_path, **settings).stdout)
     assert [(item["frequency"], item["status"]) for item in deliveries] == [("each", "done")]
     assert deliveries[0]["counts"]["sent"] == SUBSCRIBERS
+
+
+def test_cli_previews_lists_and_sends_each_new_post(tmp_path: Path) -> None:
+    posts = tmp_path / "posts"
+    posts.mkdir()
+    now = datetime.now(UTC)
+    write_post(posts, "damp", "Damp homes", now - timedelta(hours=3))
+    write_post(posts, "buses", "Bus routes", now - timedelta(hours=2))
+    environment = {
+        "DATA_DIR": str(tmp_path / "var"),
+        "SECRET_KEY": SECRET,
+        "SOURCES": json.dumps([{"name": "posts", "kind": "directory", "path": str(posts)}]),
+    }
+    assert run("ingest", cwd=tmp_path, **environment).returncode == 0
+    run("subscribers", "add", "ann@example.org", "--frequency", "each", "--confirmed",
+        cwd=tmp_path, **environment)  # fmt: skip
+
+    preview = run("digest", "preview", "--frequency", "each", cwd=tmp_path, **environment)
+    assert preview.returncode == 0, preview.stderr
+    text = Path(tmp_path, preview.stdout.split()[1]).read_text(encoding="utf-8")
+    assert "Bus routes" in text and "Damp homes" not in text  # the newest post, alone
+    assert "/archive/each/post-" in text
+
+    dry = run("digest", "send", "--frequency", "each", "--dry-run", cwd=tmp_path, **environment)
+    assert dry.stdout.splitlines() == [
+        "ann@example.org: 1 posts (Damp homes)",  # the older post's run first
+        "ann@example.org: 1 posts (Bus routes)",
+        "2 emails would go out, one per new post and reader",
+    ]
+    asked = run("digest", "send", "--frequency", "each", cwd=tmp_path, **environment)
+    assert asked.returncode == 2 and "Send 2 emails for 2 new posts?" in asked.stderr
+    sent = run("digest", "send", "--frequency", "each", "--yes", cwd=tmp_path, **environment)
+    assert sent.returncode == 0, sent.stderr
+    assert sent.stdout.count("1 sent, 0 failed") == 2
+    again = run("digest", "send", "--frequency", "each", "--yes", cwd=tmp_path, **environment)
+    assert again.returncode == 0 and "no new post to send on its own" in again.stdout
+    outbox = list((tmp_path / "var" / "outbox").glob("*.eml"))
+    assert len(outbox) == 2

@@ -157,7 +157,10 @@ def _dry_run(config: Settings, db: Database, frequency: Frequency) -> None:
     if outlook.run is not None:
         run = outlook.run
         out.print(f"run {run.id} for {outlook.period} is {run.status}", markup=False)
-    out.print(f"{total} subscribers would get the {frequency} digest", markup=False)
+    if frequency == EACH:
+        out.print(f"{total} emails would go out, one per new post and reader", markup=False)
+    else:
+        out.print(f"{total} subscribers would get the {frequency} digest", markup=False)
 
 
 def _send_run(
