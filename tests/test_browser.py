@@ -80,7 +80,7 @@ def test_sign_in_preview_and_send_in_a_browser(
 
             page.goto(f"{site}/admin/digest?frequency=weekly")
             frame = page.frame_locator("iframe.mail-frame")
-            frame.get_by_role("link", name="Running libraries").wait_for()
+            frame.get_by_role("link", name="Running libraries", exact=True).wait_for()
             page.screenshot(path=tmp_path / "preview.png", full_page=True)
 
             page.get_by_role("link", name="Send now…").click()
