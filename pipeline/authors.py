@@ -21,6 +21,28 @@ _POST_NOMINAL = re.compile(
 )
 
 
+# Words that make a comma-separated part of a credit someone's role, not another person.
+_ROLE = re.compile(
+    r"\b(?:Associate|Assistant|Director|Professor|Lecturer|Reader|Fellow|Officer|Manager"
+    r"|Head|Chair|Researcher|Student|Editor|Lead|Leader|Adviser|Advisor|Consultant|Analyst"
+    r"|Coordinator|Partner|Executive|Secretary|Dean|Principal|Candidate|Founder|CEO"
+    r"|University|Institute|School|Council|Department|Centre|Center)\b",
+    re.IGNORECASE,
+)
+
+
+def people(credit: str) -> list[str]:
+    """The people a comma-separated credit names, each with any role that follows their
+    name ("Ann Lee, Bo Chen" is two; "Ann Lee, Senior Associate INLOGOV" is one)."""
+    found: list[str] = []
+    for part in (part.strip() for part in credit.split(",")):
+        if found and (_ROLE.search(part) or _POST_NOMINAL.fullmatch(part.strip("."))):
+            found[-1] += f", {part}"
+        elif part:
+            found.append(part)
+    return found
+
+
 def person_name(name: str) -> str:
     """`name` without a role after a comma, leading honorifics or trailing post-nominals;
     never emptier than two words where the name had them, and never empty."""

@@ -51,6 +51,29 @@ def test_title_falls_back_to_the_first_heading_and_dates_to_none() -> None:
     assert post.published is None and post.authors == ()
 
 
+@pytest.mark.parametrize(
+    ("credit", "authors"),
+    [
+        ("Ann Lee, Bo Chen", ("Ann Lee", "Bo Chen")),
+        (
+            "Dr Zoë Ó Briain, Senior Associate INLOGOV",
+            ("Dr Zoë Ó Briain, Senior Associate INLOGOV",),
+        ),
+        (
+            "Ann Lee, OBE, Bo Chen, Lecturer in Public Policy",
+            ("Ann Lee, OBE", "Bo Chen, Lecturer in Public Policy"),
+        ),
+        (
+            "Prof Cy Dee, Head of School, University of Birmingham",
+            ("Prof Cy Dee, Head of School, University of Birmingham",),
+        ),
+    ],
+)
+def test_a_role_after_a_comma_stays_with_its_person(credit: str, authors: tuple[str, ...]) -> None:
+    post = parse_markdown(f'---\ntitle: T\nauthor: "{credit}"\n---\nx', default_tz=LONDON)
+    assert post.authors == authors
+
+
 def test_yaml_dates_and_single_author() -> None:
     post = parse_markdown(
         "---\ntitle: T\ndate: 2026-01-05\nauthor: Ann\ndraft: true\n---\nx", default_tz=LONDON

@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 from markdown_it import MarkdownIt
 
+from pipeline.authors import people
 from pipeline.sources.base import ParseError
 
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)^(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)", re.M | re.S)
@@ -91,7 +92,10 @@ def _names(meta: dict[str, Any], key: str) -> tuple[str, ...]:
     value = meta.get(key)
     if value is None:
         return ()
-    items = value.split(",") if isinstance(value, str) else value
+    if isinstance(value, str):
+        items: Any = people(value) if key.startswith("author") else value.split(",")
+    else:
+        items = value
     if not isinstance(items, list) or any(isinstance(item, dict | list) for item in items):
         raise ParseError(f"front matter '{key}' must be a name or a list of names")
     names = (" ".join(str(item).split()) for item in items if item is not None)
