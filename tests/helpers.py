@@ -30,6 +30,7 @@ from pipeline.storage import Database
 from pipeline.storage.models import DigestRun, Post
 from pipeline.web import create_app
 from pipeline.web.server import listen, server
+from pipeline.web.state import web_state
 from subscribers import SubscriberStore
 
 USER = "editor@example.org"
@@ -205,7 +206,7 @@ def serving(app: FastAPI) -> Iterator[str]:
         with running(app) as base:
             yield base
     finally:
-        app.state.api.senders.join(timeout=60)
+        web_state(app).senders.join(timeout=60)
 
 
 def recent_post(title: str, hours_ago: int, extra: str = "") -> str:

@@ -32,6 +32,7 @@ from pipeline.web.admin.backoff import (
     FAILURES_ALLOWED,
     FIRST_WAIT_SECONDS,
 )
+from pipeline.web.state import web_state
 
 
 def set_cookies(response: requests.Response) -> SimpleCookie:
@@ -129,7 +130,7 @@ def test_repeated_failures_from_one_address_get_429_with_a_growing_wait(
     # While it waits, not even the right password gets in (and nothing is learnt).
     assert sign_in(site, ip="203.0.113.9").status_code == 429
     # Once the wait is over, the next failure waits twice as long.
-    shared = app.state.web_state
+    shared = web_state(app).shared
     later = shared.clock() + timedelta(seconds=FIRST_WAIT_SECONDS + 1)
     shared.clock = lambda: later
     assert sign_in(site, password="x", ip="203.0.113.9").status_code == 401
@@ -176,7 +177,7 @@ def test_posts_without_the_right_csrf_token_are_refused(site: str, app: FastAPI)
     other = tokens(signed_in(site).get(f"{site}/admin/subscribers", timeout=10).text)
     forged = session.post(f"{site}/admin/subscribers", data=fields | other, timeout=10)
     assert forged.status_code == 403
-    assert app.state.subscribers.find("forged@example.org") is None
+    assert web_state(app).subscribers.find("forged@example.org") is None
     # The sign-in form needs its own cookie's token.
     blind = requests.post(
         f"{site}/admin/signin",

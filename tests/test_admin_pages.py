@@ -41,6 +41,7 @@ from pipeline.storage import Database
 from pipeline.storage.models import OutboxItem
 from pipeline.web.admin.auth import AdminSession
 from pipeline.web.admin.held import HOLD_SECONDS, Held, NotHeld, hold, take
+from pipeline.web.state import web_state
 from subscribers import SubscriberStore
 
 
@@ -57,7 +58,7 @@ def app(settings: Settings, db: Database, posts_dir: Path) -> FastAPI:
     write_post(posts_dir, "draft", "Not yet", timedelta(hours=1), "draft: true\n")
     ingest(db, settings)
     app = admin_app(settings, db)
-    store: SubscriberStore = app.state.subscribers
+    store: SubscriberStore = web_state(app).subscribers
     for address in READERS:
         store.add(address, name=address.split("@")[0].title(), confirmed=True)
     store.add("pending@example.org")
@@ -130,7 +131,7 @@ def test_subscriber_search_and_add(site: str, admin: requests.Session, app: Fast
     assert added.status_code == 303
     shown = admin.get(f"{site}{added.headers['Location']}", timeout=10).text
     assert "Added Dee@example.org." in shown
-    dee = app.state.subscribers.find("dee@example.org")
+    dee = web_state(app).subscribers.find("dee@example.org")
     assert (dee.status, dee.frequency, dee.name) == ("confirmed", "daily", "Dee")
 
     refused = form_post(admin, site, "/admin/subscribers", "/admin/subscribers", email="nope")
@@ -141,7 +142,7 @@ def test_subscriber_search_and_add(site: str, admin: requests.Session, app: Fast
 def test_an_admin_cannot_bring_back_someone_who_left(
     site: str, admin: requests.Session, app: FastAPI
 ) -> None:
-    store = app.state.subscribers
+    store = web_state(app).subscribers
     store.record_complaint("bo@example.org")
     refused = form_post(
         admin, site, "/admin/subscribers", "/admin/subscribers",
@@ -152,7 +153,7 @@ def test_an_admin_cannot_bring_back_someone_who_left(
 
 
 def test_csv_export_and_import_round_trip(site: str, admin: requests.Session, app: FastAPI) -> None:
-    app.state.subscribers.add("=cmd@example.org", name="=HYPERLINK(1)", confirmed=True)
+    web_state(app).subscribers.add("=cmd@example.org", name="=HYPERLINK(1)", confirmed=True)
     exported = admin.get(f"{site}/admin/subscribers/export.csv", timeout=10)
     assert exported.headers["Content-Type"] == "text/csv; charset=utf-8"
     assert exported.headers["Content-Disposition"].startswith('attachment; filename="subscribers-')
@@ -181,7 +182,7 @@ def test_csv_export_and_import_round_trip(site: str, admin: requests.Session, ap
         "Refused": "1",
     }
     assert f'<td class="number">{len(rows) + 3}</td>' in answer.text  # the refused row's line
-    store = app.state.subscribers
+    store = web_state(app).subscribers
     new = store.find("new@example.org")
     assert (new.status, new.frequency, new.name) == ("confirmed", "monthly", "New Person")
     assert store.find("pending@example.org").status == "pending"  # its status column said so
@@ -213,7 +214,7 @@ def preview_import(site: str, admin: requests.Session) -> tuple[str, str]:
 def test_an_import_preview_writes_nothing_then_confirming_imports_the_kept_file(
     site: str, admin: requests.Session, app: FastAPI, settings: Settings
 ) -> None:
-    store = app.state.subscribers
+    store = web_state(app).subscribers
     preview, held = preview_import(site, admin)
     assert "Import preview: nothing written yet" in preview and "Read as a Ghost export" in preview
     assert "jamie@example.org: new, confirmed, weekly, topics Budgets, labels VIP" in preview
@@ -284,7 +285,7 @@ def test_an_import_without_a_file_or_not_utf8_is_refused(
 def test_preview_shows_the_digest_a_subscriber_would_get(
     site: str, admin: requests.Session, app: FastAPI
 ) -> None:
-    app.state.subscribers.add("ann@example.org", topics=["Budgets"])
+    web_state(app).subscribers.add("ann@example.org", topics=["Budgets"])
     page = admin.get(
         f"{site}/admin/digest", params={"frequency": "weekly", "email": "ann@example.org"}
     )
@@ -374,7 +375,7 @@ def test_send_now_asks_then_sends_once_however_often_posted(
 def test_a_run_can_be_paused_resumed_and_cancelled(
     site: str, admin: requests.Session, settings: Settings, db: Database, app: FastAPI
 ) -> None:
-    store: SubscriberStore = app.state.subscribers
+    store: SubscriberStore = web_state(app).subscribers
     run = start_run(db, settings, "weekly", datetime.now(UTC)).run  # planned; nothing sends it
     with db.session() as session:
         session.execute(
@@ -499,7 +500,7 @@ def test_the_settings_page_hides_passwords_inside_urls(tmp_path: Path, db: Datab
 def test_a_subscribers_page_shows_what_is_stored_and_acts(
     site: str, admin: requests.Session, app: FastAPI
 ) -> None:
-    store = app.state.subscribers
+    store = web_state(app).subscribers
     bo = store.find("bo@example.org")
     store.record_bounce("bo@example.org", hard=False, threshold=3)
     shown = admin.get(f"{site}/admin/subscribers/{bo.id}", timeout=10).text
@@ -554,7 +555,7 @@ def test_the_embeddable_sign_up_form_posts_to_subscribe(
         timeout=10,
     )
     assert answer.status_code == 200 and "Check your inbox" in answer.text
-    person = app.state.subscribers.find("from.elsewhere@example.org")
+    person = web_state(app).subscribers.find("from.elsewhere@example.org")
     assert (person.status, person.frequency) == ("pending", "monthly")
     bot = requests.post(
         f"{site}/subscribe",
@@ -562,4 +563,4 @@ def test_the_embeddable_sign_up_form_posts_to_subscribe(
         headers=pasted,
         timeout=10,
     )
-    assert bot.status_code == 200 and app.state.subscribers.find("bot@example.org") is None
+    assert bot.status_code == 200 and web_state(app).subscribers.find("bot@example.org") is None

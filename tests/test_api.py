@@ -20,6 +20,7 @@ from pipeline.outbox import FINISHED
 from pipeline.settings import Settings
 from pipeline.storage import Database
 from pipeline.web.api.models import Status
+from pipeline.web.state import web_state
 from subscribers import STATUSES, SubscriberStore
 
 # A value for each path parameter, so every route can be called.
@@ -173,7 +174,7 @@ def test_ingest_and_posts_refuse_bad_input(api: str) -> None:
 
 
 def test_one_ingest_or_feed_build_at_a_time(app: FastAPI, api: str) -> None:
-    with app.state.api.refreshing:  # as if a request were still ingesting
+    with web_state(app).api.refreshing:  # as if a request were still ingesting
         assert_error(call("POST", f"{api}/api/ingest"), 409, "already running")
         assert_error(call("POST", f"{api}/api/feeds/build"), 409, "already running")
     assert call("POST", f"{api}/api/feeds/build").status_code == 200

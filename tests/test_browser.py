@@ -19,6 +19,7 @@ from pipeline.digest.runs import start_run
 from pipeline.ingest import ingest
 from pipeline.settings import Settings
 from pipeline.storage import Database
+from pipeline.web.state import web_state
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -56,7 +57,7 @@ def site(settings: Settings, db: Database, posts_dir: Path) -> Iterator[str]:
     ingest(db, settings)
     app: FastAPI = admin_app(settings, db)
     for address in READERS:
-        app.state.subscribers.add(address, confirmed=True)
+        web_state(app).subscribers.add(address, confirmed=True)
     with running(app) as base_url:
         yield base_url
 

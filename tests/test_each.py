@@ -31,6 +31,7 @@ from pipeline.scheduling.jobs import poll
 from pipeline.settings import Settings, load_settings
 from pipeline.storage import Database, open_database
 from pipeline.web import create_app
+from pipeline.web.state import web_state
 from subscribers import Signup, SubscriberStore
 
 pytest_plugins = ["smtp_server"]
@@ -164,7 +165,7 @@ def test_preferences_cli_and_imports_take_each(
     with running(app) as base:
         cy = store.find("cy@example.org")
         assert cy is not None
-        url = f"{base}/preferences/{app.state.signer.manage_token(cy)}"
+        url = f"{base}/preferences/{web_state(app).signer.manage_token(cy)}"
         page = requests.get(url, timeout=10).text
         labels = {attrs["value"] for attrs in Tags(page).all("option")}
         assert "each" in labels and "An email for each new post" in page

@@ -32,6 +32,7 @@ from pipeline.mail import compose, confirmation_message, format_address, safe_he
 from pipeline.mail.template import Recipient, build_template
 from pipeline.settings import load_settings
 from pipeline.storage import Database
+from pipeline.web.state import web_state
 from subscribers import Subscriber, TokenSigner
 
 UNCLOSED = "Bob =?utf-8?Q?=0D=0ABcc:_x@evil.test"
@@ -219,7 +220,7 @@ def admin_site(tmp_path: Path, database_url: str, db: Database) -> Iterator[tupl
     write_post(tmp_path / "posts", "budgets", "Budgets", timedelta(days=1))
     ingest(db, settings)
     app = admin_app(settings, db)
-    app.state.subscribers.add(READER, name=UNCLOSED, confirmed=True)
+    web_state(app).subscribers.add(READER, name=UNCLOSED, confirmed=True)
     with running(app) as base_url:
         yield base_url, settings.data_dir / "outbox"
 

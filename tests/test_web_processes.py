@@ -14,7 +14,7 @@ from helpers import PASSWORD, TOKEN, USER, api_app, form_post, running, signed_i
 from pipeline.settings import Settings
 from pipeline.storage import Database
 from pipeline.web import create_app
-from pipeline.web.admin.state import admin_state
+from pipeline.web.state import web_state
 from pipeline.web.subscribe import SIGNUP_LIMIT
 
 CLIENT = "203.0.113.9"
@@ -62,7 +62,7 @@ def test_two_serve_processes_share_the_sign_up_limit_and_sign_outs(
 def test_a_form_nonce_is_spent_for_every_app_on_the_database(
     settings: Settings, db: Database
 ) -> None:
-    one, other = (admin_state(create_app(settings, db)).nonces for _ in range(2))
+    one, other = (web_state(create_app(settings, db)).admin.nonces for _ in range(2))
     nonce = one.issue()
     assert other.use(nonce)
     assert not one.use(nonce) and not other.use(nonce)

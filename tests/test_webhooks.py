@@ -26,6 +26,7 @@ from helpers import running
 from pipeline.settings import load_settings
 from pipeline.storage import Database, open_database
 from pipeline.web import create_app
+from pipeline.web.state import web_state
 from subscribers import SubscriberStore
 
 ADA = "ada@example.org"
@@ -279,9 +280,9 @@ def site_for(tmp_path: Path, database_url: str, db: Database) -> Iterator[Callab
                 database = open_database(database_url)
                 stack.callback(database.close)
             app = create_app(settings, database, clock=lambda: now)
-            if app.state.subscribers.find(ADA) is None:
-                app.state.subscribers.add(ADA, confirmed=True)
-            return Site(stack.enter_context(running(app)), app.state.subscribers)
+            if web_state(app).subscribers.find(ADA) is None:
+                web_state(app).subscribers.add(ADA, confirmed=True)
+            return Site(stack.enter_context(running(app)), web_state(app).subscribers)
 
         yield start
 

@@ -16,11 +16,16 @@ from pipeline.settings import Settings
 from pipeline.storage import Database, open_database
 from pipeline.storage.webstate import SharedState
 from pipeline.web import admin, archive, clicks, health, inbound, pages, subscribe, webhooks
+from pipeline.web.admin.state import AdminState
 from pipeline.web.api import install_api
+from pipeline.web.api.context import ApiState
+from pipeline.web.api.idempotency import IdempotencyKeys
 from pipeline.web.feeds import feed_routes
 from pipeline.web.headers import SecurityHeaders
 from pipeline.web.ratelimit import SlidingWindow
+from pipeline.web.sending import Senders
 from pipeline.web.slashes import redirect_slashes_to_site
+from pipeline.web.state import WebState
 from subscribers import FREQUENCIES, SubscriberStore, TokenSigner
 from subscribers.profile import DEFAULT_FREQUENCY, FREQUENCY_LABELS
 from subscribers.timestamps import utcnow
@@ -35,11 +40,12 @@ def create_app(
     """The public site for `settings`; opens (and on shutdown closes) the database if not
     given. `clock` is the time of the shared web state, webhook signatures included."""
     database = db or open_database(settings.effective_database_url)
+    senders = Senders()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
-        app.state.api.senders.join(SHUTDOWN_GRACE_SECONDS)  # let started sends finish
+        senders.join(SHUTDOWN_GRACE_SECONDS)  # let started sends finish
         if db is None:
             database.close()
 
@@ -51,21 +57,28 @@ def create_app(
         lifespan=lifespan,
         routes=feed_routes(settings.effective_feeds_dir),
     )
-    app.state.settings = settings
-    app.state.db = database
-    app.state.templates = pages.page_templates(settings)
-    app.state.templates.env.globals.update(
+    templates = pages.page_templates(settings)
+    templates.env.globals.update(
         frequencies=FREQUENCIES,
         frequency_labels=FREQUENCY_LABELS,
         default_frequency=DEFAULT_FREQUENCY,
     )
-    app.state.subscribers = SubscriberStore(database.sessions, default_timezone=settings.timezone)
-    app.state.signer = TokenSigner(signing_keys(settings))
-    app.state.click_keys = signing_keys(settings)
-    app.state.web_state = SharedState(database, clock=clock)
-    app.state.webhooks = configured_hooks(settings)
-    app.state.signup_limiter = SlidingWindow(
-        app.state.web_state, "signup", subscribe.SIGNUP_LIMIT, subscribe.SIGNUP_WINDOW_SECONDS
+    shared = SharedState(database, clock=clock)
+    app.state.web = WebState(
+        settings=settings,
+        db=database,
+        subscribers=SubscriberStore(database.sessions, default_timezone=settings.timezone),
+        signer=TokenSigner(signing_keys(settings)),
+        click_keys=signing_keys(settings),
+        shared=shared,
+        webhooks=configured_hooks(settings),
+        signup_limiter=SlidingWindow(
+            shared, "signup", subscribe.SIGNUP_LIMIT, subscribe.SIGNUP_WINDOW_SECONDS
+        ),
+        templates=templates,
+        senders=senders,
+        api=ApiState(IdempotencyKeys(shared)),
+        admin=AdminState.build(settings, shared),
     )
     app.include_router(pages.router)
     app.include_router(archive.router)
@@ -75,7 +88,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(clicks.router)
     install_api(app)
-    app.include_router(admin.router)  # after the API: it shares the API's background senders
+    app.include_router(admin.router)
     app.mount("/static", StaticFiles(directory=pages.TEMPLATES_DIR / "static"), name="static")
     app.add_exception_handler(404, pages.not_found)
     redirect_slashes_to_site(app)

@@ -13,6 +13,7 @@ from feedgen.feed import FeedGenerator
 from pipeline.archive import count_entries, find_entry, latest_entries
 from pipeline.feeds.rss_atom import ATOM_TYPE, GENERATOR
 from pipeline.web.pages import PAGE_SIZE, paging_of
+from pipeline.web.state import web_state
 
 FEED_ENTRIES = 20
 KIND_LABELS = {"digest": "Digest", "post": "New post", "broadcast": "Letter"}
@@ -28,7 +29,7 @@ router = APIRouter()
 @router.get("/archive", response_class=HTMLResponse)
 def archive(request: Request) -> HTMLResponse:
     """Every mail that went out, newest first, PAGE_SIZE a page."""
-    db = request.app.state.db
+    db = web_state(request).db
     paging = paging_of(request, count_entries(db), "/archive")
     entries = latest_entries(db, limit=PAGE_SIZE, offset=(paging.number - 1) * PAGE_SIZE)
     context = {
@@ -37,14 +38,14 @@ def archive(request: Request) -> HTMLResponse:
         "labels": KIND_LABELS,
         "paging": paging,
     }
-    return request.app.state.templates.TemplateResponse(request, "mail_archive.html", context)
+    return web_state(request).templates.TemplateResponse(request, "mail_archive.html", context)
 
 
 @router.get("/archive/atom.xml")
 def archive_feed(request: Request) -> Response:
     """The newest FEED_ENTRIES mails as Atom, each linking to its page."""
-    settings = request.app.state.settings
-    entries = latest_entries(request.app.state.db, limit=FEED_ENTRIES)
+    settings = web_state(request).settings
+    entries = latest_entries(web_state(request).db, limit=FEED_ENTRIES)
     base = settings.base_url
     feed = FeedGenerator()
     feed.id(f"{base}/archive/atom.xml")
@@ -70,7 +71,7 @@ def archive_feed(request: Request) -> Response:
 @router.get("/archive/{frequency}/{period}", response_class=HTMLResponse)
 def archived_mail(request: Request, frequency: str, period: str) -> HTMLResponse:
     """One mail as it went out, without anyone's links; 404 until its first copy is sent."""
-    html = find_entry(request.app.state.db, frequency, period)
+    html = find_entry(web_state(request).db, frequency, period)
     if html is None:
         raise HTTPException(404)
     return HTMLResponse(html, headers={"Content-Security-Policy": MAIL_POLICY})

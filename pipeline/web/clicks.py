@@ -15,6 +15,7 @@ from fastapi.responses import RedirectResponse
 from pipeline.clicks import count_click, verified
 from pipeline.links import is_web_url, post_url
 from pipeline.storage.posts import get_post
+from pipeline.web.state import web_state
 
 router = APIRouter()
 _MAX_ID_DIGITS = 18  # within a 64-bit integer: longer is no id of ours
@@ -24,7 +25,7 @@ _MAX_ID_DIGITS = 18  # within a 64-bit integer: longer is no id of ours
 def follow(request: Request, run: str, post: str, signature: str) -> RedirectResponse:
     """Redirect to the post a signed link names, counting the click."""
     run_id, post_id = _id(run), _id(post)
-    state = request.app.state
+    state = web_state(request)
     if (
         run_id is None
         or post_id is None

@@ -8,6 +8,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 
+from pipeline.web.state import web_state
+
 log = logging.getLogger(__name__)
 router = APIRouter()
 NO_STORE = {"Cache-Control": "no-store"}
@@ -17,7 +19,7 @@ NO_STORE = {"Cache-Control": "no-store"}
 def healthz(request: Request) -> JSONResponse:
     """{"status": "ok"} when a trivial query succeeds, else 503 so the instance is taken out."""
     try:
-        request.app.state.db.ping()
+        web_state(request).db.ping()
     except SQLAlchemyError as exc:
         log.warning("health check failed: %s", exc)
         return JSONResponse({"status": "error"}, status_code=503, headers=NO_STORE)

@@ -19,6 +19,7 @@ from pipeline.delivery.feedback import TOLERANCE, NotGenuine
 from pipeline.delivery.inbound import inbound_route, requested_token
 from pipeline.storage.webstate import Record
 from pipeline.web.forms import FormError, parse_form, read_body
+from pipeline.web.state import web_state
 from subscribers import TokenError
 
 log = logging.getLogger(__name__)
@@ -29,10 +30,10 @@ NO_STORE = {"Cache-Control": "no-store"}
 
 @router.post("/webhooks/{provider}/inbound")
 async def inbound(provider: str, request: Request) -> JSONResponse:
-    route = inbound_route(request.app.state.settings)
+    route = inbound_route(web_state(request).settings)
     if route is None or route[0] != provider:
         return _answer(404, error=f"no signed inbound route for {provider!r} is configured")
-    state = request.app.state.web_state
+    state = web_state(request).shared
     now = state.clock()
     try:
         fields = parse_form(request, await read_body(request, MAX_BODY))
@@ -49,12 +50,12 @@ async def inbound(provider: str, request: Request) -> JSONResponse:
     if token is None:
         return _answer(200, unsubscribed=0)
     try:
-        ids = request.app.state.signer.read_manage_token(token)
+        ids = web_state(request).signer.read_manage_token(token)
     except TokenError:
         log.warning("inbound %s: an unsubscribe mail named no token of ours", provider)
         return _answer(200, unsubscribed=0)
     subscriber = await run_in_threadpool(
-        request.app.state.subscribers.unsubscribe, *ids, method="one-click"
+        web_state(request).subscribers.unsubscribe, *ids, method="one-click"
     )
     return _answer(200, unsubscribed=int(subscriber is not None))
 

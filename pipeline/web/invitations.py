@@ -5,15 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from starlette.datastructures import State
-
 from pipeline.invitations import Invited, invite
+from pipeline.web.state import WebState
 
 
-def invite_soon(state: State, subscriber_ids: Iterable[int] | None = None) -> Invited:
+def invite_soon(state: WebState, subscriber_ids: Iterable[int] | None = None) -> Invited:
     """Queue the confirmation link for these pending people (None: every pending one not
     asked within the hour) and start sending them in the background."""
     invited = invite(state.db, state.subscribers, subscriber_ids)
     if invited.run is not None:
-        state.api.senders.start(state.db, state.settings, invited.run)
+        state.senders.start(state.db, state.settings, invited.run)
     return invited

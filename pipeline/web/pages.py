@@ -25,6 +25,7 @@ from pipeline.storage.posts import (
 )
 from pipeline.text import slugify
 from pipeline.web.feeds import FORMATS
+from pipeline.web.state import web_state
 from subscribers.profile import timezone_names
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
@@ -88,8 +89,8 @@ def _day(moment: datetime, zone: ZoneInfo) -> str:
 @router.get("/")
 def home(request: Request) -> HTMLResponse:
     """The most recent published posts, the site's feeds and the subscribe form."""
-    posts = published_posts(request.app.state.db, limit=RECENT_POSTS)
-    return request.app.state.templates.TemplateResponse(request, "home.html", {"posts": posts})
+    posts = published_posts(web_state(request).db, limit=RECENT_POSTS)
+    return web_state(request).templates.TemplateResponse(request, "home.html", {"posts": posts})
 
 
 @dataclass(frozen=True)
@@ -124,11 +125,11 @@ def paging_of(request: Request, total: int, path: str) -> Paging:
 @router.get("/posts")
 def all_posts(request: Request) -> HTMLResponse:
     """Every published post, newest first, PAGE_SIZE a page."""
-    db = request.app.state.db
+    db = web_state(request).db
     paging = paging_of(request, count_published(db), "/posts")
     posts = published_posts(db, limit=PAGE_SIZE, offset=(paging.number - 1) * PAGE_SIZE)
     context = {"heading": "All posts", "posts": posts, "paging": paging, "feeds": None}
-    return request.app.state.templates.TemplateResponse(request, "archive.html", context)
+    return web_state(request).templates.TemplateResponse(request, "archive.html", context)
 
 
 @router.get("/tags/{slug}")
@@ -144,7 +145,7 @@ def author_page(request: Request, slug: str) -> HTMLResponse:
 
 
 def _group_page(request: Request, kind: str, slug: str) -> HTMLResponse:
-    db, settings = request.app.state.db, request.app.state.settings
+    db, settings = web_state(request).db, web_state(request).settings
     group = group_of(db, kind, slug)
     if group is None:
         raise HTTPException(404)
@@ -158,23 +159,23 @@ def _group_page(request: Request, kind: str, slug: str) -> HTMLResponse:
         "paging": paging,
         "feeds": feeds,
     }
-    return request.app.state.templates.TemplateResponse(request, "archive.html", context)
+    return web_state(request).templates.TemplateResponse(request, "archive.html", context)
 
 
 @router.get("/posts/{slug}")
 def post_page(request: Request, slug: str) -> HTMLResponse:
     """One published post with feeds for its tags; drafts and removed posts are not found."""
-    post = published_post(request.app.state.db, slug)
+    post = published_post(web_state(request).db, slug)
     if post is None:
         raise HTTPException(404)
-    settings = request.app.state.settings
+    settings = web_state(request).settings
     topics = {
         tag: feed_links(f"{settings.base_url}/tags/{slugify(tag)}", f"{settings.site_title}: {tag}")
         for tag in post.tags
     }
     url = post_url(post.url, post.slug, settings.base_url)
     context = {"post": post, "url": url, "topics": topics}
-    return request.app.state.templates.TemplateResponse(request, "post.html", context)
+    return web_state(request).templates.TemplateResponse(request, "post.html", context)
 
 
 async def not_found(request: Request, _exc: Exception) -> HTMLResponse:
@@ -183,6 +184,6 @@ async def not_found(request: Request, _exc: Exception) -> HTMLResponse:
         "heading": "Page not found",
         "message": "There is nothing here. The post may have been moved or withdrawn.",
     }
-    return request.app.state.templates.TemplateResponse(
+    return web_state(request).templates.TemplateResponse(
         request, "base.html", context, status_code=404
     )

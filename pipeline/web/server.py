@@ -23,6 +23,8 @@ from fastapi import FastAPI
 from uvicorn.config import LOGGING_CONFIG
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from pipeline.web.state import web_state
+
 HEADER_TIMEOUT_SECONDS = 10.0
 BODY_TIMEOUT_SECONDS = 30.0
 LIMIT_CONCURRENCY = 200
@@ -44,7 +46,7 @@ def server(
 ) -> uvicorn.Server:
     """The uvicorn server of `newsletter serve` for `app` (tests and the benchmark run the
     same one); `options` go to uvicorn."""
-    trusted = app.state.settings.forwarded_allow_ips
+    trusted = web_state(app).settings.forwarded_allow_ips
     defaults: dict[str, Any] = {
         "server_header": False,
         "http": deadline_protocol(header_timeout, body_timeout),

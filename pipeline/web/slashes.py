@@ -12,6 +12,8 @@ from starlette.responses import RedirectResponse
 from starlette.routing import Match, get_route_path
 from starlette.types import Receive, Scope, Send
 
+from pipeline.web.state import web_state
+
 
 def redirect_slashes_to_site(app: FastAPI) -> None:
     """Replace the router's own slash redirects with ones to SITE_URL."""
@@ -25,7 +27,7 @@ def redirect_slashes_to_site(app: FastAPI) -> None:
             await not_found(scope, receive, send)
             return
         query = scope.get("query_string", b"").decode("latin-1")
-        url = app.state.settings.base_url + path + (f"?{query}" if query else "")
+        url = web_state(app).settings.base_url + path + (f"?{query}" if query else "")
         await RedirectResponse(url)(scope, receive, send)
 
     router.default = default

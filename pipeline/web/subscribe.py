@@ -13,7 +13,7 @@ import logging
 import math
 from dataclasses import asdict, dataclass
 from functools import partial
-from typing import Any
+from typing import Any, TypedDict
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -26,6 +26,7 @@ from pipeline.settings import Settings
 from pipeline.storage.posts import site_tags
 from pipeline.web.forms import FormError, SignupForm, is_json, read_form, read_signup
 from pipeline.web.ratelimit import client_key
+from pipeline.web.state import web_state
 from subscribers import Subscriber, SubscriberError, TokenError, TokenSigner
 from subscribers.profile import suggest_timezones, timezone_names
 from subscribers.transitions import ACTIVE
@@ -83,7 +84,7 @@ def subscribe_page(request: Request) -> HTMLResponse:
 async def subscribe(request: Request) -> Response:
     """Start a double opt-in: the same answer for every acceptable address, and the
     confirmation mailed after the answer has gone, so its timing cannot tell either."""
-    limiter = request.app.state.signup_limiter
+    limiter = web_state(request).signup_limiter
     wait = await run_in_threadpool(limiter.hit, client_key(_client_ip(request)))
     if wait:
         headers = {"Retry-After": str(math.ceil(wait))}
@@ -96,7 +97,7 @@ async def subscribe(request: Request) -> Response:
         return _signup_answer(request, 422, error=str(exc))
     if signup.honeypot:
         return _signup_answer(request)
-    state = request.app.state
+    state = web_state(request)
     try:
         subscriber, send = await run_in_threadpool(
             partial(
@@ -124,7 +125,7 @@ def send_confirmation(settings: Settings, signer: TokenSigner, subscriber: Subsc
 
 @router.get("/confirm/{token}")
 def confirm(request: Request, token: str) -> HTMLResponse:
-    state = request.app.state
+    state = web_state(request)
     try:
         subscriber_id, nonce = state.signer.read_confirm_token(token)
     except TokenError as exc:
@@ -167,7 +168,7 @@ async def unsubscribe(request: Request, token: str) -> HTMLResponse:
     one_click = fields.get("List-Unsubscribe") == "One-Click"
     subscriber = await run_in_threadpool(
         partial(
-            request.app.state.subscribers.unsubscribe,
+            web_state(request).subscribers.unsubscribe,
             *ids,
             method="one-click" if one_click else "link",
             **_origin(request),
@@ -205,7 +206,7 @@ async def save_preferences(request: Request, token: str) -> HTMLResponse:
     try:
         saved = await run_in_threadpool(
             partial(
-                request.app.state.subscribers.update_preferences,
+                web_state(request).subscribers.update_preferences,
                 subscriber.id,
                 subscriber.token_nonce,
                 **asdict(choices),
@@ -273,7 +274,7 @@ def _preferences(
     error: str | None = None,
 ) -> HTMLResponse:
     chosen = {topic.casefold() for topic in choices.topics}
-    options = {topic.casefold(): topic for topic in site_tags(request.app.state.db)}
+    options = {topic.casefold(): topic for topic in site_tags(web_state(request).db)}
     options.update((topic.casefold(), topic) for topic in choices.topics)
     return _page(
         request,
@@ -317,7 +318,7 @@ def _page(
     background: BackgroundTask | None = None,
     **context: Any,
 ) -> HTMLResponse:
-    return request.app.state.templates.TemplateResponse(
+    return web_state(request).templates.TemplateResponse(
         request, template, context, status_code=status, headers=headers, background=background
     )
 
@@ -325,7 +326,7 @@ def _page(
 def _manage_ids(request: Request, token: str) -> tuple[int, str] | None:
     """(subscriber id, nonce) from a well-signed manage token."""
     try:
-        return request.app.state.signer.read_manage_token(token)
+        return web_state(request).signer.read_manage_token(token)
     except TokenError:
         return None
 
@@ -336,10 +337,15 @@ def _holder(request: Request, token: str) -> Subscriber | None:
     ids = _manage_ids(request, token)
     if ids is None:
         return None
-    return request.app.state.subscribers.holding(*ids)
+    return web_state(request).subscribers.holding(*ids)
 
 
-def _origin(request: Request) -> dict[str, str | None]:
+class _Origin(TypedDict):
+    ip: str | None
+    user_agent: str | None
+
+
+def _origin(request: Request) -> _Origin:
     """Where a request came from, for the consent record."""
     return {"ip": _client_ip(request), "user_agent": request.headers.get("user-agent")}
 

@@ -37,6 +37,7 @@ from pipeline.delivery.feedback import (
 from pipeline.settings import Settings
 from pipeline.storage.webstate import Record, SharedState
 from pipeline.web.forms import FormError, read_body
+from pipeline.web.state import web_state
 from subscribers import SubscriberError, SubscriberStore
 
 log = logging.getLogger(__name__)
@@ -48,10 +49,10 @@ SEAL = "seal:"  # keeps a call's seal apart from event keys
 
 @router.post("/webhooks/{provider}")
 async def webhook(provider: str, request: Request) -> JSONResponse:
-    hook: Hook | None = request.app.state.webhooks.get(provider)
+    hook: Hook | None = web_state(request).webhooks.get(provider)
     if hook is None:
         return _answer(404, error=f"no webhook for {provider!r} is configured")
-    state: SharedState = request.app.state.web_state
+    state: SharedState = web_state(request).shared
     now = state.clock()
     try:
         hook.admit(request.headers, now)
@@ -64,11 +65,11 @@ async def webhook(provider: str, request: Request) -> JSONResponse:
         return _answer(exc.status, error=str(exc))
     except BadEvent as exc:
         return _answer(400, error=f"not a {provider} event: {exc}")
-    settings: Settings = request.app.state.settings
+    settings: Settings = web_state(request).settings
     recorded = await run_in_threadpool(
         _record_once,
         state,
-        request.app.state.subscribers,
+        web_state(request).subscribers,
         provider,
         report,
         now,

@@ -34,8 +34,8 @@ from pipeline.web.admin.csrf import NONCE_FIELD
 from pipeline.web.admin.mailview import read_mail
 from pipeline.web.admin.render import framed, message_page, page, see_other
 from pipeline.web.admin.routing import AdminRoute, posted, session_of
-from pipeline.web.admin.state import admin_state
-from pipeline.web.api.sending import check_backend
+from pipeline.web.sending import check_backend
+from pipeline.web.state import web_state
 from subscribers import FREQUENCIES, Frequency, SubscriberError, normalise_email
 
 router = APIRouter(route_class=AdminRoute)
@@ -76,10 +76,10 @@ def send_test(request: Request) -> Response:
     frequency = form.text("frequency")
     if frequency not in FREQUENCIES:
         return _unknown_frequency(request)
-    settings: Settings = request.app.state.settings
+    settings: Settings = web_state(request).settings
     try:
         address = normalise_email(form.text("to"))
-        posts = preview_posts(request.app.state.db, None, frequency, datetime.now(UTC))
+        posts = preview_posts(web_state(request).db, None, frequency, datetime.now(UTC))
         if not posts:
             raise PreviewProblem(409, NO_POSTS)
         result = send_one(settings, editor_copy(settings, posts, address))
@@ -97,10 +97,10 @@ def send_test(request: Request) -> Response:
 @router.get("/digest/send")
 def confirm_send(request: Request, frequency: Frequency = "weekly") -> HTMLResponse:
     """What sending now would do, and the button that does it."""
-    state = request.app.state
+    state = web_state(request)
     outlook = send_outlook(state.db, state.settings, frequency, datetime.now(UTC))
     sendable = not outlook.finished and (outlook.run is not None or outlook.recipients > 0)
-    nonce = admin_state(request.app).nonces.issue() if sendable else None
+    nonce = web_state(request).admin.nonces.issue() if sendable else None
     return page(request, "send.html", outlook=outlook, nonce=nonce)
 
 
@@ -112,19 +112,19 @@ def send_now(request: Request) -> Response:
     frequency = form.text("frequency")
     if frequency not in FREQUENCIES:
         return _unknown_frequency(request)
-    db, settings = request.app.state.db, request.app.state.settings
+    db, settings = web_state(request).db, web_state(request).settings
     try:
         check_backend(settings)
     except DeliveryConfigError as exc:
         return message_page(request, 503, "Cannot send", str(exc))
-    state = admin_state(request.app)
+    state = web_state(request)
     now = datetime.now(UTC)
     if frequency == EACH:  # a run per new post
-        if state.nonces.use(form.text(NONCE_FIELD)):
+        if state.admin.nonces.use(form.text(NONCE_FIELD)):
             for started in start_post_runs(db, settings, now):
                 state.senders.start(db, settings, started.run)
         return see_other("/admin/runs")
-    if not state.nonces.use(form.text(NONCE_FIELD)):
+    if not state.admin.nonces.use(form.text(NONCE_FIELD)):
         run = find_run(db, frequency, period_of(frequency, now, settings.zone))
         return see_other(f"/admin/runs/{run.id}" if run else "/admin/runs")
     run = start_run(db, settings, frequency, now).run
@@ -139,7 +139,7 @@ def _unknown_frequency(request: Request) -> HTMLResponse:
 
 def _preview(request: Request, frequency: Frequency, email: str) -> OutgoingMessage:
     """The message `email` (blank: a sample reader) would get now; PreviewProblem if none."""
-    state = request.app.state
+    state = web_state(request)
     subscriber = None
     if email:
         try:

@@ -22,6 +22,7 @@ from pipeline.web.admin.mailview import read_headers, read_mail
 from pipeline.web.admin.paging import PageNumber, Paging
 from pipeline.web.admin.render import framed, message_page, page
 from pipeline.web.admin.routing import AdminRoute
+from pipeline.web.state import web_state
 
 router = APIRouter(route_class=AdminRoute)
 PER_PAGE = 50
@@ -32,7 +33,7 @@ NO_MESSAGE = "There is no such message in the outbox."
 @router.get("/outbox")
 def outbox(request: Request, page_number: PageNumber = 1) -> HTMLResponse:
     """The newest messages first (the backend's file names start with the time)."""
-    settings: Settings = request.app.state.settings
+    settings: Settings = web_state(request).settings
     folder = _folder(settings)
     names = sorted(
         (
@@ -62,7 +63,7 @@ def outbox(request: Request, page_number: PageNumber = 1) -> HTMLResponse:
 @router.get("/outbox/{name}")
 def message(request: Request, name: str) -> HTMLResponse:
     """One message: its headers, its text part, and its HTML part in a frame."""
-    data = _message(request.app.state.settings, name)
+    data = _message(web_state(request).settings, name)
     if data is None:
         return message_page(request, 404, "No such message", NO_MESSAGE)
     return page(request, "mail.html", name=name, mail=read_mail(data))
@@ -70,7 +71,7 @@ def message(request: Request, name: str) -> HTMLResponse:
 
 @router.get("/outbox/{name}/html")
 def message_html(request: Request, name: str) -> Response:
-    data = _message(request.app.state.settings, name)
+    data = _message(web_state(request).settings, name)
     html = read_mail(data).html if data is not None else None
     if html is None:
         return message_page(request, 404, "No such message", NO_MESSAGE)

@@ -16,6 +16,7 @@ from pipeline.web.admin.charts import Membership, bar_chart, line_chart, weekly_
 from pipeline.web.admin.paging import PageNumber, Paging
 from pipeline.web.admin.render import page
 from pipeline.web.admin.routing import AdminRoute
+from pipeline.web.state import web_state
 
 router = APIRouter(route_class=AdminRoute)
 RUNS_LISTED = 10
@@ -25,7 +26,7 @@ POSTS_PER_PAGE = 50
 
 @router.get("/")
 def dashboard(request: Request) -> HTMLResponse:
-    state = request.app.state
+    state = web_state(request)
     db: Database = state.db
     now = datetime.now(UTC)
     runs = recent_runs(db, limit=RUNS_CHARTED)
@@ -65,7 +66,7 @@ def dashboard(request: Request) -> HTMLResponse:
 @router.get("/posts")
 def posts(request: Request, page_number: PageNumber = 1) -> HTMLResponse:
     """Every post, drafts and removed ones too, newest first."""
-    db = request.app.state.db
+    db = web_state(request).db
     paging = Paging(page_number, POSTS_PER_PAGE, count_posts(db))
     rows = all_posts(db, limit=paging.size, offset=paging.offset)
     return page(request, "posts.html", posts=rows, paging=paging)
@@ -74,7 +75,7 @@ def posts(request: Request, page_number: PageNumber = 1) -> HTMLResponse:
 @router.get("/settings")
 def settings_page(request: Request) -> HTMLResponse:
     """The effective settings, secrets masked (as `newsletter config check` prints them)."""
-    return page(request, "settings.html", settings=request.app.state.settings.masked())
+    return page(request, "settings.html", settings=web_state(request).settings.masked())
 
 
 def _run_label(run: DigestRun) -> str:

@@ -16,8 +16,8 @@ from pipeline.web.admin.held import Held, NotHeld, hold, take
 from pipeline.web.admin.paging import PageNumber, Paging
 from pipeline.web.admin.render import page, see_other
 from pipeline.web.admin.routing import AdminRoute, posted, session_of
-from pipeline.web.admin.state import admin_state
 from pipeline.web.invitations import invite_soon
+from pipeline.web.state import web_state
 from subscribers import (
     STATUSES,
     SubscriberError,
@@ -53,7 +53,7 @@ def subscribers(
 def invite_pending(request: Request) -> Response:
     """Mail the confirmation link again to pending people not asked within the hour."""
     posted(request)
-    invited = invite_soon(request.app.state)
+    invited = invite_soon(web_state(request))
     return see_other(
         "/admin/subscribers?" + urlencode({"status": "pending", "invited": invited.summary()})
     )
@@ -62,7 +62,7 @@ def invite_pending(request: Request) -> Response:
 @router.post("/subscribers")
 def add(request: Request) -> Response:
     form = posted(request)
-    store: SubscriberStore = request.app.state.subscribers
+    store: SubscriberStore = web_state(request).subscribers
     try:
         subscriber, outcome = store.add(
             form.text("email"),
@@ -76,7 +76,7 @@ def add(request: Request) -> Response:
     except SubscriberError as exc:
         return _list(request, "", 1, code=422, error=f"Not added: {exc}", form=form.fields)
     if subscriber.status == "pending":
-        invite_soon(request.app.state, [subscriber.id])
+        invite_soon(web_state(request), [subscriber.id])
     return see_other(f"/admin/subscribers?{urlencode({'q': subscriber.email, 'added': outcome})}")
 
 
@@ -97,7 +97,7 @@ def confirm_import(request: Request) -> HTMLResponse:
     """Import the file kept at its preview, exactly as previewed."""
     form = posted(request)
     try:
-        held = take(request.app.state.settings, session_of(request), form.text("held"))
+        held = take(web_state(request).settings, session_of(request), form.text("held"))
     except NotHeld as exc:
         return _list(request, "", 1, code=409, error=str(exc))
     return _import(request, held, preview=False)
@@ -111,15 +111,15 @@ def _import(request: Request, held: Held, *, preview: bool) -> HTMLResponse:
     rows: list[tuple[int, str]] = []
     report = import_csv(
         io.StringIO(text, newline=""),
-        request.app.state.subscribers,
+        web_state(request).subscribers,
         confirmed=held.confirmed,
-        site_tags=site_tags(request.app.state.db),
+        site_tags=site_tags(web_state(request).db),
         file_name=held.file_name,
         dry_run=preview,
         show=_first_rows(rows) if preview else None,
     )
-    invited = invite_soon(request.app.state, report.pending_ids)
-    settings = request.app.state.settings
+    invited = invite_soon(web_state(request), report.pending_ids)
+    settings = web_state(request).settings
     return page(
         request,
         "imported.html",
@@ -148,7 +148,7 @@ def _first_rows(rows: list[tuple[int, str]]) -> Callable[[int, str], None]:
 def export(request: Request) -> Response:
     """Every subscriber as CSV, cells that a spreadsheet would run as formulas defused."""
     stream = io.StringIO(newline="")
-    export_csv(request.app.state.subscribers, stream)
+    export_csv(web_state(request).subscribers, stream)
     name = f"subscribers-{datetime.now(UTC):%Y-%m-%d}.csv"
     return Response(
         stream.getvalue(),
@@ -166,7 +166,7 @@ def _list(
     status: str = "",
     **context: Any,
 ) -> HTMLResponse:
-    store: SubscriberStore = request.app.state.subscribers
+    store: SubscriberStore = web_state(request).subscribers
     paging = Paging(page_number, PER_PAGE, store.count_matching(q, status=status))
     rows = store.search(q, status=status, limit=paging.size, offset=paging.offset)
     return page(
@@ -178,7 +178,7 @@ def _list(
         status_filter=status,
         statuses=STATUSES,
         paging=paging,
-        counts=request.app.state.subscribers.counts(),
+        counts=web_state(request).subscribers.counts(),
         snippet=_embed_snippet(request),
         **context,
     )
@@ -186,8 +186,10 @@ def _list(
 
 def _embed_snippet(request: Request) -> str:
     """The sign-up form another site can paste, pointing at this site (templates/embed.html)."""
-    templates = admin_state(request.app).templates
-    return templates.get_template("embed.html").render(base_url=request.app.state.settings.base_url)
+    templates = web_state(request).admin.templates
+    return templates.get_template("embed.html").render(
+        base_url=web_state(request).settings.base_url
+    )
 
 
 def _added_notice(added: str, email: str) -> str | None:

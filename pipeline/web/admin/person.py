@@ -13,6 +13,7 @@ from pipeline.storage.posts import site_tags
 from pipeline.web.admin.render import message_page, page, see_other
 from pipeline.web.admin.routing import AdminRoute, posted
 from pipeline.web.invitations import invite_soon
+from pipeline.web.state import web_state
 from subscribers import Subscriber, SubscriberError, SubscriberStore
 from subscribers.profile import timezone_names
 
@@ -93,7 +94,7 @@ def resend(request: Request, subscriber_id: int) -> Response:
     subscriber = _store(request).get(subscriber_id)
     if subscriber is None:
         return message_page(request, 404, "No such subscriber", NO_ONE)
-    invited = invite_soon(request.app.state, [subscriber.id])
+    invited = invite_soon(web_state(request), [subscriber.id])
     done = "asked" if invited.queued else "held"
     return see_other(f"/admin/subscribers/{subscriber.id}?done={done}")
 
@@ -102,7 +103,7 @@ def _page(
     request: Request, subscriber: Subscriber, status: int = 200, **context: Any
 ) -> HTMLResponse:
     chosen = {topic.casefold() for topic in subscriber.topics}
-    options = {tag.casefold(): tag for tag in site_tags(request.app.state.db)}
+    options = {tag.casefold(): tag for tag in site_tags(web_state(request).db)}
     options.update((topic.casefold(), topic) for topic in subscriber.topics)
     return page(
         request,
@@ -110,7 +111,7 @@ def _page(
         status,
         subscriber=subscriber,
         consents=_store(request).consents(subscriber.id),
-        digests=deliveries_to(request.app.state.db, subscriber.id, DIGESTS_SHOWN),
+        digests=deliveries_to(web_state(request).db, subscriber.id, DIGESTS_SHOWN),
         topics=[(topic, key in chosen) for key, topic in sorted(options.items())],
         zones=timezone_names(),
         **context,
@@ -118,7 +119,7 @@ def _page(
 
 
 def _store(request: Request) -> SubscriberStore:
-    return request.app.state.subscribers
+    return web_state(request).subscribers
 
 
 def _origin(request: Request) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from pipeline.web.admin.state import admin_state
+from pipeline.web.state import web_state
 
 ADMIN_CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self'; frame-src 'self'; "
@@ -45,7 +45,7 @@ def page(
     """`templates/admin/<template>` with the session (for the nav and the forms' token)."""
     session = getattr(request.state, "admin", None)
     context = {"admin": session, "csrf": session.csrf if session else None, **context}
-    return admin_state(request.app).templates.TemplateResponse(
+    return web_state(request).admin.templates.TemplateResponse(
         request, f"admin/{template}", context, status_code=status, headers=headers
     )
 

@@ -30,9 +30,9 @@ from pipeline.web.admin.auth import (
 from pipeline.web.admin.csrf import CSRF_FIELD, token_matches
 from pipeline.web.admin.forms import MAX_BODY, AdminForm, read_admin_form
 from pipeline.web.admin.render import ADMIN_HEADERS, message_page, see_other
-from pipeline.web.admin.state import admin_state
 from pipeline.web.forms import MAX_BODY as PUBLIC_MAX_BODY
 from pipeline.web.forms import FormError
+from pipeline.web.state import web_state
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 SIGNED_OUT = "Your session has ended. Sign in again, then repeat what you were doing."
@@ -63,9 +63,9 @@ class AdminRoute(APIRoute):
 
     async def _refusal(self, request: Request) -> Response | None:
         """The answer that stops this request before its handler, if any."""
-        if not admin_on(request.app.state.settings):
+        if not admin_on(web_state(request).settings):
             return message_page(request, 503, "The admin is off", ADMIN_OFF)
-        cookies = admin_state(request.app).cookies
+        cookies = web_state(request).admin.cookies
         session = await run_in_threadpool(cookies.session, request.cookies.get(COOKIE))
         request.state.admin = session
         if self.needs_session and session is None:

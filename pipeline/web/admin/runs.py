@@ -21,7 +21,7 @@ from pipeline.outbox import (
 )
 from pipeline.web.admin.render import message_page, page, see_other
 from pipeline.web.admin.routing import AdminRoute
-from pipeline.web.admin.state import admin_state
+from pipeline.web.state import web_state
 
 router = APIRouter(route_class=AdminRoute)
 RUNS_LISTED = 50
@@ -32,7 +32,7 @@ NO_RUN = "There is no such digest run."
 
 @router.get("/runs")
 def runs(request: Request) -> HTMLResponse:
-    db = request.app.state.db
+    db = web_state(request).db
     listed = recent_runs(db, limit=RUNS_LISTED)
     by_run = counts(db, [run.id for run in listed])
     return page(request, "runs.html", runs=[(run, by_run[run.id]) for run in listed])
@@ -42,7 +42,7 @@ def runs(request: Request) -> HTMLResponse:
 def run_page(request: Request, run_id: int) -> HTMLResponse:
     """A run's messages by status, the ones that failed (or wait for a retry) with their
     errors, and its controls; refreshed every few seconds until it is over."""
-    db = request.app.state.db
+    db = web_state(request).db
     run = get_run(db, run_id)
     if run is None:
         return message_page(request, 404, "No such run", NO_RUN)
@@ -63,13 +63,13 @@ def control(
     request: Request, run_id: int, action: Literal["pause", "resume", "cancel"]
 ) -> Response:
     """Pause a run between batches, resume it (sending again here), or cancel what is left."""
-    state, now = request.app.state, datetime.now(UTC)
+    state, now = web_state(request), datetime.now(UTC)
     if action == "pause":
         run = pause_run(state.db, run_id, now)
     elif action == "resume":
         run = resume_run(state.db, run_id, now)
         if run is not None:
-            admin_state(request.app).senders.start(state.db, state.settings, run)
+            state.senders.start(state.db, state.settings, run)
     else:
         run = cancel_run(state.db, run_id, now)
     if run is None:

@@ -20,7 +20,7 @@ from pipeline.web.admin.auth import (
 from pipeline.web.admin.backoff import signin_limits
 from pipeline.web.admin.render import page, see_other
 from pipeline.web.admin.routing import AdminRoute, SignInRoute, posted, session_of
-from pipeline.web.admin.state import admin_state
+from pipeline.web.state import web_state
 
 router = APIRouter(route_class=SignInRoute)
 signout_router = APIRouter(route_class=AdminRoute)
@@ -30,7 +30,7 @@ WRONG = "Wrong username or password."
 @router.get("/signin")
 def signin_page(request: Request, next_page: str = Query(HOME, alias="next")) -> Response:
     """The form; a signed-in admin goes straight on."""
-    state = admin_state(request.app)
+    state = web_state(request).admin
     if state.cookies.session(request.cookies.get(COOKIE)) is not None:
         return see_other(_safe_next(next_page))
     return _form(request, _safe_next(next_page))
@@ -43,9 +43,9 @@ async def signin(request: Request) -> Response:
     form = posted(request)
     username, password = form.text("username"), str(form.fields.get("password", ""))
     next_page = _safe_next(form.text("next"))
-    state = admin_state(request.app)
+    state = web_state(request).admin
     host = request.client.host if request.client else None
-    verify = partial(credentials_match, request.app.state.settings, username, password)
+    verify = partial(credentials_match, web_state(request).settings, username, password)
     attempt = await run_in_threadpool(state.backoff.attempt, signin_limits(host, username), verify)
     if attempt.wait:
         retry = math.ceil(attempt.wait)
@@ -61,7 +61,7 @@ async def signin(request: Request) -> Response:
 @signout_router.post("/signout")
 def signout(request: Request) -> Response:
     response = see_other(SIGNIN_PATH)
-    admin_state(request.app).cookies.end(response, session_of(request))
+    web_state(request).admin.cookies.end(response, session_of(request))
     return response
 
 
@@ -74,7 +74,7 @@ def _form(
     **context: str,
 ) -> HTMLResponse:
     """The sign-in form, with the token of its cookie (a fresh one if it has none)."""
-    cookies = admin_state(request.app).cookies
+    cookies = web_state(request).admin.cookies
     token = cookies.signin_token(request.cookies.get(SIGNIN_COOKIE))
     fresh = token is None
     token = token or new_token()

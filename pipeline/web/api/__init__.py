@@ -12,10 +12,8 @@ from typing import NoReturn
 from fastapi import APIRouter, FastAPI, Request
 
 from pipeline.web.api import content, deliveries, docs, preview, subscribers
-from pipeline.web.api.context import ApiState
 from pipeline.web.api.docs import PREFIX
 from pipeline.web.api.errors import ApiError
-from pipeline.web.api.idempotency import IdempotencyKeys
 from pipeline.web.api.models import failures
 from pipeline.web.api.routing import ApiRoute
 
@@ -44,9 +42,7 @@ def unknown(request: Request, path: str) -> NoReturn:
 
 
 def install_api(app: FastAPI) -> None:
-    """Serve /api from `app` (its state already holds settings, database, store and the
-    shared web state)."""
-    app.state.api = ApiState(IdempotencyKeys(app.state.web_state))
+    """Serve /api from `app` (its web state holds the API's own state)."""
     app.include_router(router)
 
 

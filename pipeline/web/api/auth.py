@@ -13,6 +13,7 @@ from fastapi import Request
 
 from pipeline.settings import ENV_PREFIX
 from pipeline.web.api.errors import ApiError
+from pipeline.web.state import web_state
 
 API_OFF = f"the API is off: set {ENV_PREFIX}API_TOKEN"
 CHALLENGE = {"WWW-Authenticate": "Bearer"}
@@ -20,7 +21,7 @@ CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 def check_token(request: Request) -> None:
     """Return if the request carries the API token; else raise ApiError (503 or 401)."""
-    token = request.app.state.settings.api_token
+    token = web_state(request).settings.api_token
     if token is None:
         raise ApiError(503, API_OFF)
     scheme, _, given = request.headers.get("authorization", "").partition(" ")

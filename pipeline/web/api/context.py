@@ -1,5 +1,6 @@
-"""What endpoints need from the app, as FastAPI dependencies: settings, database, the
-subscriber store, and the API's own state (senders, idempotency keys, the refresh lock)."""
+"""What endpoints need from the app, as FastAPI dependencies read from the web state:
+settings, database, the subscriber store, the runs being sent, and the API's own state
+(idempotency keys, the refresh lock)."""
 
 from __future__ import annotations
 
@@ -12,37 +13,42 @@ from fastapi import Depends, Request
 from pipeline.settings import Settings
 from pipeline.storage import Database
 from pipeline.web.api.idempotency import IdempotencyKeys
-from pipeline.web.api.sending import Senders
+from pipeline.web.sending import Senders
+from pipeline.web.state import web_state
 from subscribers import SubscriberStore
 
 
-@dataclass
+@dataclass(frozen=True)
 class ApiState:
-    """Per app: the runs being sent, answers by Idempotency-Key, and a lock that keeps
-    API-started ingests and feed builds one at a time."""
+    """Per app: answers by Idempotency-Key, and a lock that keeps API-started ingests and
+    feed builds one at a time."""
 
     keys: IdempotencyKeys
-    senders: Senders = field(default_factory=Senders)
     refreshing: threading.Lock = field(default_factory=threading.Lock)
 
 
 def _settings(request: Request) -> Settings:
-    return request.app.state.settings
+    return web_state(request).settings
 
 
 def _db(request: Request) -> Database:
-    return request.app.state.db
+    return web_state(request).db
 
 
 def _store(request: Request) -> SubscriberStore:
-    return request.app.state.subscribers
+    return web_state(request).subscribers
+
+
+def _senders(request: Request) -> Senders:
+    return web_state(request).senders
 
 
 def _state(request: Request) -> ApiState:
-    return request.app.state.api
+    return web_state(request).api
 
 
 SettingsDep = Annotated[Settings, Depends(_settings)]
 DatabaseDep = Annotated[Database, Depends(_db)]
 StoreDep = Annotated[SubscriberStore, Depends(_store)]
+SendersDep = Annotated[Senders, Depends(_senders)]
 StateDep = Annotated[ApiState, Depends(_state)]

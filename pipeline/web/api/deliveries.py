@@ -27,12 +27,12 @@ from pipeline.outbox import (
 )
 from pipeline.storage import Database
 from pipeline.storage.models import DigestRun
-from pipeline.web.api.context import DatabaseDep, SettingsDep, StateDep
+from pipeline.web.api.context import DatabaseDep, SendersDep, SettingsDep, StateDep
 from pipeline.web.api.errors import ApiError
 from pipeline.web.api.idempotency import Answer, KeyHeader
 from pipeline.web.api.models import RunOut, failures
 from pipeline.web.api.routing import ApiRoute
-from pipeline.web.api.sending import check_backend
+from pipeline.web.sending import check_backend
 from subscribers import Frequency
 
 router = APIRouter(route_class=ApiRoute, tags=["deliveries"])
@@ -79,6 +79,7 @@ def send_digest(
     db: DatabaseDep,
     settings: SettingsDep,
     state: StateDep,
+    senders: SendersDep,
     idempotency_key: KeyHeader = None,
 ) -> JSONResponse:
     """Plan and queue this period's run (201), or find the one that exists (200), and send
@@ -95,7 +96,7 @@ def send_digest(
         check_backend(settings)
         started = start_run(db, settings, frequency, datetime.now(UTC))
         answer = (201 if started.created else 200), _json(db, started.run)
-        state.senders.start(db, settings, started.run)
+        senders.start(db, settings, started.run)
         return answer
 
     return state.keys.answer(idempotency_key, f"POST {request.url.path}", start)
@@ -113,14 +114,14 @@ def pause(run_id: RunId, db: DatabaseDep) -> dict[str, Any]:
     "/deliveries/{run_id}/resume", response_model=RunOut, summary="Resume a run", responses=STUCK
 )
 def resume(
-    run_id: RunId, db: DatabaseDep, settings: SettingsDep, state: StateDep
+    run_id: RunId, db: DatabaseDep, settings: SettingsDep, senders: SendersDep
 ) -> dict[str, Any]:
     """Send a paused run again, or an unfinished one that no process is sending."""
     check_backend(settings)
     run = _found(resume_run(db, run_id, datetime.now(UTC)), run_id)
     if run.status not in UNFINISHED:
         raise ApiError(409, f"run {run_id} is {run.status}: it cannot be resumed")
-    state.senders.start(db, settings, run)
+    senders.start(db, settings, run)
     return _json(db, run)
 
 

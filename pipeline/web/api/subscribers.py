@@ -21,6 +21,7 @@ from pipeline.web.api.models import (
 )
 from pipeline.web.api.routing import ApiRoute
 from pipeline.web.invitations import invite_soon
+from pipeline.web.state import web_state
 from subscribers import subscriber_json
 
 router = APIRouter(route_class=ApiRoute, tags=["subscribers"])
@@ -79,7 +80,7 @@ def add_subscriber(
     if outcome == "merged":
         response.status_code = 200
     if subscriber.status == "pending":
-        invite_soon(request.app.state, [subscriber.id])  # queued, sent in the background
+        invite_soon(web_state(request), [subscriber.id])  # queued, sent in the background
     return subscriber_json(subscriber)
 
 

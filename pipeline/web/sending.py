@@ -1,5 +1,5 @@
-"""Sending runs in background threads, so `POST …/send` answers at once with the run; with
-BROKER_URL set, handing them to the workers instead.
+"""Sending runs in background threads, so the API's `POST …/send` and the admin's "send
+now" answer at once with the run; with BROKER_URL set, handing them to the workers instead.
 
 One thread per run in this process: a repeated request for a run already being sent
 starts nothing. Other processes (the scheduler, `digest send`, Celery workers) may drain
