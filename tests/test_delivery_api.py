@@ -26,6 +26,7 @@ from pipeline.delivery import (
     SMTPPool,
     open_backend,
 )
+from pipeline.delivery.parts import filled
 from pipeline.mail import OutgoingMessage
 from pipeline.mail.template import MessageTemplate, Recipient, build_template
 from pipeline.settings import SettingsProblem, load_settings
@@ -305,12 +306,8 @@ def substitute(part: str, values: dict[str, str]) -> str:
 
 
 def filled_parts(message: OutgoingMessage) -> tuple[str, str]:
-    made, recipient = message.template, message.recipient
-    assert made is not None and recipient is not None
-    return (
-        made.fill(made.text, recipient, message.message_id, "text"),
-        made.fill(made.html, recipient, message.message_id, "html"),
-    )
+    parts = filled(message)
+    return parts.text, parts.html
 
 
 # Mailgun

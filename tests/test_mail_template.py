@@ -8,6 +8,7 @@ from email.message import EmailMessage
 
 import pytest
 
+from pipeline.delivery.parts import filled
 from pipeline.mail.template import Recipient, build_template
 
 UNSUBSCRIBE = "<https://news.example.org/unsubscribe/%%unsubscribe_token%%>"
@@ -94,12 +95,14 @@ def test_a_personalised_subject_is_refused() -> None:
         build_template(sender="a@example.org", subject="Hi %%name%%", text="t", html_body="h")
 
 
-def test_fill_gives_api_backends_the_same_values() -> None:
-    shared = template()
-    person = recipient()
-    assert shared.fill(shared.html, person, "<id@x>", "html").startswith(
+def test_api_backends_get_the_same_values() -> None:
+    message = template().render(recipient())
+    parts = filled(message)
+    assert parts.html.startswith(
         '<p>Hello Zoë &lt;O&#x27;Brien&gt;, <a href="https://news.example.org/preferences/'
     )
-    assert shared.fill(UNSUBSCRIBE, person, "<id@x>", "header") == (
-        "<https://news.example.org/unsubscribe/tok.en-1>"
+    unsubscribe = "<https://news.example.org/unsubscribe/tok.en-1>"
+    assert (
+        parts.headers["List-Unsubscribe"] == parse(message.raw)["List-Unsubscribe"] == unsubscribe
     )
+    assert parts.headers["Message-ID"] == message.message_id

@@ -178,12 +178,6 @@ class MessageTemplate:
     def _literal_length(self) -> int:
         return sum(len(chunk) for chunk in self.chunks if isinstance(chunk, bytes))
 
-    def fill(self, part: str, recipient: Recipient, message_id: str, context: Context) -> str:
-        """`part` (this template's text, html or a header value) for one recipient."""
-        values = slot_values(recipient, message_id)
-        escape = html.escape if context == "html" else _plain
-        return self.slot.sub(lambda match: escape(values[match.group(1)]), part)
-
 
 def slot_values(recipient: Recipient, message_id: str) -> dict[str, str]:
     """Every slot's value for one recipient."""
@@ -322,10 +316,6 @@ def _qp_body(
 def _qp(data: bytes) -> bytes:
     """Quoted-printable (lines under 77 octets) with CRLF line ends."""
     return binascii.b2a_qp(data, istext=True).replace(b"\n", b"\r\n")
-
-
-def _plain(value: str) -> str:
-    return value
 
 
 def _column(chunks: Sequence[bytes | tuple[Context, str]], index: int) -> int:

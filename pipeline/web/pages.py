@@ -7,13 +7,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import jinja2
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
+from pipeline.digest.entries import long_date
 from pipeline.links import post_url
 from pipeline.settings import Settings
 from pipeline.storage.posts import (
@@ -69,7 +69,7 @@ def page_templates(settings: Settings) -> Jinja2Templates:
         "feeds": feed_links(settings.base_url, settings.site_title),
     }
     env.globals.update(timezones=timezone_names(), default_timezone=settings.timezone)
-    env.filters["day"] = partial(_day, zone=settings.zone)
+    env.filters["day"] = partial(long_date, zone=settings.zone)
     env.filters["iso"] = _iso
     env.filters["slug"] = slugify
     return Jinja2Templates(env=env)
@@ -78,12 +78,6 @@ def page_templates(settings: Settings) -> Jinja2Templates:
 def _iso(moment: datetime) -> str:
     """A valid HTML `<time datetime>`: to the second, with its offset."""
     return moment.isoformat(timespec="seconds")
-
-
-def _day(moment: datetime, zone: ZoneInfo) -> str:
-    """`7 September 2026`, in the site's time zone (TIMEZONE), as its editors read dates."""
-    local = moment.astimezone(zone)
-    return f"{local.day} {local:%B %Y}"
 
 
 @router.get("/")
