@@ -267,7 +267,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _webhooks_usable(self) -> Settings:
-        from pipeline.delivery.feedback import configured_hooks
+        from pipeline.delivery.providers import configured_hooks
 
         configured_hooks(self)
         return self

@@ -18,7 +18,7 @@ from pipeline.cli.context import (
     tracker,
 )
 from pipeline.delivery import check_delivery
-from pipeline.delivery.feedback import missing_webhook
+from pipeline.delivery.providers import missing_webhook
 from pipeline.links import post_url
 from pipeline.redact import redacted
 from pipeline.refresh import RefreshReport, refresh

@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import sys
 
-from pipeline.delivery.api import APIBackend, Provider
+from pipeline.delivery.api import APIBackend
 from pipeline.delivery.base import Backend, DeliveryConfigError, SendResult
 from pipeline.delivery.console import ConsoleBackend
 from pipeline.delivery.file import FileBackend
 from pipeline.delivery.http import RetryPolicy
-from pipeline.delivery.mailgun import Mailgun
 from pipeline.delivery.pool import SMTPPool
-from pipeline.delivery.postmark import Postmark
+from pipeline.delivery.providers import open_provider
 from pipeline.delivery.ratelimit import TokenBucket
-from pipeline.delivery.resend import Resend
-from pipeline.delivery.sendgrid import SendGrid
 from pipeline.delivery.smtp import SMTPBackend, smtp_connection
 from pipeline.mail.dkim import dkim_signer
-from pipeline.settings import ENV_PREFIX, Settings
+from pipeline.settings import Settings
 
 __all__ = [
     "APIBackend",
@@ -56,30 +53,8 @@ def open_backend(settings: Settings) -> Backend:
             return SMTPPool(connections, TokenBucket(settings.send_rate))
         case _:
             return APIBackend(
-                _provider(settings),
+                open_provider(settings),
                 base_url=str(settings.api_base_url) if settings.api_base_url else None,
                 timeout=settings.http_timeout,
                 limiter=TokenBucket(settings.send_rate),
             )
-
-
-def _provider(settings: Settings) -> Provider:
-    name = settings.email_backend
-    if settings.api_key is None:
-        raise DeliveryConfigError(
-            f"{ENV_PREFIX}API_KEY: needed for {ENV_PREFIX}EMAIL_BACKEND={name}"
-        )
-    key = settings.api_key.get_secret_value()
-    match name:
-        case "postmark":
-            return Postmark(key)
-        case "sendgrid":
-            return SendGrid(key)
-        case "resend":
-            return Resend(key)
-        case _:
-            if not settings.mailgun_domain:
-                raise DeliveryConfigError(
-                    f"{ENV_PREFIX}MAILGUN_DOMAIN: needed for {ENV_PREFIX}EMAIL_BACKEND=mailgun"
-                )
-            return Mailgun(key, settings.mailgun_domain)

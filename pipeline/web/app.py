@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.staticfiles import StaticFiles
 
-from pipeline.delivery.feedback import configured_hooks
+from pipeline.delivery.providers import configured_hooks
 from pipeline.keys import signing_keys
 from pipeline.settings import Settings
 from pipeline.storage import Database, open_database
