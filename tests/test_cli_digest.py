@@ -7,6 +7,7 @@ import json
 import stat
 from email import policy
 from pathlib import Path
+from typing import Any
 
 from cli_runner import run
 
@@ -33,6 +34,12 @@ def delivered(outbox: Path) -> list[Path]:
     ]
 
 
+def digest_runs(folder: Path) -> list[dict[str, Any]]:
+    """`deliveries --json` but the rounds of invitations (the pending subscriber's)."""
+    listed = json.loads(run("deliveries", "--json", cwd=folder).stdout)
+    return [delivery for delivery in listed if delivery["frequency"] != "invitation"]
+
+
 def test_dry_run_lists_recipients_and_sends_nothing(tmp_path: Path) -> None:
     outbox = prepared(tmp_path)
     result = run("digest", "send", "--dry-run", cwd=tmp_path)
@@ -41,7 +48,7 @@ def test_dry_run_lists_recipients_and_sends_nothing(tmp_path: Path) -> None:
     assert lines[0].startswith("ann@example.org: 2 posts (Running a library on volunteers; ")
     assert lines[-1] == "1 subscribers would get the weekly digest"
     assert delivered(outbox) == []
-    assert json.loads(run("deliveries", "--json", cwd=tmp_path).stdout) == []
+    assert digest_runs(tmp_path) == []
 
 
 def test_dry_run_names_exactly_whom_the_send_would_mail(tmp_path: Path) -> None:
@@ -84,14 +91,15 @@ def test_send_asks_unless_yes_then_sends_once(tmp_path: Path) -> None:
     assert "to 1 subscribers? Add --yes to send without asking." in refused.stderr
     sent = run("digest", "send", "--yes", cwd=tmp_path)
     assert sent.returncode == 0, sent.stderr
-    assert sent.stdout.strip() == "run 1: 1 sent, 0 failed, 0 skipped (done)"
+    [delivery] = digest_runs(tmp_path)
+    assert sent.stdout.strip() == f"run {delivery['id']}: 1 sent, 0 failed, 0 skipped (done)"
     [eml] = delivered(outbox)
     message = email.message_from_bytes(eml.read_bytes(), policy=policy.default)
     assert message["To"] == "Ann <ann@example.org>"
     again = run("digest", "send", "--yes", cwd=tmp_path)
-    assert "is done (run 1): nothing to send" in again.stdout
+    assert f"is done (run {delivery['id']}): nothing to send" in again.stdout
     assert len(delivered(outbox)) == 1
-    [delivery] = json.loads(run("deliveries", "--json", cwd=tmp_path).stdout)
+    [delivery] = digest_runs(tmp_path)
     assert delivery["frequency"] == "weekly" and delivery["status"] == "done"
     assert delivery["counts"] == {"queued": 0, "sending": 0, "sent": 1, "failed": 0, "skipped": 0}
 
@@ -103,7 +111,7 @@ def test_test_send_touches_no_state(tmp_path: Path) -> None:
     assert result.stdout.strip() == "test digest (2 posts) sent to editor@example.org"
     [eml] = delivered(outbox)
     assert b"editor@example.org" in eml.read_bytes()
-    assert json.loads(run("deliveries", "--json", cwd=tmp_path).stdout) == []
+    assert digest_runs(tmp_path) == []
     assert "1 subscribers would get" in run("digest", "send", "--dry-run", cwd=tmp_path).stdout
 
 
@@ -141,7 +149,7 @@ def test_an_unworkable_backend_is_one_line_and_starts_no_run(tmp_path: Path) -> 
         assert result.stderr.strip() == (
             "error: NEWSLETTER_API_KEY: needed for NEWSLETTER_EMAIL_BACKEND=postmark"
         )
-    assert json.loads(run("deliveries", "--json", cwd=tmp_path).stdout) == []
+    assert digest_runs(tmp_path) == []
 
 
 def test_a_preview_is_readable_by_its_owner_only(tmp_path: Path) -> None:
@@ -173,7 +181,7 @@ def test_a_bad_email_from_stops_config_check_and_send_before_anything_is_queued(
         assert result.returncode == 2, command
         [line] = result.stderr.strip().splitlines()
         assert line.startswith("error: NEWSLETTER_EMAIL_FROM: ")
-    assert json.loads(run("deliveries", "--json", cwd=tmp_path).stdout) == []
+    assert digest_runs(tmp_path) == []
 
 
 def test_a_full_disk_pauses_the_run_and_deliveries_resume_finishes_it(tmp_path: Path) -> None:
@@ -184,7 +192,7 @@ def test_a_full_disk_pauses_the_run_and_deliveries_resume_finishes_it(tmp_path: 
     assert stuck.returncode == 1, stuck.stderr
     assert "(paused)" in stuck.stdout and "tried again at" in stuck.stdout
     assert "deliveries resume" in stuck.stderr and "Traceback" not in stuck.stderr
-    [paused] = json.loads(run("deliveries", "--json", cwd=tmp_path).stdout)
+    [paused] = digest_runs(tmp_path)
     assert (paused["status"], paused["counts"]["queued"]) == ("paused", 1)
     outbox.unlink()
     kept.rename(outbox)
@@ -197,7 +205,7 @@ def test_a_full_disk_pauses_the_run_and_deliveries_resume_finishes_it(tmp_path: 
 def test_deliveries_pause_and_cancel_from_the_shell(tmp_path: Path) -> None:
     prepared(tmp_path)
     run("digest", "send", "--yes", "--frequency", "daily", cwd=tmp_path)
-    [done] = json.loads(run("deliveries", "--json", cwd=tmp_path).stdout)
+    [done] = digest_runs(tmp_path)
     refused = run("deliveries", "pause", str(done["id"]), cwd=tmp_path)
     assert refused.returncode == 2
     assert refused.stderr.strip() == f"error: run {done['id']} is done: it cannot be paused"

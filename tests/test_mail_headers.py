@@ -139,7 +139,7 @@ def test_every_header_we_build_round_trips_through_the_parser(
     site_title = "".join(c for c in title if unicodedata.category(c) != "Cc") or "Blog"
     config = load_settings(site_title=site_title, email_from=SENDER, reply_to=SENDER)
     content = DigestContent(
-        subject=safe_header(subject) or "s", html="h", text="t", posts=1, shown=1
+        subject=safe_header(subject) or "s", html="h", text="t", dates="d", posts=1, shown=1
     )
     subscriber = Subscriber(email=READER, name=name)
     signer = TokenSigner(["k" * 32])
