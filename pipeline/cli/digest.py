@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import textwrap
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
@@ -41,10 +42,13 @@ from pipeline.digest.preview import (
     preview_message,
     preview_posts,
     run_archive_url,
+    run_subject,
     send_outlook,
     would_send,
 )
 from pipeline.digest.runs import start_run
+from pipeline.editorial import Editorial, EditorialError, editorial, render_intro
+from pipeline.editorial.files import read_markdown
 from pipeline.outbox import (
     SendReport,
     cancel_run,
@@ -112,6 +116,13 @@ def send(
             "--no-wait", help="With BROKER_URL: hand the run to the workers and return at once."
         ),
     ] = False,
+    subject: Annotated[
+        str | None, typer.Option(help="This run's subject instead of the default one.")
+    ] = None,
+    intro: Annotated[
+        Path | None,
+        typer.Option(metavar="FILE.md", help="A Markdown note that opens this run's digest."),
+    ] = None,
 ) -> None:
     """Send this period's digest to every subscriber of FREQUENCY with something new.
 
@@ -119,15 +130,28 @@ def send(
     ends (or returns at once with --no-wait)."""
     config = settings()
     db = database(config)
+    note = _note(subject, intro)
     if test_to:
-        _send_test(config, db, frequency, test_to)
+        _send_test(config, db, frequency, test_to, note)
     elif dry_run:
         _dry_run(config, db, frequency)
     else:
-        _send_run(config, db, frequency, yes, wait=not no_wait)
+        _send_run(config, db, frequency, yes, note, wait=not no_wait)
 
 
-def _send_test(config: Settings, db: Database, frequency: Frequency, address: str) -> None:
+def _note(subject: str | None, intro: Path | None) -> Editorial | None:
+    """The editor's subject and intro, checked; one line and exit 2 if unusable."""
+    if subject is None and intro is None:
+        return None
+    try:
+        return editorial(subject, read_markdown(intro) if intro else None)
+    except EditorialError as exc:
+        fail(str(exc))
+
+
+def _send_test(
+    config: Settings, db: Database, frequency: Frequency, address: str, note: Editorial | None
+) -> None:
     try:
         email = normalise_email(address)
     except SubscriberError as exc:
@@ -135,7 +159,7 @@ def _send_test(config: Settings, db: Database, frequency: Frequency, address: st
     posts = preview_posts(db, None, frequency, datetime.now(UTC))
     if not posts:
         fail("no published posts to send (run `newsletter ingest` first)")
-    result = send_one(config, editor_copy(config, posts, email))
+    result = send_one(config, editor_copy(config, posts, email, note=note))
     if not result.ok:
         fail(f"{email}: {result.error}", code=EXIT_PARTIAL)
     out.print(f"test digest ({len(posts)} posts) sent to {email}", markup=False)
@@ -164,7 +188,13 @@ def _dry_run(config: Settings, db: Database, frequency: Frequency) -> None:
 
 
 def _send_run(
-    config: Settings, db: Database, frequency: Frequency, yes: bool, *, wait: bool
+    config: Settings,
+    db: Database,
+    frequency: Frequency,
+    yes: bool,
+    note: Editorial | None,
+    *,
+    wait: bool,
 ) -> None:
     """Exit 0 only when the run is done; otherwise say what is left and when it goes."""
     now = datetime.now(UTC)
@@ -181,9 +211,14 @@ def _send_run(
                 markup=False,
             )
             return
+        show_confirmation(outlook, run_subject(db, config, outlook, note), note)
         _confirm(outlook)
-    started = start_run(db, config, frequency, now)
+    started = start_run(db, config, frequency, now, note=note)
     run = started.run
+    if note is not None and not started.created:
+        err.print(
+            f"run {run.id} was started before: it keeps its own subject and intro", markup=False
+        )
     if not started.created and run.status not in (*UNFINISHED, RunStatus.PAUSED):
         out.print(
             f"the {frequency} digest for {run.period} is {run.status} (run {run.id}):"
@@ -249,6 +284,23 @@ def _report(report: SendReport) -> None:
             )
         raise typer.Exit(EXIT_PARTIAL)
     raise typer.Exit(EXIT_PARTIAL if report.failed else EXIT_OK)
+
+
+def show_confirmation(outlook: SendOutlook, subject: str, note: Editorial | None) -> None:
+    """What the run would send: subject, intro, posts, and recipients by frequency and zone."""
+    intro = outlook.run.intro if outlook.run is not None else note.intro if note else None
+    out.print(f"Subject: {subject}", markup=False)
+    if intro:
+        out.print("Intro:", markup=False)
+        out.print(textwrap.indent(render_intro(intro).text, "  "), markup=False)
+    if outlook.audience.posts:
+        out.print("Posts (recipients):", markup=False)
+        for title, number in outlook.audience.posts:
+            out.print(f"  {title} ({number})", markup=False)
+    if outlook.audience.zones:
+        out.print("Recipients by frequency and time zone:", markup=False)
+        for (frequency, zone), number in outlook.audience.zones.items():
+            out.print(f"  {frequency:<8} {zone:<32} {number}", markup=False)
 
 
 def _confirm(outlook: SendOutlook) -> None:

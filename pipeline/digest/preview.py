@@ -7,18 +7,20 @@ the message the run would send, and "send now" asks about the same recipients.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from pipeline.archive import archive_url
 from pipeline.digest.each import EACH, plan_pending, post_period
 from pipeline.digest.message import digest_recipient, digest_template
-from pipeline.digest.render import render_digest
-from pipeline.digest.select import period_of, plan, planned, selection_for
+from pipeline.digest.render import default_subject, render_digest
+from pipeline.digest.select import period_of, plan, selection_for
+from pipeline.editorial import Editorial, mail_parts
 from pipeline.keys import signing_keys
-from pipeline.mail.template import OutgoingMessage, Recipient
+from pipeline.mail.template import MessageTemplate, OutgoingMessage, Recipient
 from pipeline.outbox import FINISHED, counts, find_run
 from pipeline.settings import Settings
 from pipeline.storage import Database
@@ -26,6 +28,7 @@ from pipeline.storage.models import DigestRun, DigestSelection, OutboxItem, Post
 from subscribers import Frequency, Subscriber, TokenSigner
 
 SAMPLE_POSTS = 5
+_CHUNK = 5_000  # ids per IN (…): well under every database's limit on parameters
 SAMPLE_READER = Subscriber(id=0, email="reader@example.org", name="Sample Reader", token_nonce="0")
 
 
@@ -49,14 +52,19 @@ def preview_posts(
 
 
 def preview_message(
-    settings: Settings, posts: list[Post], subscriber: Subscriber | None, archive_url: str = ""
+    settings: Settings,
+    posts: list[Post],
+    subscriber: Subscriber | None,
+    archive_url: str = "",
+    *,
+    note: Editorial | None = None,
 ) -> OutgoingMessage:
-    """The copy of `posts` that `subscriber` (None: a sample reader) would get, links and all
-    (`archive_url`: the run's "View in browser" page, see `run_archive_url`)."""
+    """The copy of `posts` that `subscriber` (None: a sample reader) would get, links and all,
+    with an editor's `note` (subject, intro) if given (`archive_url`: the run's "View in
+    browser" page, see `run_archive_url`)."""
     signer = TokenSigner(signing_keys(settings))
     reader = digest_recipient(settings, signer, subscriber or SAMPLE_READER, "preview")
-    content = render_digest(settings, posts, archive_url=archive_url)
-    return digest_template(settings, content).render(reader)
+    return _template(settings, posts, note, archive_url).render(reader)
 
 
 def run_archive_url(
@@ -68,18 +76,38 @@ def run_archive_url(
     return archive_url(settings, frequency, period_of(frequency, now, settings.zone))
 
 
-def editor_copy(settings: Settings, posts: list[Post], email: str) -> OutgoingMessage:
+def editor_copy(
+    settings: Settings, posts: list[Post], email: str, *, note: Editorial | None = None
+) -> OutgoingMessage:
     """A copy for `email` (already normalised) whose links lead to the site, not to anyone's
     subscription: a test changes no subscriber's state."""
     links = {"unsubscribe_url": f"{settings.base_url}/", "preferences_url": f"{settings.base_url}/"}
     recipient = Recipient("test", email, "", links | {"unsubscribe_token": "test"})
-    return digest_template(settings, render_digest(settings, posts)).render(recipient)
+    return _template(settings, posts, note).render(recipient)
+
+
+def _template(
+    settings: Settings, posts: list[Post], note: Editorial | None, archive_url: str = ""
+) -> MessageTemplate:
+    subject, intro = mail_parts(note)
+    content = render_digest(settings, posts, archive_url=archive_url, subject=subject, intro=intro)
+    return digest_template(settings, content)
+
+
+@dataclass(frozen=True)
+class Audience:
+    """Who a run would mail: recipients per (frequency, time zone), and each post's title
+    with how many of them get it (most first)."""
+
+    zones: dict[tuple[str, str], int] = field(default_factory=dict)
+    posts: list[tuple[str, int]] = field(default_factory=list)
+    largest: tuple[int, ...] = ()  # the post ids most recipients get
 
 
 @dataclass(frozen=True)
 class SendOutlook:
     """What sending a frequency's digest now would do: resume or leave this period's run, or
-    start one for `recipients` subscribers."""
+    start one for `recipients` subscribers; `audience` says who and which posts."""
 
     frequency: Frequency
     period: str
@@ -87,6 +115,7 @@ class SendOutlook:
     left: int  # messages of `run` still queued
     recipients: int  # subscribers a new run would mail; 0 when `run` exists
     planned: dict[tuple[int, ...], list[int]] | None = None  # per-post mail: post → readers
+    audience: Audience = field(default_factory=Audience)
 
     @property
     def finished(self) -> bool:
@@ -99,15 +128,64 @@ def send_outlook(
     if frequency == EACH:
         posts, plan_now = plan_pending(db, settings, now)
         label = f"{posts} new post{'s' if posts != 1 else ''}"
-        return SendOutlook(EACH, label, None, 0, plan_now.recipients, plan_now.groups)
+        outlook = SendOutlook(EACH, label, None, 0, plan_now.recipients, plan_now.groups)
+        return replace(outlook, audience=audience(db, EACH, plan_now.groups))
     period = period_of(frequency, now, settings.zone)
     run = find_run(db, frequency, period)
     if run is not None:
         left = counts(db, [run.id])[run.id]["queued"]
-        return SendOutlook(frequency, period, run, left, 0)
+        outlook = SendOutlook(frequency, period, run, left, 0)
+        return replace(outlook, audience=audience(db, frequency, would_send(outlook, db, now)))
     with db.session() as session:
-        recipients = sum(len(chunk) for chunk in planned(session, frequency, now))
-    return SendOutlook(frequency, period, None, 0, recipients)
+        chosen = plan(session, frequency, now)
+    outlook = SendOutlook(frequency, period, None, 0, chosen.recipients)
+    return replace(outlook, audience=audience(db, frequency, chosen.groups))
+
+
+def audience(db: Database, frequency: str, groups: dict[tuple[int, ...], list[int]]) -> Audience:
+    """`groups` (post ids → subscriber ids) counted by time zone and by post."""
+    per_post: Counter[int] = Counter()
+    for post_ids, subscriber_ids in groups.items():
+        for post_id in post_ids:
+            per_post[post_id] += len(subscriber_ids)
+    wanted = [subscriber for ids in groups.values() for subscriber in ids]
+    zones: Counter[tuple[str, str]] = Counter()
+    with db.session() as session:
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start : start + _CHUNK]
+            for zone, number in session.execute(
+                select(Subscriber.timezone, func.count())
+                .where(Subscriber.id.in_(chunk))
+                .group_by(Subscriber.timezone)
+            ):
+                zones[(frequency, zone)] += number
+        titles = dict(
+            session.execute(select(Post.id, Post.title).where(Post.id.in_(list(per_post)))).all()
+        )
+    posts = [
+        (titles[post_id], number) for post_id, number in per_post.most_common() if post_id in titles
+    ]
+    largest = max(groups.items(), key=lambda group: len(group[1]), default=((), []))[0]
+    return Audience(dict(sorted(zones.items())), posts, largest)
+
+
+def run_subject(
+    db: Database, settings: Settings, outlook: SendOutlook, note: Editorial | None
+) -> str:
+    """The subject the run would go out with: an existing run's own, else the editor's, else
+    the default for the selection most recipients get."""
+    if outlook.run is not None:
+        note = Editorial(outlook.run.subject, outlook.run.intro)
+    chosen, _ = mail_parts(note)
+    if chosen:
+        return chosen
+    with db.session() as session:
+        found = {
+            post.id: post
+            for post in session.scalars(select(Post).where(Post.id.in_(outlook.audience.largest)))
+        }
+    posts = [found[post_id] for post_id in outlook.audience.largest if post_id in found]
+    return default_subject(settings, posts) if posts else ""
 
 
 def would_send(

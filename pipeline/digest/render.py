@@ -12,6 +12,7 @@ import functools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pipeline.clicks import post_links
 from pipeline.digest.entries import TITLE_LENGTH, date_range, entries, inert
@@ -20,6 +21,9 @@ from pipeline.mail.render import RenderedEmail, render_email, site_context
 from pipeline.sanitize import SUMMARY_LENGTH, shorten
 from pipeline.settings import Settings
 from pipeline.storage.models import Post
+
+if TYPE_CHECKING:
+    from pipeline.editorial import Intro
 
 GMAIL_CLIP = 102_000  # bytes of HTML; "102 KB" read the strict way
 SUMMARY_LENGTHS = (SUMMARY_LENGTH, 120, 0)  # tried in turn; 0 shows titles only
@@ -52,16 +56,20 @@ def render_digest(
     *,
     run_id: int | None = None,
     archive_url: str = "",
+    subject: str | None = None,
+    intro: Intro | None = None,
 ) -> DigestContent:
     """The digest of `posts` (newest first, at least one), with the slots `%%unsubscribe_url%%`
     and `%%preferences_url%%`; a run's digest links posts through the click counter. Costs a
     few MJML renders: call it once per selection. `archive_url` is the run's public copy,
-    linked as "View in browser"."""
+    linked as "View in browser". An editor's `subject` (a clean line, see
+    `pipeline.editorial.subject_line`) replaces the default one, and their `intro` opens
+    the mail."""
     if not posts:
         raise ValueError("a digest needs at least one post")
     dates = date_range([post.published for post in posts], settings.zone)
-    subject = _subject(settings, posts, dates)
-    render: Render = functools.partial(_render, settings, posts, dates, run_id, archive_url)
+    subject = subject or _subject(settings, posts, dates)
+    render: Render = functools.partial(_render, settings, posts, dates, run_id, archive_url, intro)
     reserve = len(settings.base_url) + SLOT_ALLOWANCE
     shown, body = _fitted(render, len(posts), functools.partial(_fits, reserve=reserve))
     return DigestContent(
@@ -72,6 +80,11 @@ def render_digest(
         posts=len(posts),
         shown=shown,
     )
+
+
+def default_subject(settings: Settings, posts: Sequence[Post]) -> str:
+    """The subject a digest of `posts` gets when no editor sets one."""
+    return _subject(settings, posts, date_range([post.published for post in posts], settings.zone))
 
 
 def _subject(settings: Settings, posts: Sequence[Post], dates: str) -> str:
@@ -115,6 +128,7 @@ def _render(
     dates: str,
     run_id: int | None,
     archive_url: str,
+    intro: Intro | None,
     shown: int,
     summary_length: int,
 ) -> RenderedEmail:
@@ -142,4 +156,6 @@ def _render(
         ),
         more=f"{more} more post{'s' if more != 1 else ''} on the site" if more else "",
         postal_address=inert(settings.postal_address or ""),
+        intro_html=intro.html if intro else "",
+        intro_text=intro.text if intro else "",
     )

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from pipeline.digest.select import Planned, period_of, planned
+from pipeline.editorial import Editorial
 from pipeline.outbox import RunStatus, find_run, rows
 from pipeline.settings import Settings
 from pipeline.storage import Database
@@ -41,11 +42,14 @@ def start_run(
     now: datetime,
     *,
     local_hours: bool = False,
+    note: Editorial | None = None,
 ) -> RunStart:
     """The run for the period `now` falls in: created with its outbox rows, or the existing one.
 
     With `local_hours` (scheduled runs), subscribers in zones where DIGEST_SCHEDULE's time
-    of day is still to come get their copy then; everyone else at once.
+    of day is still to come get their copy then; everyone else at once. An editor's `note`
+    (subject, intro) is stored with a run this call creates; an existing run keeps its own,
+    so a resumed run sends the mail it began with.
     """
     period = period_of(frequency, now, settings.zone)
     return open_run(
@@ -56,6 +60,7 @@ def start_run(
         now,
         lambda session, cutoff: planned(session, frequency, cutoff),
         local_hours=local_hours,
+        note=note,
     )
 
 
@@ -71,10 +76,11 @@ def open_run(
     planner: Planner,
     *,
     local_hours: bool = False,
+    note: Editorial | None = None,
 ) -> RunStart:
     """The run for (`frequency`, `period`): the existing one, or one created now with an
     outbox row for each recipient `planner` finds (given the session and the run's cutoff),
-    in one transaction."""
+    in one transaction; `note` is the editor's subject and intro for it."""
     existing = find_run(db, frequency, period)
     if existing is not None:
         return RunStart(existing, created=False)
@@ -88,6 +94,8 @@ def open_run(
                 created=now,
                 cutoff=now,
                 expires_at=expires,
+                subject=note.subject if note else None,
+                intro=note.intro if note else None,
             )
             session.add(run)
             session.flush()

@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 from pipeline.archive import archive_url, keep
 from pipeline.delivery import Backend, SendResult, open_backend
 from pipeline.digest import digest_recipient, digest_template, render_digest
+from pipeline.editorial import Editorial, mail_parts
 from pipeline.keys import signing_keys
 from pipeline.mail import confirmation_message
 from pipeline.mail.dkim import dkim_signer
@@ -338,8 +339,17 @@ class _Pipe:
         posts = [found[post_id] for post_id in wanted if post_id in found]
         if not posts:
             return "its posts were removed"
+        run = session.get(DigestRun, self.run_id)
+        subject, intro = mail_parts(Editorial(run.subject, run.intro) if run else None)
         link = archive_url(self.settings, *self._run_key(session)[1:])
-        content = render_digest(self.settings, posts, run_id=self.run_id, archive_url=link)
+        content = render_digest(
+            self.settings,
+            posts,
+            run_id=self.run_id,
+            archive_url=link,
+            subject=subject,
+            intro=intro,
+        )
         return digest_template(self.settings, content)
 
     def _run_key(self, session: Session) -> tuple[str, str, str]:
