@@ -154,6 +154,7 @@ def run_json(run: DigestRun, run_counts: dict[str, int]) -> dict[str, Any]:
     """A run as `deliveries --json` prints it (DESIGN.md)."""
     return {
         "id": run.id,
+        "kind": run.kind,
         "frequency": run.frequency,
         "period": run.period,
         "created": run.created.isoformat(),
@@ -163,4 +164,6 @@ def run_json(run: DigestRun, run_counts: dict[str, int]) -> dict[str, Any]:
         "finished_at": run.finished_at.isoformat() if run.finished_at else None,
         "resume_at": run.resume_at.isoformat() if run.resume_at else None,
         "note": run.note,
+        "subject": run.subject,
+        "topic": run.topic,
     }

@@ -23,14 +23,24 @@ from pipeline.digest.preview import (
     editor_copy,
     preview_message,
     preview_posts,
+    run_subject,
     send_outlook,
 )
 from pipeline.digest.runs import start_run
 from pipeline.digest.select import period_of
+from pipeline.editorial import (
+    MAX_INTRO,
+    MAX_SUBJECT,
+    Editorial,
+    EditorialError,
+    editorial,
+    render_intro,
+)
 from pipeline.mail.template import OutgoingMessage
 from pipeline.outbox import find_run
 from pipeline.settings import Settings
 from pipeline.web.admin.csrf import NONCE_FIELD
+from pipeline.web.admin.forms import AdminForm
 from pipeline.web.admin.mailview import read_mail
 from pipeline.web.admin.render import framed, message_page, page, see_other
 from pipeline.web.admin.routing import AdminRoute, posted, session_of
@@ -96,23 +106,38 @@ def send_test(request: Request) -> Response:
 
 @router.get("/digest/send")
 def confirm_send(request: Request, frequency: Frequency = "weekly") -> HTMLResponse:
-    """What sending now would do, and the button that does it."""
-    state = web_state(request)
-    outlook = send_outlook(state.db, state.settings, frequency, datetime.now(UTC))
-    sendable = not outlook.finished and (outlook.run is not None or outlook.recipients > 0)
-    nonce = web_state(request).admin.nonces.issue() if sendable else None
-    return page(request, "send.html", outlook=outlook, nonce=nonce)
+    """What sending now would do, the subject and intro to set for it, and the button."""
+    return _send_page(request, frequency, None)
+
+
+@router.post("/digest/send/review")
+def review_send(request: Request) -> Response:
+    """The confirmation again, with the subject and intro the editor just wrote."""
+    form = posted(request)
+    frequency = form.text("frequency")
+    if frequency not in FREQUENCIES:
+        return _unknown_frequency(request)
+    try:
+        note = editorial(form.text("subject"), form.text("intro"))
+    except EditorialError as exc:
+        return _send_page(request, frequency, None, 422, error=str(exc), form=form)
+    return _send_page(request, frequency, note)
 
 
 @router.post("/digest/send")
 def send_now(request: Request) -> Response:
     """Start (or resume) this period's run and send it in the background; a form sent
-    again only leads to the run its first sending started."""
+    again only leads to the run its first sending started. A new run takes the subject
+    and intro of the form; an existing one keeps its own."""
     form = posted(request)
     frequency = form.text("frequency")
     if frequency not in FREQUENCIES:
         return _unknown_frequency(request)
     db, settings = web_state(request).db, web_state(request).settings
+    try:
+        note = editorial(form.text("subject"), form.text("intro"))
+    except EditorialError as exc:
+        return _send_page(request, frequency, None, 422, error=str(exc), form=form)
     try:
         check_backend(settings)
     except DeliveryConfigError as exc:
@@ -127,9 +152,40 @@ def send_now(request: Request) -> Response:
     if not state.admin.nonces.use(form.text(NONCE_FIELD)):
         run = find_run(db, frequency, period_of(frequency, now, settings.zone))
         return see_other(f"/admin/runs/{run.id}" if run else "/admin/runs")
-    run = start_run(db, settings, frequency, now).run
+    run = start_run(db, settings, frequency, now, note=note).run
     state.senders.start(db, settings, run)
     return see_other(f"/admin/runs/{run.id}")
+
+
+def _send_page(
+    request: Request,
+    frequency: str,
+    note: Editorial | None,
+    status: int = 200,
+    *,
+    error: str | None = None,
+    form: AdminForm | None = None,
+) -> HTMLResponse:
+    """The confirmation: subject, intro, posts and recipients by frequency and zone."""
+    state = web_state(request)
+    outlook = send_outlook(state.db, state.settings, frequency, datetime.now(UTC))
+    sendable = not outlook.finished and (outlook.run is not None or outlook.recipients > 0)
+    nonce = state.admin.nonces.issue() if sendable and not error else None
+    intro = outlook.run.intro if outlook.run is not None else note.intro if note else None
+    return page(
+        request,
+        "send.html",
+        status,
+        outlook=outlook,
+        nonce=nonce,
+        subject=run_subject(state.db, state.settings, outlook, note),
+        intro_html=render_intro(intro).html if intro else "",
+        subject_input=form.text("subject") if form else note.subject if note else "",
+        intro_input=form.text("intro") if form else note.intro if note else "",
+        max_subject=MAX_SUBJECT,
+        max_intro=MAX_INTRO,
+        error=error,
+    )
 
 
 def _unknown_frequency(request: Request) -> HTMLResponse:

@@ -8,6 +8,7 @@ from typing import Literal
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 
+from pipeline.clicks import click_totals
 from pipeline.outbox import (
     FINISHED,
     RunStatus,
@@ -34,8 +35,10 @@ NO_RUN = "There is no such digest run."
 def runs(request: Request) -> HTMLResponse:
     db = web_state(request).db
     listed = recent_runs(db, limit=RUNS_LISTED)
-    by_run = counts(db, [run.id for run in listed])
-    return page(request, "runs.html", runs=[(run, by_run[run.id]) for run in listed])
+    ids = [run.id for run in listed]
+    by_run = counts(db, ids)
+    clicks = click_totals(db, ids).runs
+    return page(request, "runs.html", runs=[(run, by_run[run.id]) for run in listed], clicks=clicks)
 
 
 @router.get("/runs/{run_id}")
@@ -53,6 +56,8 @@ def run_page(request: Request, run_id: int) -> HTMLResponse:
         run=run,
         counts=counts(db, [run_id])[run_id],
         problems=problems(db, run_id, PROBLEMS_SHOWN),
+        clicks=click_totals(db, [run_id]).posts.get(run_id, []),
+        click_counting=request.app.state.settings.click_counting,
         refresh=REFRESH_SECONDS if active and run.status != RunStatus.PAUSED else None,
         finished=not active,
     )

@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 
 from pipeline.digest.each import EACH
 from pipeline.digest.runs import start_run
+from pipeline.editorial import EditorialError, editorial
 from pipeline.outbox import (
     UNFINISHED,
     cancel_run,
@@ -30,7 +31,7 @@ from pipeline.storage.models import DigestRun
 from pipeline.web.api.context import DatabaseDep, SendersDep, SettingsDep, StateDep
 from pipeline.web.api.errors import ApiError
 from pipeline.web.api.idempotency import Answer, KeyHeader
-from pipeline.web.api.models import RunOut, failures
+from pipeline.web.api.models import RunOut, SendRequest, failures
 from pipeline.web.api.routing import ApiRoute
 from pipeline.web.sending import check_backend
 from subscribers import Frequency
@@ -81,20 +82,26 @@ def send_digest(
     state: StateDep,
     senders: SendersDep,
     idempotency_key: KeyHeader = None,
+    body: SendRequest | None = None,
 ) -> JSONResponse:
     """Plan and queue this period's run (201), or find the one that exists (200), and send
     it in the background: one run per frequency and period however often this is called.
     Finished and paused runs are not sent again. Per-post mail (`each`) is not sent here:
-    each new post gets its own run when it is ingested (409)."""
+    each new post gets its own run when it is ingested (409). A new run takes the body's
+    subject and Markdown intro; an existing one keeps its own."""
 
     if frequency == EACH:
         raise ApiError(
             409, "per-post emails go out by themselves: each new post gets its own run at ingest"
         )
+    try:
+        note = editorial(body.subject, body.intro) if body else None
+    except EditorialError as exc:
+        raise ApiError(422, str(exc)) from None
 
     def start() -> Answer:
         check_backend(settings)
-        started = start_run(db, settings, frequency, datetime.now(UTC))
+        started = start_run(db, settings, frequency, datetime.now(UTC), note=note)
         answer = (201 if started.created else 200), _json(db, started.run)
         senders.start(db, settings, started.run)
         return answer

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from pipeline.editorial import MAX_INTRO, MAX_SUBJECT
 from subscribers import Frequency
 
 Timestamp = Annotated[
@@ -134,7 +135,8 @@ class Stats(BaseModel):
 
 class RunOut(BaseModel):
     id: int
-    frequency: Frequency
+    kind: Literal["digest", "broadcast"] = Field(description="a digest, or a one-off broadcast")
+    frequency: str = Field(description="the digest's frequency; `broadcast` for a broadcast")
     period: str = Field(examples=["2026-W47"])
     created: Timestamp
     status: str = Field(description="queued, sending, paused, done, expired or cancelled")
@@ -142,6 +144,19 @@ class RunOut(BaseModel):
     expires_at: Timestamp
     finished_at: Timestamp | None
     note: str | None
+    subject: str | None = Field(description="the subject an editor set for this run, if any")
+    topic: str | None = Field(description="a broadcast's topic, if it went to one topic only")
+
+
+class SendRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    subject: str | None = Field(
+        None, max_length=MAX_SUBJECT, description="this run's subject instead of the default"
+    )
+    intro: str | None = Field(
+        None, max_length=MAX_INTRO, description="a Markdown note that opens this run's digest"
+    )
 
 
 class PreviewRequest(BaseModel):
