@@ -7,7 +7,7 @@ import sys
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
-from pipeline.cli import content, demo, digest, feeds, serve, subscribers, worker
+from pipeline.cli import broadcast, content, demo, digest, feeds, serve, subscribers, worker
 from pipeline.cli.context import EXIT_BAD_INPUT, describe_database_error, err
 from pipeline.settings import SettingsProblem
 
@@ -22,6 +22,7 @@ app.command()(content.ingest)
 app.command()(serve.serve)
 app.command()(worker.worker)
 app.command()(demo.demo)
+app.command()(broadcast.broadcast)
 app.add_typer(content.config_app, name="config")
 app.add_typer(content.posts_app, name="posts")
 app.add_typer(feeds.feeds_app, name="feeds")

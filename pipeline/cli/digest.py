@@ -226,7 +226,7 @@ def _send_run(
             markup=False,
         )
         return
-    _report(_with_progress(db, config, run.id, wait=wait))
+    report_and_exit(send_with_progress(db, config, run.id, wait=wait))
 
 
 def _send_each(config: Settings, db: Database, yes: bool, now: datetime, *, wait: bool) -> None:
@@ -241,7 +241,7 @@ def _send_each(config: Settings, db: Database, yes: bool, now: datetime, *, wait
         run = started.run
         out.print(f"run {run.id} for {run.period}: {run.status}", markup=False)
     left = unfinished_runs(db, EACH)
-    reports = [_with_progress(db, config, run_id, wait=wait) for run_id in left]
+    reports = [send_with_progress(db, config, run_id, wait=wait) for run_id in left]
     if not reports:
         out.print("no new post to send on its own", markup=False)
         raise typer.Exit(EXIT_OK)
@@ -271,7 +271,7 @@ def _confirm_each(mails: int, posts: int, left: int) -> None:
         raise typer.Exit(EXIT_OK)
 
 
-def _report(report: SendReport) -> None:
+def report_and_exit(report: SendReport) -> None:
     for line in report.errors[:20]:
         err.print(f"error: {line}", markup=False)
     out.print(report.summary(), markup=False)
@@ -318,7 +318,7 @@ def _confirm(outlook: SendOutlook) -> None:
         raise typer.Exit(EXIT_OK)
 
 
-def _with_progress(db: Database, config: Settings, run_id: int, *, wait: bool) -> SendReport:
+def send_with_progress(db: Database, config: Settings, run_id: int, *, wait: bool) -> SendReport:
     """Send with a progress bar (sent, failed, rate, ETA) on a terminal; with BROKER_URL,
     hand the run over to the workers and follow it (unless told not to wait)."""
     left = counts(db, [run_id])[run_id]
@@ -421,7 +421,7 @@ def resume(run_id: RunId) -> None:
         fail(f"no digest run {run_id}")
     if run.status not in UNFINISHED:
         fail(f"run {run_id} is {run.status}: it cannot be resumed")
-    _report(_with_progress(db, config, run_id, wait=True))
+    report_and_exit(send_with_progress(db, config, run_id, wait=True))
 
 
 def _control(run_id: int, target: str, move: Callable[..., DigestRun | None]) -> None:

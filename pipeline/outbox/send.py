@@ -33,6 +33,8 @@ from pipeline.archive import archive_url, keep
 from pipeline.delivery import Backend, SendResult, open_backend
 from pipeline.digest import digest_recipient, digest_template, render_digest
 from pipeline.editorial import Editorial, mail_parts
+from pipeline.editorial.broadcast import KIND as BROADCAST
+from pipeline.editorial.broadcast import render_broadcast, stored_broadcast
 from pipeline.keys import signing_keys
 from pipeline.mail import confirmation_message
 from pipeline.mail.dkim import dkim_signer
@@ -328,6 +330,11 @@ class _Pipe:
         return self.templates[selection_id]
 
     def _build(self, session: Session, selection_id: int) -> MessageTemplate | str:
+        run = session.get(DigestRun, self.run_id)
+        link = archive_url(self.settings, *self._run_key(session)[1:])
+        if run is not None and run.kind == BROADCAST:
+            content = render_broadcast(self.settings, stored_broadcast(run), link)
+            return digest_template(self.settings, content)
         selection = session.get(DigestSelection, selection_id)
         wanted = selection.post_ids if selection else []
         found = {
@@ -339,9 +346,7 @@ class _Pipe:
         posts = [found[post_id] for post_id in wanted if post_id in found]
         if not posts:
             return "its posts were removed"
-        run = session.get(DigestRun, self.run_id)
         subject, intro = mail_parts(Editorial(run.subject, run.intro) if run else None)
-        link = archive_url(self.settings, *self._run_key(session)[1:])
         content = render_digest(
             self.settings,
             posts,

@@ -159,7 +159,7 @@ def send_now(request: Request) -> Response:
 
 def _send_page(
     request: Request,
-    frequency: str,
+    frequency: Frequency,
     note: Editorial | None,
     status: int = 200,
     *,
