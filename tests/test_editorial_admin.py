@@ -190,3 +190,63 @@ def test_runs_pages_show_clicks_per_run_and_per_post(
             ).status_code
             == 303
         )
+
+
+def test_a_broadcast_is_previewed_tested_then_sent_to_one_topic(
+    app: FastAPI, settings: Settings, db: Database
+) -> None:
+    store: SubscriberStore = app.state.subscribers
+    store.add("tina@example.org", topics=["Transport"], confirmed=True)
+    mail = {
+        "subject": "Bus strike\r\nBcc: evil@example.org",
+        "body": "Buses **stop** on Friday. <script>alert(1)</script>",
+        "topic": "transport",
+    }
+    with serving(app) as site:
+        assert requests.get(f"{site}/admin/broadcast", allow_redirects=False).status_code == 303
+        admin = signed_in(site)
+        shown = form_post(admin, site, "/admin/broadcast", "/admin/broadcast/preview", **mail)
+        assert shown.status_code == 200
+        assert '<h2 id="preview-heading">Bus strike Bcc: evil@example.org</h2>' in shown.text
+        assert "<strong>stop</strong>" in shown.text and "<script>alert(1)" not in shown.text
+        assert '<td>weekly</td><td>Europe/London</td><td class="number">1</td>' in (
+            shown.text.replace("\n", "")
+        )
+        tested = form_post(
+            admin, site, "/admin/broadcast", "/admin/broadcast/test", to="me@example.org", **mail
+        )
+        assert tested.status_code == 200 and "A test copy went to me@example.org." in tested.text
+        assert [m["To"] for m in mails(settings)] == ["me@example.org"]
+        assert recent_runs(db) == []
+
+        form = tokens(shown.text) | mail
+        no_csrf = admin.post(
+            f"{site}/admin/broadcast/send", data={**mail, "nonce": form["nonce"]}, timeout=10
+        )
+        assert no_csrf.status_code == 403 and recent_runs(db) == []
+        first = admin.post(f"{site}/admin/broadcast/send", data=form, allow_redirects=False)
+        again = admin.post(f"{site}/admin/broadcast/send", data=form, allow_redirects=False)
+        assert first.status_code == again.status_code == 303
+        [run] = recent_runs(db)
+        assert first.headers["Location"] == f"/admin/runs/{run.id}"
+        assert wait_until_finished(db, run.id).status == "done"
+    assert (run.kind, run.topic) == ("broadcast", "transport")
+    received = [m for m in mails(settings) if m["To"] != "me@example.org"]
+    assert [m["To"] for m in received] == ["tina@example.org"]
+    assert received[0]["Subject"] == "Bus strike Bcc: evil@example.org"
+    assert received[0]["Bcc"] is None
+    assert "/unsubscribe/" in received[0].get_body(("plain",)).get_content()
+
+
+def test_a_broadcast_without_subject_or_body_is_refused(app: FastAPI, db: Database) -> None:
+    with serving(app) as site:
+        admin = signed_in(site)
+        empty = form_post(
+            admin, site, "/admin/broadcast", "/admin/broadcast/preview", subject="", body="Hi"
+        )
+        assert empty.status_code == 422 and "subject: a broadcast needs one" in empty.text
+        blank = form_post(
+            admin, site, "/admin/broadcast", "/admin/broadcast/send", subject="Hi", body=" "
+        )
+        assert blank.status_code == 422 and "body: a broadcast needs some text" in blank.text
+    assert recent_runs(db) == []
