@@ -135,7 +135,9 @@ class Stats(BaseModel):
 
 class RunOut(BaseModel):
     id: int
-    kind: Literal["digest", "broadcast"] = Field(description="a digest, or a one-off broadcast")
+    kind: str = Field(
+        description="digest, broadcast (a one-off mail) or invitation (confirmation requests)"
+    )
     frequency: str = Field(description="the digest's frequency; `broadcast` for a broadcast")
     period: str = Field(examples=["2026-W47"])
     created: Timestamp
