@@ -4,6 +4,7 @@ text twins, sanitised, kept by a resumed run, and shown before sending."""
 from __future__ import annotations
 
 import email
+import json
 from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage
@@ -203,7 +204,7 @@ def test_bad_subject_and_intro_are_one_line_errors(tmp_path: Path) -> None:
     assert json_runs(tmp_path) == []
 
 
-def json_runs(tmp_path: Path) -> list[object]:
-    import json
-
-    return json.loads(run("deliveries", "--json", cwd=tmp_path).stdout)
+def json_runs(tmp_path: Path) -> list[dict[str, object]]:
+    """The digest runs (`prepared` leaves an invitation run for its pending person)."""
+    listed = json.loads(run("deliveries", "--json", cwd=tmp_path).stdout)
+    return [item for item in listed if item["kind"] == "digest"]
