@@ -33,6 +33,7 @@ from pipeline.outbox import get_run, recent_runs
 from pipeline.settings import Settings
 from pipeline.storage import Database
 from pipeline.storage.models import Post
+from pipeline.web.state import web_state
 from subscribers import SubscriberStore
 
 
@@ -47,7 +48,7 @@ def app(settings: Settings, db: Database, posts_dir: Path) -> FastAPI:
     write_post(posts_dir, "libraries", "Running libraries", timedelta(days=1))
     ingest(db, settings)
     app = api_app(settings, db)
-    store: SubscriberStore = app.state.subscribers
+    store: SubscriberStore = web_state(app).subscribers
     for address in READERS[:2]:
         store.add(address, confirmed=True)
     store.add("kenji@example.org", timezone="Asia/Tokyo", confirmed=True)
@@ -195,7 +196,7 @@ def test_runs_pages_show_clicks_per_run_and_per_post(
 def test_a_broadcast_is_previewed_tested_then_sent_to_one_topic(
     app: FastAPI, settings: Settings, db: Database
 ) -> None:
-    store: SubscriberStore = app.state.subscribers
+    store: SubscriberStore = web_state(app).subscribers
     store.add("tina@example.org", topics=["Transport"], confirmed=True)
     mail = {
         "subject": "Bus strike\r\nBcc: evil@example.org",

@@ -23,8 +23,8 @@ from pipeline.web.admin.csrf import NONCE_FIELD
 from pipeline.web.admin.forms import AdminForm
 from pipeline.web.admin.render import message_page, page, see_other
 from pipeline.web.admin.routing import AdminRoute, posted, session_of
-from pipeline.web.admin.state import admin_state
-from pipeline.web.api.sending import check_backend
+from pipeline.web.sending import check_backend
+from pipeline.web.state import web_state
 from subscribers import SubscriberError, normalise_email
 
 router = APIRouter(route_class=AdminRoute)
@@ -55,7 +55,7 @@ def send_test(request: Request) -> HTMLResponse:
         mail = _mail(form)
         address = normalise_email(form.text("to"))
         result = send_one(
-            request.app.state.settings, test_copy(request.app.state.settings, mail, address)
+            web_state(request).settings, test_copy(web_state(request).settings, mail, address)
         )
     except (EditorialError, SubscriberError) as exc:
         return _page(request, form, None, 422, error=f"Not sent: {exc}")
@@ -74,13 +74,13 @@ def send_now(request: Request) -> Response:
         mail = _mail(form)
     except EditorialError as exc:
         return _page(request, form, None, 422, error=str(exc))
-    db, settings = request.app.state.db, request.app.state.settings
+    state = web_state(request)
+    db, settings = state.db, state.settings
     try:
         check_backend(settings)
     except DeliveryConfigError as exc:
         return message_page(request, 503, "Cannot send", str(exc))
-    state = admin_state(request.app)
-    if not state.nonces.use(form.text(NONCE_FIELD)):
+    if not state.admin.nonces.use(form.text(NONCE_FIELD)):
         return see_other("/admin/runs")
     run = start_broadcast(db, mail, datetime.now(UTC)).run
     state.senders.start(db, settings, run)
@@ -101,7 +101,7 @@ def _page(
     notice: str | None = None,
 ) -> HTMLResponse:
     """The form (kept as typed), and with a checked `mail` its preview and send button."""
-    db = request.app.state.db
+    db = web_state(request).db
     reach = audience(db, mail.topic) if mail else {}
     total = sum(reach.values())
     body = render_intro(mail.body) if mail else None
@@ -117,7 +117,7 @@ def _page(
         body_text=body.text if body else "",
         reach=reach,
         total=total,
-        nonce=admin_state(request.app).nonces.issue() if mail and total else None,
+        nonce=web_state(request).admin.nonces.issue() if mail and total else None,
         test_to=form.text("to") if form and form.text("to") else user if "@" in user else "",
         max_subject=MAX_SUBJECT,
         max_body=MAX_INTRO,

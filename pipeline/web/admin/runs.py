@@ -57,7 +57,7 @@ def run_page(request: Request, run_id: int) -> HTMLResponse:
         counts=counts(db, [run_id])[run_id],
         problems=problems(db, run_id, PROBLEMS_SHOWN),
         clicks=click_totals(db, [run_id]).posts.get(run_id, []),
-        click_counting=request.app.state.settings.click_counting,
+        click_counting=web_state(request).settings.click_counting,
         refresh=REFRESH_SECONDS if active and run.status != RunStatus.PAUSED else None,
         finished=not active,
     )
