@@ -252,3 +252,15 @@ def test_the_outbox_shows_mail_to_a_hostile_name(
         shown = admin.get(f"{site}/admin/outbox/{name}", timeout=10)
         assert shown.status_code == 200, name
         assert READER in shown.text
+
+
+def test_a_site_title_that_looks_like_a_slot_stays_text() -> None:
+    """SITE_TITLE `%%to%%` once made every confirmation mail fail to build (its subject
+    looked personalised) and would have printed the reader's address in the body."""
+    config = load_settings(site_title="Notes %%to%% %%email%%", email_from=SENDER)
+    message = confirmation_message(config, to_email=READER, confirm_url="https://b.example/c/x")
+    parsed = email.message_from_bytes(message.raw, policy=SMTP)
+    assert parsed["Subject"].startswith("Confirm your subscription to Notes %")
+    text = parsed.get_body(("plain",)).get_content()
+    assert "Notes %\u2060%to%\u2060% %\u2060%email%\u2060%" in text
+    assert text.count(READER) == 0

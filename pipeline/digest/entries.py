@@ -8,7 +8,6 @@ recipient their own address, let alone someone else's.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,13 +15,13 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from pipeline.links import post_url
+from pipeline.mail.template import SLOT_START, inert
 from pipeline.sanitize import shorten, summary_cut
 from pipeline.storage.models import Post
 
 TITLE_LENGTH = 200  # a title is a line, not an essay: the size cap counts on it
 BYLINE_AUTHORS = 3
 
-_SLOT_START = re.compile(r"%(?=%)")
 _URL_SAFE = "!#$%&'()*+,-./:;=?@[]_~"  # reserved characters and escapes stay as they are
 
 
@@ -38,11 +37,6 @@ class Entry:
     summary: str  # empty when the digest shows titles only
     image: str = ""  # the lead image's URL, "" for none
     image_alt: str = ""
-
-
-def inert(text: str) -> str:
-    """`text` with no `%%` left in it, looking the same."""
-    return _SLOT_START.sub("%\u2060", text)
 
 
 def entries(
@@ -114,4 +108,4 @@ def _link(post: Post, base_url: str) -> str:
 
 
 def _safe_url(url: str) -> str:
-    return _SLOT_START.sub("%25", quote(url, safe=_URL_SAFE))
+    return SLOT_START.sub("%25", quote(url, safe=_URL_SAFE))

@@ -16,10 +16,15 @@ from email.utils import formataddr, parseaddr
 from typing import Protocol
 
 from pipeline.delivery.inbound import mailto_unsubscribe
-from pipeline.digest.entries import inert
 from pipeline.digest.render import DigestContent
 from pipeline.mail.headers import safe_header
-from pipeline.mail.template import MessageTemplate, OutgoingMessage, Recipient, build_template
+from pipeline.mail.template import (
+    MessageTemplate,
+    OutgoingMessage,
+    Recipient,
+    build_template,
+    inert,
+)
 from pipeline.settings import Settings
 from subscribers import TokenSigner
 

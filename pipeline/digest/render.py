@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pipeline.clicks import post_links
-from pipeline.digest.entries import TITLE_LENGTH, date_range, entries, inert
+from pipeline.digest.entries import TITLE_LENGTH, date_range, entries
 from pipeline.mail.headers import safe_header
 from pipeline.mail.render import RenderedEmail, render_email, site_context
+from pipeline.mail.template import inert
 from pipeline.sanitize import SUMMARY_LENGTH, shorten
 from pipeline.settings import Settings
 from pipeline.storage.models import Post

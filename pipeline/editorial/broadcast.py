@@ -16,13 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipeline.digest.entries import inert
 from pipeline.digest.message import digest_template
 from pipeline.digest.render import DigestContent
 from pipeline.editorial.files import read_markdown
 from pipeline.editorial.note import MAX_INTRO, EditorialError, editorial, render_intro, subject_line
 from pipeline.mail.render import render_email, site_context
-from pipeline.mail.template import OutgoingMessage, Recipient
+from pipeline.mail.template import OutgoingMessage, Recipient, inert
 from pipeline.sanitize import shorten
 from pipeline.settings import Settings
 from pipeline.sources.base import ParseError

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import nh3
 from markdown_it import MarkdownIt
 
-from pipeline.digest.entries import inert
 from pipeline.mail.headers import safe_header
+from pipeline.mail.template import inert
 from pipeline.sanitize import clean_text, sanitize_html
 
 MAX_SUBJECT = 200  # characters: a subject is a line, and mail clients show ~60 of it

@@ -13,7 +13,7 @@ from email.policy import SMTP, EmailPolicy
 from types import MappingProxyType
 
 from pipeline.mail.headers import format_address, safe_header
-from pipeline.mail.template import OutgoingMessage, Recipient, build_template
+from pipeline.mail.template import OutgoingMessage, Recipient, build_template, inert
 
 NO_HEADERS: Mapping[str, str] = MappingProxyType({})
 
@@ -58,7 +58,8 @@ def compose(
     headers: Mapping[str, str] = NO_HEADERS,
     message_id_domain: str | None = None,
 ) -> OutgoingMessage:
-    """A multipart/alternative message (plain text first, so clients prefer the HTML).
+    """A multipart/alternative message (plain text first, so clients prefer the HTML); one
+    recipient's whole mail, so nothing in its text is a slot.
 
     `sender` and `to` are address headers (`format_address` builds them safely);
     `message_id_domain` defaults to the sender's domain. Raises ValueError for an address
@@ -76,9 +77,9 @@ def compose(
             raise ValueError(f"header {name!r} cannot be added")
     template = build_template(
         sender=from_value,
-        subject=subject,
-        text=text,
-        html_body=html,
+        subject=inert(subject),
+        text=inert(text),
+        html_body=inert(html),
         headers=headers,
         message_id_domain=domain,
     )

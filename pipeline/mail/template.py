@@ -37,11 +37,18 @@ Context = Literal["header", "text", "html"]
 # The slots every message has; templates may declare more (see Recipient.variables).
 # Only declared names are slots: any other `%%word%%` in a post stays text.
 BUILTIN_SLOTS = frozenset({"to", "message_id", "email", "name"})
+SLOT_START = re.compile(r"%(?=%)")  # a slot is `%%name%%`: no `%%`, no slot
 _SOFT_BREAK = b"=\r\n"
 _LINE_END = re.compile(r"\r\n|\r")
 _MAX_HEADER_VALUE = 900
 NO_VARIABLES: Mapping[str, str] = MappingProxyType({})
 T = TypeVar("T")
+
+
+def inert(text: str) -> str:
+    """`text` with no `%%` left in it, looking the same: text from a post, a setting or an
+    editor can never become a slot that a recipient's address or link fills."""
+    return SLOT_START.sub("%\u2060", text)
 
 
 @dataclass(frozen=True)
