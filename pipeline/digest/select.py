@@ -16,11 +16,11 @@ planning a thousand.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from pipeline.outbox.rows import last_digests
@@ -99,24 +99,9 @@ def planned(
 ) -> Iterator[list[Planned]]:
     """Every confirmed subscriber of `frequency` with something new, in id order, read
     `chunk` (PLAN_CHUNK) subscribers at a time."""
-    size = chunk or PLAN_CHUNK
     lookback = cutoff - FIRST_DIGEST_LOOKBACK[frequency]
-    after = 0
-    while True:
-        subscribers = session.execute(
-            select(Subscriber.id, Subscriber.topics, Subscriber.timezone)
-            .where(
-                Subscriber.status == "confirmed",
-                Subscriber.frequency == frequency,
-                Subscriber.id > after,
-            )
-            .order_by(Subscriber.id)
-            .limit(size)
-        ).all()
-        if not subscribers:
-            return
-        after = subscribers[-1].id
-        last = last_digests(session, subscribers[0].id, after)
+    for subscribers in _confirmed(session, frequency, chunk or PLAN_CHUNK):
+        last = last_digests(session, subscribers[0].id, subscribers[-1].id)
         posts = candidates(session, min([lookback, *last.values()]), cutoff)
         found = []
         for row in subscribers:
@@ -145,23 +130,8 @@ def planned_post(
     if post is None:
         return
     candidate = Candidate(post.id, post.news_at, frozenset(tag.casefold() for tag in post.tags))
-    size = chunk or PLAN_CHUNK
-    after = 0
-    while True:
-        subscribers = session.execute(
-            select(Subscriber.id, Subscriber.topics, Subscriber.timezone)
-            .where(
-                Subscriber.status == "confirmed",
-                Subscriber.frequency == "each",
-                Subscriber.id > after,
-            )
-            .order_by(Subscriber.id)
-            .limit(size)
-        ).all()
-        if not subscribers:
-            return
-        after = subscribers[-1].id
-        last = last_digests(session, subscribers[0].id, after, but="each")
+    for subscribers in _confirmed(session, "each", chunk or PLAN_CHUNK):
+        last = last_digests(session, subscribers[0].id, subscribers[-1].id, but="each")
         yield [
             Planned(row.id, (post.id,), row.timezone)
             for row in subscribers
@@ -202,3 +172,26 @@ def candidates(session: Session, after: datetime, cutoff: datetime) -> list[Cand
         Candidate(row.id, row.news_at, frozenset(tag.casefold() for tag in row.tags))
         for row in rows
     ]
+
+
+def _confirmed(
+    session: Session, frequency: Frequency, size: int
+) -> Iterator[Sequence[Row[int, list[str], str]]]:
+    """The confirmed subscribers of `frequency` (id, topics, timezone), in id order, `size`
+    at a time: a plan never holds more than one chunk of them."""
+    after = 0
+    while True:
+        subscribers = session.execute(
+            select(Subscriber.id, Subscriber.topics, Subscriber.timezone)
+            .where(
+                Subscriber.status == "confirmed",
+                Subscriber.frequency == frequency,
+                Subscriber.id > after,
+            )
+            .order_by(Subscriber.id)
+            .limit(size)
+        ).all()
+        if not subscribers:
+            return
+        yield subscribers
+        after = subscribers[-1].id
