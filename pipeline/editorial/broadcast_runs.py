@@ -4,13 +4,13 @@ sending the same mail again (after a crash, or a double click) finds the run it 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from pipeline.digest.runs import RunStart
 from pipeline.editorial.broadcast import KIND, Broadcast
 from pipeline.outbox import RunStatus, find_run, rows
 from pipeline.storage import Database
@@ -49,19 +49,11 @@ def audience(db: Database, topic: str | None) -> dict[tuple[str, str], int]:
     return dict(sorted(tally.items()))
 
 
-@dataclass(frozen=True)
-class BroadcastStart:
-    """The broadcast's run, and whether this call created it (else it existed)."""
-
-    run: DigestRun
-    created: bool
-
-
-def start_broadcast(db: Database, mail: Broadcast, now: datetime) -> BroadcastStart:
+def start_broadcast(db: Database, mail: Broadcast, now: datetime) -> RunStart:
     """The broadcast's run with one outbox row per recipient, or the run it already has."""
     existing = find_run(db, KIND, mail.key)
     if existing is not None:
-        return BroadcastStart(existing, created=False)
+        return RunStart(existing, created=False)
     try:
         with db.session() as session:
             run = DigestRun(
@@ -92,5 +84,5 @@ def start_broadcast(db: Database, mail: Broadcast, now: datetime) -> BroadcastSt
         raced = find_run(db, KIND, mail.key)
         if raced is None:
             raise
-        return BroadcastStart(raced, created=False)
-    return BroadcastStart(run, created=True)
+        return RunStart(raced, created=False)
+    return RunStart(run, created=True)
