@@ -501,7 +501,7 @@ def prune(session: Session, now: datetime, keep: timedelta = RETENTION) -> int:
     latest_cutoff = (
         select(func.max(other_run.cutoff))
         .join(other, other.run_id == other_run.id)
-        .where(other.subscriber_id == OutboxItem.subscriber_id, other.status == "sent")
+        .where(other.subscriber_id == OutboxItem.subscriber_id, other.status == OutboxStatus.SENT)
         .scalar_subquery()
     )
     own_cutoff = select(DigestRun.cutoff).where(DigestRun.id == OutboxItem.run_id).scalar_subquery()

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from pipeline.outbox import (
     FINISHED,
+    OutboxStatus,
     RunStatus,
     SendReport,
     backlog,
@@ -63,7 +64,7 @@ def watch_run(
     report.errors = [
         f"{email or 'row ' + str(item.id)}: {item.last_error}"
         for item, email in problems(db, run_id, ERRORS_SHOWN)
-        if item.status == "failed"
+        if item.status == OutboxStatus.FAILED
     ]
     return report
 
