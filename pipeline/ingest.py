@@ -30,13 +30,14 @@ from pipeline.redact import redacted
 from pipeline.settings import Settings, SourceConfig
 from pipeline.sources import Batch, Entry, Source, SourceError, open_source
 from pipeline.storage import Database
+from pipeline.storage.dialect import INGEST_LOCK, clash_aware_insert, hold_advisory_lock
 from pipeline.storage.models import Post, SourceState
 
 PUBLISHED, DRAFT, REMOVED = "published", "draft", "removed"
 Track = Callable[[Sequence[SourceConfig]], Iterable[SourceConfig]]
 _CHUNK = 500
-# Sources are read side by side; their posts are stored one source at a time, so slugs
-# are claimed without races and SQLite sees one writer.
+# Sources are read side by side; their posts are stored one source at a time (here, and
+# across processes by `_hold_store`), so slugs are claimed without races.
 _storing = threading.Lock()
 
 
@@ -116,9 +117,20 @@ def ingest_source(
     report.failed, report.errors = len(batch.errors), [redacted(error) for error in batch.errors]
     news = _News(now, timedelta(days=settings.freshness_days), stored is None and not mail_backlog)
     with _storing, db.session() as session:
+        _hold_store(session, source.name, now)
         _apply(session, source.name, batch, settings, news, report)
         _save_state(session, source.name, batch.state, now)
     return report
+
+
+def _hold_store(session: Session, name: str, now: datetime) -> None:
+    """Make this transaction the only one storing posts until it ends, before it reads what
+    is stored: two `serve` processes (or `serve` and the CLI) ingesting at once must not
+    both insert one post, slug or state row. PostgreSQL waits on an advisory lock; on
+    SQLite the state row's insert, this transaction's first write, takes the file's lock."""
+    hold_advisory_lock(session.connection(), INGEST_LOCK)
+    blank = {"name": name, "state": {}, "last_read": now}
+    session.execute(clash_aware_insert(session, SourceState).values(blank).on_conflict_do_nothing())
 
 
 @dataclass(frozen=True)
@@ -310,13 +322,10 @@ def _retire(
 
 
 def _save_state(session: Session, name: str, state: dict[str, Any], now: datetime) -> None:
-    stored = session.get(SourceState, name)
-    if stored is None:
-        session.add(SourceState(name=name, state=state, last_read=now))
-    else:
-        if stored.state != state:
-            stored.state = state
-        stored.last_read = now
+    """Store the source's state in its row (`_hold_store` made sure there is one)."""
+    session.execute(
+        update(SourceState).where(SourceState.name == name).values(state=state, last_read=now)
+    )
 
 
 class _Slugs:

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import threading
 from pathlib import Path
 
+from cli_runner import NEWSLETTER, clean_environment
 from pytest_httpserver import HTTPServer
+from sqlalchemy import func, select
 from werkzeug import Request, Response
 
 from pipeline.ingest import ingest
 from pipeline.settings import Settings, load_settings
 from pipeline.storage import Database
+from pipeline.storage.models import Post, SourceState
 from pipeline.storage.posts import published_posts
 
 RSS = """<?xml version="1.0" encoding="utf-8"?>
@@ -73,3 +79,51 @@ def test_unreachable_feed_fails_only_its_source(
     assert broken.failed == 1
     assert broken.errors == [f"{httpserver.url_for('/feed.xml')}: HTTP 500 after 1 retry"]
     assert (local.new, local.failed) == (1, 0)
+
+
+def test_two_processes_ingesting_one_feed_at_once_store_each_post_once(
+    db: Database, database_url: str, tmp_path: Path
+) -> None:
+    """Two `serve` processes start together and each ingests at once: the feed answers both
+    only when both have asked, so both store the same posts at the same moment."""
+    items = "".join(
+        f"<item><title>Post {n}</title><link>https://partner.example/{n}</link>"
+        f"<guid>urn:{n}</guid><pubDate>Mon, 02 Nov 2026 09:00:00 +0000</pubDate></item>"
+        for n in range(300)
+    )
+    feed = RSS.split("<item>")[0] + items + "</channel></rss>"
+    both_asked = threading.Barrier(2)
+
+    def serve(_request: Request) -> Response:
+        both_asked.wait(timeout=30)
+        return Response(feed, content_type="application/rss+xml")
+
+    server = HTTPServer(threaded=True)
+    server.expect_request("/feed.xml").respond_with_handler(serve)
+    server.start()
+    try:
+        source = [{"name": "partner", "kind": "feed", "url": server.url_for("/feed.xml")}]
+        environment = clean_environment(DATABASE_URL=database_url, SOURCES=json.dumps(source))
+        commands = [
+            subprocess.Popen(
+                [NEWSLETTER, "ingest"],
+                cwd=tmp_path,
+                env=environment,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(2)
+        ]
+        said = [command.communicate(timeout=120) for command in commands]
+    finally:
+        server.stop()
+    assert [command.returncode for command in commands] == [0, 0], said
+    summaries = [line for out, _ in said for line in out.splitlines() if line.startswith("partner")]
+    assert sorted(summaries) == [
+        "partner: 0 new, 0 updated, 300 unchanged, 0 removed, 0 failed",
+        "partner: 300 new, 0 updated, 0 unchanged, 0 removed, 0 failed",
+    ]
+    with db.session() as session:
+        assert session.scalar(select(func.count()).select_from(Post)) == 300
+        assert session.scalars(select(SourceState.name)).all() == ["partner"]

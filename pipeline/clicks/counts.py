@@ -8,30 +8,24 @@ followed the table grows by one row per run and post at most.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from pipeline.storage import Database
+from pipeline.storage.dialect import clash_aware_insert
 from pipeline.storage.models import ClickCount, Post
-
-# Both dialects spell the upsert alike; the generic Insert has none.
-_INSERTS: dict[str, Callable[[type[ClickCount]], postgresql.Insert | sqlite.Insert]] = {
-    "postgresql": postgresql.insert,
-    "sqlite": sqlite.insert,
-}
 
 
 def count_click(db: Database, run_id: int, post_id: int) -> bool:
     """Add one to the run's count for the post; False if the run or post is gone."""
 
     def work(session: Session) -> None:
-        insert = _INSERTS[session.get_bind().dialect.name](ClickCount)
-        statement = insert.values(run_id=run_id, post_id=post_id, clicks=1)
+        statement = clash_aware_insert(session, ClickCount).values(
+            run_id=run_id, post_id=post_id, clicks=1
+        )
         session.execute(
             statement.on_conflict_do_update(
                 index_elements=[ClickCount.run_id, ClickCount.post_id],

@@ -8,11 +8,11 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine
+
+from pipeline.storage.dialect import MIGRATE_LOCK, hold_advisory_lock
 
 MIGRATIONS = Path(__file__).with_name("migrations")
-# Serialises concurrent first runs against one PostgreSQL database.
-_PG_LOCK_ID = 0x6E6C6574
 
 
 def _config(connection: Connection) -> Config:
@@ -41,8 +41,7 @@ def upgrade(engine: Engine) -> bool:
     if current_revision(engine) == head:
         return False
     with engine.begin() as connection:
-        if connection.dialect.name == "postgresql":
-            connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _PG_LOCK_ID})
+        hold_advisory_lock(connection, MIGRATE_LOCK)
         if MigrationContext.configure(connection).get_current_revision() == head:
             return False
         command.upgrade(_config(connection), "head")

@@ -26,6 +26,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from pipeline.storage.db import Database
+from pipeline.storage.dialect import clash_aware_insert
 from pipeline.storage.models import WebState
 from subscribers.timestamps import utcnow
 
@@ -134,6 +135,5 @@ def _stored(key: str) -> str:
 
 
 def _insert(session: Session, rows: list[dict[str, Any]]) -> postgresql.Insert | sqlite.Insert:
-    """An INSERT of `rows` that can say what to do on a clash, in this database's dialect."""
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    return dialect.insert(WebState).values(rows)
+    """An INSERT of `rows` that can say what to do on a clash."""
+    return clash_aware_insert(session, WebState).values(rows)
