@@ -39,6 +39,12 @@ SUMMARY_LENGTH = 300
 # MJML) able to stop a whole feed or digest.
 _INVISIBLE = re.compile("[\x00-\x08\x0b-\x1f\x7f\ufffe\uffff\u202a-\u202e\u2066-\u2069]")
 _TAG = re.compile(r"<[^>]*>")
+# Tags inside a run of text: dropped without a space, so "<em>word</em>." stays "word.".
+_INLINE_TAG = re.compile(
+    r"</?(?:a|abbr|b|cite|code|del|em|i|ins|kbd|mark|q|s|small|span|strong|sub|sup|time|u)"
+    r"\b[^>]*>",
+    re.IGNORECASE,
+)
 _FIGURE = re.compile(r"<figure\b.*?</figure\s*>|<figcaption\b.*?</figcaption\s*>", re.I | re.S)
 _SENTENCE_END = re.compile(r"[.!?][\"\u201d\u2019')\]]*(?=\s)")
 _FURNITURE = re.compile(
@@ -79,9 +85,10 @@ def sanitize_html(fragment: str) -> str:
 
 
 def plain_text(fragment: str) -> str:
-    """Text of an HTML fragment on one line: tags dropped, entities decoded, spaces collapsed."""
+    """Text of an HTML fragment on one line: tags dropped (a block's as a space), entities
+    decoded, spaces collapsed."""
     cleaned = nh3.clean(fragment, tags=ALLOWED_TAGS, attributes={}, strip_comments=True)
-    without_tags = _TAG.sub(" ", cleaned)
+    without_tags = _TAG.sub(" ", _INLINE_TAG.sub("", cleaned))
     return _SPACE.sub(" ", html.unescape(without_tags)).strip()
 
 

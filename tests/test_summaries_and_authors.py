@@ -51,6 +51,15 @@ def test_summary_is_cut_at_a_sentence_boundary() -> None:
     assert summary_cut(long_sentence.strip(), 50).endswith("word…")
 
 
+def test_summary_keeps_punctuation_against_inline_markup_and_spaces_blocks() -> None:
+    content = (
+        '<p>Read <a href="https://x.example/r">the report</a>, then <em>decide</em>.'
+        " <strong>Now</strong>!<br>Next line<sup>1</sup>.</p>"
+    )
+    assert summarise(None, content) == "Read the report, then decide. Now! Next line1."
+    assert summarise(None, "<div>One</div><div>two</div>") == "One two"
+
+
 @pytest.mark.parametrize(
     ("given", "person"),
     [
