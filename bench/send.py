@@ -20,6 +20,9 @@ ratios, not the seconds, across machines.
     .venv/bin/python -P bench/send.py [--subscribers 20000] [--connections 4] [--rounds 3]
                                       [--database sqlite|postgres] [--huge]
                                       [--sink smtp-sink|asyncio|aiosmtpd] [--profile FILE]
+                                      [--api-only]
+
+--api-only runs only the API phases, each --rounds times, and prints their medians.
 """
 
 from __future__ import annotations
@@ -375,6 +378,23 @@ def spread(values: list[float]) -> str:
     return f"median {statistics.median(values):.2f} (min {min(values):.2f}, max {max(values):.2f})"
 
 
+def api_rounds(databases: Databases, size: int, connections: int, rounds: int) -> None:
+    """Each API backend `rounds` times, alternating, then each one's median send rate."""
+    rates: dict[str, list[float]] = {kind: [] for kind in API}
+    print(HEADER)
+    for number in range(1, rounds + 1):
+        for kind in API:
+            figures = measured(kind, databases, size, connections, "api")
+            rates[kind].append(figures["messages"] / figures["seconds"])
+            print(row(f"ours {kind} #{number}", figures), flush=True)
+    for kind, values in rates.items():
+        listed = ", ".join(f"{value:.0f}" for value in values)
+        print(
+            f"{kind}: {listed} recipients/s; median {statistics.median(values):.0f}"
+            f" (min {min(values):.0f}, max {max(values):.0f})"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subscribers", type=int, default=20_000)
@@ -398,6 +418,11 @@ def main() -> None:
         metavar="FILE",
         help="only run ours via smtp under cProfile; stats to FILE, top costs to stderr",
     )
+    parser.add_argument(
+        "--api-only",
+        action="store_true",
+        help=f"only {' and '.join(API)}, each --rounds times (medians printed)",
+    )
     parser.add_argument("--phase", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.phase:
@@ -409,7 +434,7 @@ def main() -> None:
         return
 
     count, connections = args.subscribers, args.connections
-    others = () if args.profile else HUGE if args.huge else SMALL
+    others = () if args.profile or args.api_only else HUGE if args.huge else SMALL
     with tempfile.TemporaryDirectory(prefix="bench-send-") as folder:
         databases = Databases(args.database, Path(folder), args.postgres_url)
         try:
@@ -423,6 +448,9 @@ def main() -> None:
                 return
             results: list[tuple[str, dict[str, Any]]] = []
             ratios: dict[str, list[float]] = {"send": [], "end to end": []}
+            if args.api_only:
+                api_rounds(databases, count, connections, max(1, args.rounds))
+                return
             for number in range(1, args.rounds + 1):
                 raw = measured("raw", databases, count, connections, args.sink)
                 ours = measured("smtp", databases, count, connections, args.sink)
