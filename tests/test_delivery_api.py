@@ -27,6 +27,8 @@ from pipeline.delivery import (
     open_backend,
 )
 from pipeline.delivery.parts import filled
+from pipeline.delivery.postmark import _message as postmark_message
+from pipeline.delivery.resend import _email as resend_email
 from pipeline.mail import OutgoingMessage
 from pipeline.mail.template import MessageTemplate, Recipient, build_template
 from pipeline.settings import SettingsProblem, load_settings
@@ -393,6 +395,43 @@ def test_resend_sends_batches_of_100_with_an_idempotency_key(httpserver: HTTPSer
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
         },
     }
+
+
+@pytest.mark.parametrize("provider", ["postmark", "resend"])
+def test_whole_messages_carry_what_filling_each_one_gives(
+    httpserver: HTTPServer, provider: str
+) -> None:
+    """Each template's JSON is made once with holes; every recipient's copy must still
+    be what filling its parts and encoding them gives, whatever the text and values."""
+    seen = serve(httpserver, provider, accepted(provider))
+    odd = build_template(
+        sender='Zoë\'s \\ "Blog" <news@blog.example.org>',
+        subject='Café — </script> \u2028 "quoted"',
+        text='Grüße %%name%% \\ "%%email%%"\n%%unsubscribe_url%% \u2028 %%notaslot%%\n',
+        html_body='<p title="%%name%%">\u00e9 %%name%%</p><script>"\\"</script>%%to%%',
+        headers={"List-Unsubscribe": "<%%unsubscribe_url%%>", "X-Note": "ü %%message_id%%"},
+        variables=["unsubscribe_url"],
+    )
+    names = ['Zoë "Q" \\ O\'Brien', "李雷", "Ann\u2028\nLee", "<b>&amp;</b>", ""]
+    messages = [
+        (odd if n % 2 else template()).render(
+            Recipient(
+                key=f"row-{n}",
+                email=f"reader{n}@example.org",
+                name=names[n % len(names)],
+                variables={"unsubscribe_url": f'https://blog.example.org/u/{n}?t="a"&b\\'},
+            )
+        )
+        for n in range(10)
+    ]
+    results = backend(httpserver, provider).send(messages)
+
+    assert all(result.ok for result in results)
+    shape = postmark_message if provider == "postmark" else resend_email
+    assert [message for request in seen for message in request.json] == [
+        shape(filled(message)) for message in messages
+    ]
+    assert seen[0].headers["Content-Type"] == "application/json"
 
 
 def test_resend_idempotency_key_is_the_same_when_a_batch_is_sent_again(

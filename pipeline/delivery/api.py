@@ -9,18 +9,22 @@ sending it again would mail everyone twice.
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+import re
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring_ascii
 from typing import Any, Protocol
 
 import requests
 
 from pipeline.delivery.base import Closing, Done, SendResult, delivered, failed
 from pipeline.delivery.http import RetryPolicy, api_session, describe, post
-from pipeline.delivery.parts import structured
+from pipeline.delivery.parts import Parts, escaped, slotted, structured, values
 from pipeline.delivery.ratelimit import TokenBucket
-from pipeline.mail.template import OutgoingMessage
+from pipeline.mail.template import Context, MessageTemplate, OutgoingMessage
 
 log = logging.getLogger(__name__)
 # Refusals that say nothing about the messages: the request timed out, one with the same
@@ -29,14 +33,17 @@ TRANSIENT_STATUSES = frozenset({408, 409, 429})
 # Our credentials or the account are refused: no message can go until an admin fixes it,
 # then the same messages can.
 CHANNEL_STATUSES = frozenset({401, 403})
+JSON_TYPE = {"Content-Type": "application/json"}
 
 
 @dataclass(frozen=True)
 class Call:
-    """One HTTP request to a provider: a path under its base URL and what to POST."""
+    """One HTTP request to a provider: a path under its base URL and what to POST (`body`:
+    JSON text already encoded)."""
 
     path: str
     json: Any = None
+    body: bytes | None = None
     data: Sequence[tuple[str, str]] | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
 
@@ -131,8 +138,8 @@ class APIBackend(Closing):
             timeout=self.timeout,
             policy=self.retry,
             json=call.json,
-            data=call.data,
-            headers=call.headers,
+            data=call.data if call.body is None else call.body,
+            headers=call.headers if call.body is None else {**JSON_TYPE, **call.headers},
         )
         if isinstance(answer, str):  # no answer at all, after the retries
             outcomes: list[Outcome] = [Refused(answer, permanent=False, channel=True)] * len(batch)
@@ -201,3 +208,71 @@ def _hand_over(done: Done | None, finished: list[tuple[OutgoingMessage, list[Sen
         return
     for ticket in [done(message, results) for message, results in finished]:
         ticket.wait()
+
+
+Shape = Callable[[Parts], object]
+
+
+def json_messages(batch: Sequence[OutgoingMessage], shape: Shape) -> bytes:
+    """`[shape(filled(message)) for message in batch]` as JSON text, made without filling
+    or encoding each message's parts: each template's object is encoded once with holes
+    where recipients differ (see `JsonCopy`), and a message is its values put in those."""
+    name = f"api-json:{shape.__module__}.{shape.__qualname__}"
+    text: list[str] = []
+    for message in batch:
+        text.append(",")
+        template, known = values(message)
+        template.derived(name, lambda made: JsonCopy.of(made, shape)).put(known, text)
+    text[:1] = ["["]  # in place of the first comma, if any
+    text.append("]")
+    return "".join(text).encode("ascii")
+
+
+@dataclass(frozen=True)
+class JsonCopy:
+    """A template's message as JSON text, split at its slots: literal JSON and, for each
+    slot, the context its value is escaped for."""
+
+    pieces: tuple[str | tuple[Context, str], ...]
+
+    @classmethod
+    def of(cls, template: MessageTemplate, shape: Shape) -> JsonCopy:
+        """The JSON of `shape` applied to `template`'s parts, each slot a marked hole."""
+        mark = uuid.uuid4().hex  # a fresh random word that no post or setting contains
+        holes: list[tuple[Context, str]] = []
+
+        def hole(context: Context) -> Callable[[str], str]:
+            def marked(slot: str) -> str:
+                holes.append((context, slot))
+                return f"{mark}{len(holes) - 1}{mark}"
+
+            return marked
+
+        parts = Parts(
+            sender=template.from_header,
+            to=hole("text")("to"),
+            subject=template.subject,
+            text=slotted(template, template.text, hole("text")),
+            html=slotted(template, template.html, hole("html")),
+            headers={
+                "Message-ID": hole("text")("message_id"),
+                **{
+                    name: slotted(template, value, hole("header"))
+                    for name, value in template.headers.items()
+                },
+            },
+        )
+        split = re.split(f"{mark}([0-9]+){mark}", json.dumps(shape(parts)))
+        return cls(
+            tuple(
+                piece if index % 2 == 0 else holes[int(piece)] for index, piece in enumerate(split)
+            )
+        )
+
+    def put(self, known: Mapping[str, str], text: list[str]) -> None:
+        """Append one recipient's message to `text`, from every slot's raw value."""
+        for piece in self.pieces:
+            if isinstance(piece, str):
+                text.append(piece)
+            else:
+                text.append(encode_basestring_ascii(escaped(known[piece[1]], piece[0]))[1:-1])

@@ -53,9 +53,11 @@ def filled(message: OutgoingMessage) -> Parts:
     )
 
 
-def headers(message: OutgoingMessage) -> dict[str, str]:
-    """The message's own headers with their slots filled, Message-ID first."""
-    template, known = values(message)
+def headers(message: OutgoingMessage, known: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The message's own headers with their slots filled, Message-ID first; `known` is
+    `values(message)[1]` if the caller has it already."""
+    template, known = (message.template, known) if known is not None else values(message)
+    assert template is not None, "see structured()"
     return {
         "Message-ID": message.message_id,
         **{

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 
 import requests
 
-from pipeline.delivery.api import Accepted, Call, Outcome, Refused
-from pipeline.delivery.parts import Parts, filled
+from pipeline.delivery.api import Accepted, Call, Outcome, Refused, json_messages
+from pipeline.delivery.parts import Parts
 from pipeline.mail.template import OutgoingMessage
 
 # Per-message codes an admin can clear (token, maintenance, credits, account approval,
@@ -30,7 +30,7 @@ class Postmark:
         self.headers = {"X-Postmark-Server-Token": api_key}
 
     def call(self, batch: Sequence[OutgoingMessage]) -> Call:
-        return Call("/email/batch", json=[_message(filled(message)) for message in batch])
+        return Call("/email/batch", body=json_messages(batch, _message))
 
     def outcomes(
         self, batch: Sequence[OutgoingMessage], response: requests.Response

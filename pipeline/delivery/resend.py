@@ -13,8 +13,8 @@ from collections.abc import Sequence
 
 import requests
 
-from pipeline.delivery.api import Accepted, Call, Outcome, Refused
-from pipeline.delivery.parts import filled
+from pipeline.delivery.api import Accepted, Call, Outcome, Refused, json_messages
+from pipeline.delivery.parts import Parts
 from pipeline.mail.template import OutgoingMessage
 
 
@@ -28,21 +28,8 @@ class Resend:
         self.headers = {"Authorization": f"Bearer {api_key}"}
 
     def call(self, batch: Sequence[OutgoingMessage]) -> Call:
-        emails = []
-        for message in batch:
-            parts = filled(message)
-            emails.append(
-                {
-                    "from": parts.sender,
-                    "to": [parts.to],
-                    "subject": parts.subject,
-                    "html": parts.html,
-                    "text": parts.text,
-                    "headers": dict(parts.headers),
-                }
-            )
         headers = {"Idempotency-Key": idempotency_key(batch), "x-batch-validation": "permissive"}
-        return Call("/emails/batch", json=emails, headers=headers)
+        return Call("/emails/batch", body=json_messages(batch, _email), headers=headers)
 
     def outcomes(
         self, batch: Sequence[OutgoingMessage], response: requests.Response
@@ -57,6 +44,17 @@ class Resend:
             Refused(refused[index], permanent=True) if index in refused else Accepted(ids.pop())
             for index in range(len(batch))
         ]
+
+
+def _email(parts: Parts) -> dict[str, object]:
+    return {
+        "from": parts.sender,
+        "to": [parts.to],
+        "subject": parts.subject,
+        "html": parts.html,
+        "text": parts.text,
+        "headers": dict(parts.headers),
+    }
 
 
 def idempotency_key(batch: Sequence[OutgoingMessage]) -> str:

@@ -64,7 +64,7 @@ def _personalization(
     }
     personalization: dict[str, object] = {
         "to": [_named(known["name"], known["email"])],
-        "headers": headers(message),
+        "headers": headers(message, known),
     }
     if substitutions:
         personalization["substitutions"] = substitutions
