@@ -90,6 +90,30 @@ def bench_settings(url: str, folder: Path, **overrides: Any) -> Settings:
     )
 
 
+def dkim_settings(folder: Path, *, ed25519: bool) -> dict[str, Any]:
+    """A fresh RSA-2048 key in `folder` as DKIM settings (and an Ed25519 key beside it)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519 as edwards
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    keys: dict[str, Any] = {"dkim_selector": "bench", "dkim_domain": "blog.example.org"}
+    made = {"dkim_key_file": rsa.generate_private_key(65537, 2048)}
+    if ed25519:
+        made["dkim_ed25519_key_file"] = edwards.Ed25519PrivateKey.generate()
+        keys["dkim_ed25519_selector"] = "bench-ed"
+    for setting, key in made.items():
+        path = folder / f"{setting}.pem"
+        path.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        keys[setting] = path
+    return keys
+
+
 def prepare(url: str, subscribers: int) -> None:
     """A database with POSTS recent posts and `subscribers` confirmed weekly subscribers."""
     import random
@@ -162,17 +186,20 @@ def raw_phase(url: str, folder: Path, messages: int, connections: int, port: int
 
 
 def ours_phase(url: str, folder: Path, backend: str, port: int, connections: int) -> dict[str, Any]:
-    """`start_run` then `send_run` through `backend` ("smtp", "postmark" or "sendgrid")."""
+    """`start_run` then `send_run` through `backend` ("smtp", "postmark" or "sendgrid";
+    "smtp+dkim" signs each copy with RSA, "smtp+dkim2" with RSA and Ed25519)."""
     from pipeline.digest.runs import start_run
     from pipeline.outbox import send_run
     from pipeline.storage import open_database
 
+    backend, _, signed = backend.partition("+")
     if backend == "smtp":
         wire = {"smtp_host": HOST, "smtp_port": port, "smtp_security": "none"}
     else:
         wire = {"api_key": "test", "api_base_url": f"http://{HOST}:{port}"}
+    keys = dkim_settings(folder, ed25519=signed == "dkim2") if signed else {}
     settings = bench_settings(
-        url, folder, email_backend=backend, smtp_connections=connections, **wire
+        url, folder, email_backend=backend, smtp_connections=connections, **wire, **keys
     )
     db = open_database(settings.effective_database_url)
     started = time.perf_counter()
@@ -423,6 +450,11 @@ def main() -> None:
         action="store_true",
         help=f"only {' and '.join(API)}, each --rounds times (medians printed)",
     )
+    parser.add_argument(
+        "--dkim",
+        choices=["rsa", "rsa+ed25519"],
+        help="each round also sends DKIM-signed copies (RSA-2048, and Ed25519 beside it)",
+    )
     parser.add_argument("--phase", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.phase:
@@ -434,6 +466,7 @@ def main() -> None:
         return
 
     count, connections = args.subscribers, args.connections
+    signed = {None: None, "rsa": "smtp+dkim", "rsa+ed25519": "smtp+dkim2"}[args.dkim]
     others = () if args.profile or args.api_only else HUGE if args.huge else SMALL
     with tempfile.TemporaryDirectory(prefix="bench-send-") as folder:
         databases = Databases(args.database, Path(folder), args.postgres_url)
@@ -441,13 +474,13 @@ def main() -> None:
             for size in (count, *others):
                 databases.prepare(size)
             if args.profile:
-                figures = measured("smtp", databases, count, connections, args.sink, args.profile)
-                print(
-                    f"profiled, so slower than unprofiled:\n{HEADER}\n{row('ours smtp', figures)}"
-                )
+                kind = signed or "smtp"
+                figures = measured(kind, databases, count, connections, args.sink, args.profile)
+                listed = row(f"ours {kind}", figures)
+                print(f"profiled, so slower than unprofiled:\n{HEADER}\n{listed}")
                 return
             results: list[tuple[str, dict[str, Any]]] = []
-            ratios: dict[str, list[float]] = {"send": [], "end to end": []}
+            ratios: dict[str, list[float]] = {"send": [], "end to end": [], "signed": []}
             if args.api_only:
                 api_rounds(databases, count, connections, max(1, args.rounds))
                 return
@@ -458,6 +491,10 @@ def main() -> None:
                 rate = raw["messages"] / raw["seconds"]
                 ratios["send"].append(ours["messages"] / ours["seconds"] / rate)
                 ratios["end to end"].append(ours["messages"] / ours["total_seconds"] / rate)
+                if signed:
+                    dkim = measured(signed, databases, count, connections, args.sink)
+                    results.append((f"ours {signed} #{number}", dkim))
+                    ratios["signed"].append(ours["seconds"] / dkim["seconds"])
             for kind in API:
                 results.append(
                     (f"ours {kind}", measured(kind, databases, count, connections, args.sink))
@@ -477,7 +514,8 @@ def main() -> None:
     for label, values in ratios.items():
         if values:
             rounds = ", ".join(f"{value:.2f}" for value in values)
-            print(f"ours/raw via smtp, {label}: {rounds}; {spread(values)}")
+            what = f"{signed}/smtp, send" if label == "signed" else f"ours/raw via smtp, {label}"
+            print(f"{what}: {rounds}; {spread(values)}")
     for name, figures in results:
         if name.startswith("ours smtp (") or name == "ours smtp #1":
             print(
