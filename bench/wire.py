@@ -5,17 +5,17 @@ unsigned and DKIM-signed, beside raw smtplib pushing one prebuilt copy.
 `--connections` threads. "ours" renders a copy per reader from one digest template
 (`template.render`, each reader's own links) and sends them through `SMTPPool` over as
 many connections; "ours + DKIM" also signs each copy (RSA-2048; with --ed25519 a second,
-Ed25519 signature). Rendering and signing run in a thread of their own that keeps one
-batch ahead of the pool, as a sender that overlaps its stages does; --signers N signs
-each batch in N threads (OpenSSL lets go of the GIL while it signs, so spare cores
-help). "cpu µs/msg" is the process's CPU time (all threads) per message: on a busy
+Ed25519 signature). Rendering runs in a thread of their own that keeps one batch ahead
+of the pool, as a sender that overlaps its stages does; the signer signs in its own
+threads meanwhile (OpenSSL lets go of the GIL while it signs, so spare cores help).
+"cpu µs/msg" is the process's CPU time (all threads) per message: on a busy
 machine the rates follow it. No database: this
 measures the message path from template to wire. smtp-sink offers PIPELINING unless
 --no-pipelining. Each phase runs in a fresh process; figures are printed, never
 asserted; compare the ratios, not the seconds, across machines.
 
     .venv/bin/python -P bench/wire.py [--messages 10000] [--connections 4] [--ed25519]
-                                      [--signers 1] [--no-pipelining]
+                                      [--no-pipelining]
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -94,9 +93,9 @@ def ed25519_settings(folder: Path) -> dict[str, object]:
     return {"dkim_ed25519_key_file": key, "dkim_ed25519_selector": "bench-ed"}
 
 
-def ours_phase(port: int, count: int, connections: int, dkim: str, signers: int) -> dict[str, Any]:
-    """Copies made in a producer thread, a batch ahead, and sent through `SMTPPool`;
-    each batch signed by `signers` threads (OpenSSL lets go of the GIL while it signs)."""
+def ours_phase(port: int, count: int, connections: int, dkim: str) -> dict[str, Any]:
+    """Copies made and signed in a producer thread, a batch ahead, and sent through
+    `SMTPPool`."""
     from pipeline.delivery import SMTPBackend, SMTPPool, TokenBucket
 
     pool = SMTPPool(
@@ -104,15 +103,15 @@ def ours_phase(port: int, count: int, connections: int, dkim: str, signers: int)
         TokenBucket(0),
     )
     batches: queue.Queue[list[OutgoingMessage] | None] = queue.Queue(maxsize=1)
-    signing = ThreadPoolExecutor(signers, thread_name_prefix="sign")
-    with tempfile.TemporaryDirectory() as scratch, signing:
+    with tempfile.TemporaryDirectory() as scratch:
         made, sign = copies(Path(scratch), count, dkim)
-        first = sign(next(made))  # keys read and checked, template rendered: not timed
+        first = sign(next(made))
+        first.wire()  # keys read and checked, template rendered and planned: not timed
 
         def produce() -> None:
             batches.put([first])
             while batch := list(itertools.islice(made, BATCH)):
-                batches.put(list(signing.map(sign, batch)))
+                batches.put([sign(message) for message in batch])
             batches.put(None)
 
         started, cpu = time.perf_counter(), cpu_seconds()
@@ -141,10 +140,10 @@ def raw_phase(port: int, count: int, connections: int) -> dict[str, Any]:
 DKIM = {"ours": "none", "ours+dkim": "rsa", "ours+dkim2": "rsa+ed25519"}
 
 
-def phase(kind: str, port: int, count: int, connections: int, signers: int) -> dict[str, Any]:
+def phase(kind: str, port: int, count: int, connections: int) -> dict[str, Any]:
     if kind == "raw":
         return raw_phase(port, count, connections)
-    return ours_phase(port, count, connections, DKIM[kind], signers)
+    return ours_phase(port, count, connections, DKIM[kind])
 
 
 def main() -> None:
@@ -153,10 +152,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--ed25519", action="store_true", help="also sign with Ed25519")
     parser.add_argument("--no-pipelining", action="store_true", help="smtp-sink without it")
-    parser.add_argument(
-        "--signers", type=int, default=1, help="threads that sign a batch (default 1)"
-    )
-    parser.add_argument("--phase", nargs=5, help=argparse.SUPPRESS)
+    parser.add_argument("--phase", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.phase:
         kind, *numbers = args.phase
@@ -181,12 +177,10 @@ def main() -> None:
                 sink["port"],
                 args.messages,
                 args.connections,
-                args.signers,
             )
     print(
         f"{args.messages:,} messages, {args.connections} connections, smtp-sink"
-        f" {'without' if args.no_pipelining else 'with'} PIPELINING, {args.signers} signing"
-        f" thread(s), {os.cpu_count()} CPUs,"
+        f" {'without' if args.no_pipelining else 'with'} PIPELINING, {os.cpu_count()} CPUs,"
         f" {results['raw']['bytes'] / 1024:.1f} KiB per message"
     )
     print(f"{'phase':<28} {'seconds':>8} {'msg/s':>7} {'cpu':>5} {'cpu µs/msg':>10}")

@@ -5,6 +5,8 @@ OpenSSL and an optional Ed25519 signature beside it."""
 from __future__ import annotations
 
 import base64
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from hypothesis import strategies as st
 from pipeline.mail import OutgoingMessage
 from pipeline.mail.dkim import dkim_signer
 from pipeline.mail.template import Recipient, build_template
+from pipeline.mail.wire import data_payload
 from pipeline.settings import SettingsProblem, load_settings
 
 
@@ -79,13 +82,18 @@ def test_copies_of_a_template_verify_and_cover_their_own_headers(keys: Keys) -> 
         assert not keys.verify(tampered)
 
 
+LONG = "w" * 80  # longer than a quoted-printable line: soft line breaks inside a value
 BLANKS = st.lists(
-    st.sampled_from(["a", " ", "  ", "\t", ".", "\n", "\r\n", "=", "é", " \n", "\t\n"]),
+    st.sampled_from(
+        ["a", " ", "  ", "\t", ".", "\n", "\r\n", "\r", "=", "=\r\n", "é", " \n", "\t\n", LONG]
+    ),
     max_size=30,
 ).map("".join)
 
 
-ASCII_BLANKS = st.lists(st.sampled_from(["a", " ", "  ", "\t", ".", "="]), max_size=20).map("".join)
+ASCII_BLANKS = st.lists(st.sampled_from(["a", " ", "  ", "\t", ".", "=", LONG]), max_size=20).map(
+    "".join
+)
 
 
 @settings(max_examples=60, deadline=None)
@@ -99,13 +107,42 @@ def test_any_text_and_values_verify(keys: Keys, text: str, html: str, name: str,
     assert keys.verify(keys.signer()(message).raw)
 
 
+def test_a_copy_is_signed_once_whichever_threads_want_its_bytes(keys: Keys) -> None:
+    """Signing does not hold up the caller: signatures are made by signing threads or by
+    the first reader, never twice, and every reader on any thread gets the same bytes
+    (one t= reading per copy)."""
+    readings: list[float] = []
+    gate = threading.Event()
+
+    def clock() -> float:
+        gate.wait(30)
+        readings.append(SIGNED_AT)
+        return SIGNED_AT
+
+    sign = dkim_signer(keys.settings(ed25519=True), clock=clock)
+    assert sign is not None
+    template = digest_like()
+    copies = [
+        sign(template.render(reader(f"Reader {n}", f"https://b.example/u/{n}"))) for n in range(40)
+    ]
+    assert readings == []  # the signing threads wait at the gate, the caller went on
+    gate.set()
+    with ThreadPoolExecutor(8) as readers:
+        seen = list(readers.map(lambda message: (message.raw, message.wire()), copies * 4))
+    assert len(readings) == len(copies)
+    for number, message in enumerate(copies):
+        assert {raw for raw, _ in seen[number :: len(copies)]} == {message.raw}
+        assert {wire for _, wire in seen[number :: len(copies)]} == {data_payload(message.raw)}
+        assert keys.verify(message.raw, 0) and keys.verify(message.raw, 1)
+
+
 def test_a_message_not_made_from_a_template_is_signed_whole(keys: Keys) -> None:
     raw = (
         f"From: news@{DOMAIN}\r\nTo: ada@example.org\r\nSubject:  spaced   out \r\n\r\n"
         "body  with\t blanks \r\n.dot\r\n\r\n\r\n"
     ).encode()
     bare = OutgoingMessage(f"news@{DOMAIN}", ("ada@example.org",), "<1@blog>", raw)
-    replaced = replace(digest_like().render(reader()), raw=raw)  # its template no longer fits
+    replaced = replace(digest_like().render(reader()), content=raw)  # its template no longer fits
     sign = keys.signer()
     assert keys.verify(sign(bare).raw)
     assert keys.verify(sign(replaced).raw)

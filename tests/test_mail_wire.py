@@ -79,5 +79,5 @@ def test_a_message_whose_bytes_were_replaced_is_prepared_from_them() -> None:
         sender="Blog <news@example.org>", subject="S", text="text", html_body="<p>x</p>"
     )
     message = template.render(Recipient("1", "ada@example.org"))
-    changed = replace(message, raw=b"Subject: other\r\n\r\n.body\r\n")
+    changed = replace(message, content=b"Subject: other\r\n\r\n.body\r\n")
     assert changed.wire() == b"Subject: other\r\n\r\n..body\r\n.\r\n"

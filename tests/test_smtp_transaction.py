@@ -78,7 +78,7 @@ def test_lines_starting_with_a_dot_arrive_exactly(server: SMTPServer) -> None:
         "<dots@blog.example.org>",
         head + b".\r\n..\r\n.x\r\nlast line without an end",
     )
-    bare_lf = replace(crafted, raw=b"Subject: LF only\n\n.one\nx\n.\n")
+    bare_lf = replace(crafted, content=b"Subject: LF only\n\n.one\nx\n.\n")
 
     results = backend(server).send([composed, crafted, bare_lf])
 

@@ -20,9 +20,10 @@ from __future__ import annotations
 import binascii
 import html
 import re
+import threading
 import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.header import Header, decode_header, make_header
 from email.utils import format_datetime, parseaddr
@@ -61,44 +62,69 @@ class Recipient:
     variables: Mapping[str, str] = field(default_factory=dict)
 
 
+class Later:
+    """Header lines worked out when first needed, once, by whichever thread needs them
+    first. A DKIM signature costs most of a millisecond of OpenSSL, which lets go of the
+    GIL: deferred, copies are signed by the threads that put them on the wire, side by
+    side, and never for a backend that sends parts instead of bytes."""
+
+    def __init__(self, make: Callable[[], bytes]) -> None:
+        self._make: Callable[[], bytes] | None = make
+        self._lines = b""
+        self._lock = threading.Lock()
+
+    def __call__(self) -> bytes:
+        with self._lock:
+            if self._make is not None:
+                self._lines, self._make = self._make(), None
+        return self._lines
+
+
 @dataclass(frozen=True)
 class OutgoingMessage:
     """One email as it goes on the wire, with the envelope that carries it.
 
     `template` and `recipient` say how it was made, so an email API backend can send the
     structured parts (or batch recipients of one template) instead of the raw bytes.
-    A rendered copy also keeps its `slots` (each slot's bytes as they stand in `raw`) and
-    `head` (header lines put before the template's bytes since, such as a DKIM-Signature):
-    `raw` is `head` plus the template's bytes with the slots filled in.
+    A rendered copy also keeps its `slots` (each slot's bytes as they stand in `content`).
+    `raw` is `head` (header lines put in front since, such as a DKIM-Signature, perhaps
+    still to be worked out) and `content`, the bytes as made: for a rendered copy the
+    template's bytes with the slots filled in.
     """
 
     sender: str  # envelope sender (MAIL FROM), the From address
     recipients: tuple[str, ...]  # envelope recipients (RCPT TO)
     message_id: str  # the Message-ID header, `<…@domain>`
-    raw: bytes
+    content: bytes
     template: MessageTemplate | None = field(default=None, compare=False, repr=False)
     recipient: Recipient | None = field(default=None, compare=False, repr=False)
     slots: tuple[bytes, ...] = field(default=(), compare=False, repr=False)
-    head: bytes = field(default=b"", compare=False, repr=False)
+    lines: bytes | Later = field(default=b"", compare=False, repr=False)
 
-    def with_head(self, lines: bytes) -> OutgoingMessage:
+    @property
+    def head(self) -> bytes:
+        """The header lines put in front of `content`, worked out now if they were not."""
+        return _lines(self.lines)
+
+    @property
+    def raw(self) -> bytes:
+        return self.head + self.content
+
+    def with_head(self, lines: bytes | Later) -> OutgoingMessage:
         """This message with header `lines` (CRLF line ends) in front of its own."""
-        return OutgoingMessage(
-            self.sender,
-            self.recipients,
-            self.message_id,
-            lines + self.raw,
-            self.template,
-            self.recipient,
-            self.slots,
-            lines + self.head,
-        )
+        ahead = self.lines
+        if isinstance(lines, Later) or isinstance(ahead, Later):
+            first = lines
+            lines = Later(lambda: _lines(first) + _lines(ahead))
+        else:
+            lines += ahead
+        return replace(self, lines=lines)
 
     @property
     def intact_template(self) -> MessageTemplate | None:
-        """The template this copy was rendered from, unless `raw` was replaced since."""
+        """The template this copy was rendered from, unless `content` was replaced since."""
         template = self.template
-        if template is None or template.length(self.slots) + len(self.head) != len(self.raw):
+        if template is None or template.length(self.slots) != len(self.content):
             return None
         return template
 
@@ -109,6 +135,10 @@ class OutgoingMessage:
         if template is None:
             return data_payload(self.raw)
         return stuffed(self.head) + template.wire(self.slots)
+
+
+def _lines(lines: bytes | Later) -> bytes:
+    return lines() if isinstance(lines, Later) else lines
 
 
 @dataclass(frozen=True)
@@ -154,7 +184,7 @@ class MessageTemplate:
             sender=self.sender,
             recipients=(recipient.email,),
             message_id=message_id,
-            raw=b"".join(
+            content=b"".join(
                 chunk if isinstance(chunk, bytes) else next(filled) for chunk in self.chunks
             ),
             template=self,
