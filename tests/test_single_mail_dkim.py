@@ -1,5 +1,5 @@
-"""Mail outside digest runs is DKIM-signed too: the confirmation (through a real SMTP
-server) and an editor's test copy (the real CLI, file backend)."""
+"""Mail outside digest runs is DKIM-signed too: the confirmation and the welcome (through
+a real SMTP server) and an editor's test copy (the real CLI, file backend)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from cli_runner import run
 from helpers import DOMAIN, Keys
 from smtp_server import SMTPServer
 
+from pipeline.invitations import send_welcome
 from pipeline.settings import load_settings
 from pipeline.web.subscribe import send_confirmation
 from subscribers import Subscriber, TokenSigner
@@ -43,6 +44,24 @@ def test_the_confirmation_mail_is_signed(keys: Keys, smtp_server: SMTPServer) ->
     assert received.raw.startswith(b"DKIM-Signature: ")
     assert keys.verify(received.raw)
     assert b"/confirm/" in received.raw
+
+
+def test_the_welcome_mail_is_signed(keys: Keys, smtp_server: SMTPServer) -> None:
+    settings = load_settings(
+        **smtp_server.settings,
+        email_from=f"Policy Notes <news@{DOMAIN}>",
+        secret_key="a-secret-key-for-tests-0123456789",
+        dkim_key_file=keys.rsa_file,
+        dkim_selector="mail",
+        dkim_domain=DOMAIN,
+    )
+    ada = Subscriber(id=7, email="ada@example.org", name="Ada", token_nonce="n1", topics=[])
+    send_welcome(settings, TokenSigner(["a-secret-key-for-tests-0123456789"]), ada)
+
+    [received] = smtp_server.received
+    assert received.raw.startswith(b"DKIM-Signature: ")
+    assert keys.verify(received.raw)
+    assert b"/unsubscribe/" in received.raw
 
 
 def test_an_editors_test_copy_is_signed(keys: Keys, tmp_path: Path) -> None:
