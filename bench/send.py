@@ -406,19 +406,24 @@ def spread(values: list[float]) -> str:
 
 
 def api_rounds(databases: Databases, size: int, connections: int, rounds: int) -> None:
-    """Each API backend `rounds` times, alternating, then each one's median send rate."""
+    """Each API backend `rounds` times, alternating, then each one's median send rate and
+    the sender's CPU time per recipient (steadier than the rate on a machine busy with
+    other work)."""
     rates: dict[str, list[float]] = {kind: [] for kind in API}
+    costs: dict[str, list[float]] = {kind: [] for kind in API}
     print(HEADER)
     for number in range(1, rounds + 1):
         for kind in API:
             figures = measured(kind, databases, size, connections, "api")
             rates[kind].append(figures["messages"] / figures["seconds"])
+            costs[kind].append(figures["cpu_seconds"] / figures["messages"] * 1e6)
             print(row(f"ours {kind} #{number}", figures), flush=True)
     for kind, values in rates.items():
         listed = ", ".join(f"{value:.0f}" for value in values)
         print(
             f"{kind}: {listed} recipients/s; median {statistics.median(values):.0f}"
-            f" (min {min(values):.0f}, max {max(values):.0f})"
+            f" (min {min(values):.0f}, max {max(values):.0f});"
+            f" sender CPU {statistics.median(costs[kind]):.0f} µs per recipient (median)"
         )
 
 
