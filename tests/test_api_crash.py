@@ -24,8 +24,8 @@ from pytest_httpserver import HTTPServer
 from test_digest_crash import prepare, start_sending
 from werkzeug import Request, Response
 
-from pipeline.delivery.postmark import Postmark
-from pipeline.delivery.resend import Resend
+from pipeline.delivery.providers.postmark import Postmark
+from pipeline.delivery.providers.resend import Resend
 
 SUBSCRIBERS = 2_000
 KILL_AFTER = 700

@@ -27,8 +27,8 @@ from pipeline.delivery import (
     open_backend,
 )
 from pipeline.delivery.parts import filled
-from pipeline.delivery.postmark import _message as postmark_message
-from pipeline.delivery.resend import _email as resend_email
+from pipeline.delivery.providers.postmark import _message as postmark_message
+from pipeline.delivery.providers.resend import _email as resend_email
 from pipeline.mail import OutgoingMessage
 from pipeline.mail.template import MessageTemplate, Recipient, build_template
 from pipeline.settings import SettingsProblem, load_settings

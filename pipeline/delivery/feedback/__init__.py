@@ -1,5 +1,5 @@
 """Bounces and complaints from the email APIs' webhooks: one module per provider, and
-the types they share (the registry is pipeline/delivery/providers.py).
+the types they share (the registry is pipeline/delivery/providers/).
 
 Each provider has settings of its own (no secret serves two providers), and a webhook is on
 only when its settings are set. Only what should change the list is kept: a hard bounce

@@ -9,11 +9,15 @@ from dataclasses import dataclass
 
 from pipeline.delivery.api import Provider
 from pipeline.delivery.base import DeliveryConfigError
-from pipeline.delivery.feedback import Hook, mailgun, postmark, resend, sendgrid
-from pipeline.delivery.mailgun import Mailgun
-from pipeline.delivery.postmark import Postmark
-from pipeline.delivery.resend import Resend
-from pipeline.delivery.sendgrid import SendGrid
+from pipeline.delivery.feedback import Hook
+from pipeline.delivery.feedback import mailgun as mailgun_hook
+from pipeline.delivery.feedback import postmark as postmark_hook
+from pipeline.delivery.feedback import resend as resend_hook
+from pipeline.delivery.feedback import sendgrid as sendgrid_hook
+from pipeline.delivery.providers.mailgun import Mailgun
+from pipeline.delivery.providers.postmark import Postmark
+from pipeline.delivery.providers.resend import Resend
+from pipeline.delivery.providers.sendgrid import SendGrid
 from pipeline.settings import ENV_PREFIX, Settings
 
 
@@ -33,10 +37,10 @@ def _mailgun(key: str, settings: Settings) -> Mailgun:
 
 
 EMAIL_APIS: Mapping[str, EmailApi] = {
-    "postmark": EmailApi(lambda key, _: Postmark(key), postmark.hook, postmark.VARIABLES),
-    "sendgrid": EmailApi(lambda key, _: SendGrid(key), sendgrid.hook, sendgrid.VARIABLES),
-    "mailgun": EmailApi(_mailgun, mailgun.hook, mailgun.VARIABLES),
-    "resend": EmailApi(lambda key, _: Resend(key), resend.hook, resend.VARIABLES),
+    "postmark": EmailApi(lambda key, _: Postmark(key), postmark_hook.hook, postmark_hook.VARIABLES),
+    "sendgrid": EmailApi(lambda key, _: SendGrid(key), sendgrid_hook.hook, sendgrid_hook.VARIABLES),
+    "mailgun": EmailApi(_mailgun, mailgun_hook.hook, mailgun_hook.VARIABLES),
+    "resend": EmailApi(lambda key, _: Resend(key), resend_hook.hook, resend_hook.VARIABLES),
 }
 
 
@@ -55,8 +59,8 @@ def configured_hooks(settings: Settings) -> dict[str, Hook]:
     for settings that cannot be used."""
     public = (settings.sendgrid_webhook_public_key or "").strip()
     for secret, variable in (
-        (settings.mailgun_webhook_signing_key, mailgun.KEY),
-        (settings.resend_webhook_secret, resend.SECRET),
+        (settings.mailgun_webhook_signing_key, mailgun_hook.KEY),
+        (settings.resend_webhook_secret, resend_hook.SECRET),
     ):
         if public and secret is not None and public in secret.get_secret_value():
             raise ValueError(f"{variable}: is SendGrid's public key, which must never sign")
