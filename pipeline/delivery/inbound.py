@@ -21,8 +21,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Protocol
 
-from pipeline.delivery.feedback.base import NotGenuine, fresh
-from pipeline.delivery.feedback.mailgun import MIN_KEY
+from pipeline.delivery.feedback import NotGenuine, fresh
+from pipeline.delivery.providers.mailgun import MIN_KEY
 from pipeline.settings import Settings
 
 # What the mailto carries: `?subject=unsubscribe%20TOKEN`; clients may prefix "Re: " or

@@ -6,7 +6,7 @@ a hard bounce or a complaint suppresses the address, soft bounces count towards
 HARD_BOUNCE_LIMIT. A forged report would take a person off the list (or block their
 sign-up), so a call is checked as far as its headers allow before its body is read, the
 body is read only up to MAX_BODY, and nothing reaches the store unless the provider's own
-scheme (see `pipeline.delivery.feedback`) proves it genuine and its key was not seen
+scheme (see `pipeline.delivery.providers`) proves it genuine and its key was not seen
 before. Answers are short JSON with one-line reasons:
 
 - 200: accepted (events of no interest, and repeats, are ignored, so the provider does not

@@ -1,46 +1,25 @@
-"""The email APIs, one entry each: how to open its sender and its bounce webhook, and the
-settings that switch the webhook on. `open_backend` and the webhook route both read this
-registry, so a provider is added in one place (its sending and feedback modules aside)."""
+"""The email APIs, one module each (its request, its outcomes, its webhook's verification
+and its feedback parsing), and the registry of them that `open_backend` and the webhook
+route both read: a provider is added as a module that ends with its `API` entry, plus its
+line in EMAIL_APIS.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 
 from pipeline.delivery.api import Provider
 from pipeline.delivery.base import DeliveryConfigError
 from pipeline.delivery.feedback import Hook
-from pipeline.delivery.feedback import mailgun as mailgun_hook
-from pipeline.delivery.feedback import postmark as postmark_hook
-from pipeline.delivery.feedback import resend as resend_hook
-from pipeline.delivery.feedback import sendgrid as sendgrid_hook
-from pipeline.delivery.providers.mailgun import Mailgun
-from pipeline.delivery.providers.postmark import Postmark
-from pipeline.delivery.providers.resend import Resend
-from pipeline.delivery.providers.sendgrid import SendGrid
+from pipeline.delivery.providers import mailgun, postmark, resend, sendgrid
+from pipeline.delivery.providers.base import EmailApi
 from pipeline.settings import ENV_PREFIX, Settings
 
-
-@dataclass(frozen=True)
-class EmailApi:
-    sender: Callable[[str, Settings], Provider]  # from the API key; DeliveryConfigError
-    hook: Callable[[Settings], Hook | None]  # None: not set; ValueError: unusable
-    variables: tuple[str, ...]  # what switches the webhook on
-
-
-def _mailgun(key: str, settings: Settings) -> Mailgun:
-    if not settings.mailgun_domain:
-        raise DeliveryConfigError(
-            f"{ENV_PREFIX}MAILGUN_DOMAIN: needed for {ENV_PREFIX}EMAIL_BACKEND=mailgun"
-        )
-    return Mailgun(key, settings.mailgun_domain)
-
-
 EMAIL_APIS: Mapping[str, EmailApi] = {
-    "postmark": EmailApi(lambda key, _: Postmark(key), postmark_hook.hook, postmark_hook.VARIABLES),
-    "sendgrid": EmailApi(lambda key, _: SendGrid(key), sendgrid_hook.hook, sendgrid_hook.VARIABLES),
-    "mailgun": EmailApi(_mailgun, mailgun_hook.hook, mailgun_hook.VARIABLES),
-    "resend": EmailApi(lambda key, _: Resend(key), resend_hook.hook, resend_hook.VARIABLES),
+    "postmark": postmark.API,
+    "sendgrid": sendgrid.API,
+    "mailgun": mailgun.API,
+    "resend": resend.API,
 }
 
 
@@ -59,8 +38,8 @@ def configured_hooks(settings: Settings) -> dict[str, Hook]:
     for settings that cannot be used."""
     public = (settings.sendgrid_webhook_public_key or "").strip()
     for secret, variable in (
-        (settings.mailgun_webhook_signing_key, mailgun_hook.KEY),
-        (settings.resend_webhook_secret, resend_hook.SECRET),
+        (settings.mailgun_webhook_signing_key, mailgun.KEY),
+        (settings.resend_webhook_secret, resend.SECRET),
     ):
         if public and secret is not None and public in secret.get_secret_value():
             raise ValueError(f"{variable}: is SendGrid's public key, which must never sign")

@@ -1,8 +1,16 @@
-"""What every provider's webhook shares: the events it yields and how a call is refused.
+"""Bounces and complaints from the email APIs' webhooks: what every provider's webhook
+shares, the events it yields and how a call is refused.
 
-A provider module (one per email API) owns both halves of its webhook: proving that a call
-is genuine, and reading the bounces and complaints out of it. The web route only caps the
-body, asks the module, and hands the events to the subscriber store.
+A provider module (pipeline/delivery/providers/, one per email API) owns both halves of its
+webhook: proving that a call is genuine, and reading the bounces and complaints out of it.
+The web route only caps the body, asks the module, and hands the events to the subscriber
+store. Each provider has settings of its own (no secret serves two providers), and a webhook
+is on only when its settings are set.
+
+Only what should change the list is kept: a hard bounce (the address cannot receive mail), a
+soft one the provider has given up on (counted; HARD_BOUNCE_LIMIT of them suppress the
+address) and a complaint. Deliveries, opens, deferrals and event types not known here are
+ignored, so a provider adding events never breaks the webhook.
 """
 
 from __future__ import annotations
@@ -20,6 +28,9 @@ Kind = Literal["hard", "soft", "complaint"]
 # Signed timestamps further than this from now are refused, so a captured call is useless
 # later; keys of calls seen (Mailgun tokens, SendGrid event ids) make it useless sooner.
 TOLERANCE = timedelta(minutes=5)
+# How long a call's key (token, event id) is remembered: longer than any provider goes on
+# retrying one delivery, so a retry after a lost answer is not counted twice.
+REMEMBER = timedelta(days=3)
 
 
 class NotGenuine(Exception):
