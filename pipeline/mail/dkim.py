@@ -14,9 +14,11 @@ alone as they do together. With DKIM_ED25519_KEY_FILE each copy also gets an Ed2
 signature (RFC 8463) under its own selector.
 
 An RSA-2048 signature still takes most of a millisecond of OpenSSL, longer than the rest
-of a copy's way to the wire: `sign` hands it to signing threads (OpenSSL lets go of the
-GIL, so they use the spare cores) and returns at once; the copy's bytes wait for it only
-when they are read (`pipeline.mail.template.Later`).
+of a copy's way to the wire: `sign` returns at once and the signature is made when the
+copy's bytes are first read (`pipeline.mail.template.Later`), for SMTP by the pool's
+connection threads side by side (OpenSSL lets go of the GIL, so they use the spare
+cores), not in the sender's render step. Handing each copy to signing threads of its own
+cost more CPU than it saved.
 """
 
 from __future__ import annotations
@@ -24,10 +26,8 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import os
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -70,8 +70,6 @@ INCLUDE = tuple(name.lower().encode("ascii") for name in SIGNED_HEADERS)  # the 
 SIGNED = frozenset(INCLUDE)
 
 Signer = Callable[[OutgoingMessage], OutgoingMessage]
-# Signs copies side by side while the sender renders and sends: OpenSSL lets go of the GIL.
-_signing = ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="dkim")
 KeySign = Callable[[bytes], bytes]  # a SHA-256 digest of the signed headers -> signature
 
 
@@ -109,11 +107,8 @@ def dkim_signer(settings: Settings, clock: Callable[[], float] = time.time) -> S
         return b"".join(_signature(headers, domain, key, *tags) for key in keys)
 
     def sign(message: OutgoingMessage) -> OutgoingMessage:
-        """`message` with its DKIM-Signature headers first, made by a signing thread
-        meanwhile (or by the first to need them, if sooner)."""
-        lines = Later(partial(signatures, message))
-        _signing.submit(lines)
-        return message.with_head(lines)
+        """`message` with its DKIM-Signature headers first, made when first needed."""
+        return message.with_head(Later(partial(signatures, message)))
 
     return sign
 
