@@ -14,15 +14,12 @@ webhooks: HMAC-SHA256 of `timestamp + token`) is the provider that signs them.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Protocol
 
-from pipeline.delivery.feedback import NotGenuine, fresh
-from pipeline.delivery.providers.mailgun import MIN_KEY
+from pipeline.delivery.providers.mailgun import MIN_KEY, MailgunInbound
 from pipeline.settings import Settings
 
 # What the mailto carries: `?subject=unsubscribe%20TOKEN`; clients may prefix "Re: " or
@@ -35,23 +32,6 @@ class Inbound(Protocol):
 
     def verify(self, fields: Mapping[str, str], now: datetime) -> str:
         """The call's one-time key (a replay repeats it); NotGenuine if not signed by it."""
-
-
-class MailgunInbound:
-    def __init__(self, key: bytes) -> None:
-        self._key = key
-
-    def verify(self, fields: Mapping[str, str], now: datetime) -> str:
-        timestamp, token, signature = (
-            fields.get(k, "") for k in ("timestamp", "token", "signature")
-        )
-        if not (timestamp and token and signature):
-            raise NotGenuine("not signed")
-        expected = hmac.new(self._key, f"{timestamp}{token}".encode(), hashlib.sha256)
-        if not hmac.compare_digest(expected.hexdigest().encode(), signature.encode()):
-            raise NotGenuine("signature does not match")
-        fresh(timestamp, now)
-        return token
 
 
 def inbound_route(settings: Settings) -> tuple[str, Inbound] | None:

@@ -9,6 +9,8 @@ prefix keeps an HTML value from ever standing in for a plain one of the same slo
 Mailgun signs only the timestamp and a random token, not the event, so a signature could
 be lifted onto other event data: the timestamp must be within five minutes and each token
 is spent by its first call (remembered in the database, so every process sees it).
+Its inbound route, which posts unsubscribe mails (pipeline/delivery/inbound.py), is signed
+the same way.
 """
 
 from __future__ import annotations
@@ -121,14 +123,38 @@ class MailgunHook:
             signed = json_object(payload.get("signature"))
         except BadEvent:
             raise NotGenuine("not signed") from None
-        timestamp, token, signature = (signed.get(k) for k in ("timestamp", "token", "signature"))
-        if not all(isinstance(part, str) and part for part in (timestamp, token, signature)):
-            raise NotGenuine("not signed")
-        expected = hmac.new(self._key, f"{timestamp}{token}".encode(), hashlib.sha256)
-        if not hmac.compare_digest(expected.hexdigest().encode(), str(signature).encode()):
-            raise NotGenuine("signature does not match")
-        fresh(timestamp, now)
-        return Report(read(payload), seal=str(token))
+        return Report(read(payload), seal=signed_token(signed, self._key, now))
+
+
+class MailgunInbound:
+    """Mailgun's inbound route (a route's `forward()` posting the parsed mail as a form),
+    signed like its event webhooks."""
+
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+
+    def verify(self, fields: Mapping[str, str], now: datetime) -> str:
+        return signed_token(fields, self._key, now)
+
+
+def signed_token(signed: Mapping[str, object], key: bytes, now: datetime) -> str:
+    """The `token` of a call whose `signature` is the HMAC-SHA256 of `timestamp + token` and
+    whose `timestamp` is fresh; NotGenuine otherwise."""
+    timestamp, token, signature = (signed.get(k) for k in ("timestamp", "token", "signature"))
+    if not (
+        isinstance(timestamp, str)
+        and isinstance(token, str)
+        and isinstance(signature, str)
+        and timestamp
+        and token
+        and signature
+    ):
+        raise NotGenuine("not signed")
+    expected = hmac.new(key, f"{timestamp}{token}".encode(), hashlib.sha256)
+    if not hmac.compare_digest(expected.hexdigest().encode(), signature.encode()):
+        raise NotGenuine("signature does not match")
+    fresh(timestamp, now)
+    return token
 
 
 def hook(settings: Settings) -> MailgunHook | None:
