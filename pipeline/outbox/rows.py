@@ -16,13 +16,7 @@ from itertools import islice
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
-    Integer,
-    String,
-    Text,
-    Update,
     bindparam,
-    cast,
-    column,
     delete,
     exists,
     func,
@@ -30,7 +24,6 @@ from sqlalchemy import (
     select,
     text,
     update,
-    values,
 )
 from sqlalchemy.orm import Session, aliased
 
@@ -38,7 +31,6 @@ from pipeline.outbox.status import ENDED_ROWS, FINISHED, OutboxStatus, RunStatus
 from pipeline.storage.db import changed
 from pipeline.storage.models import DigestRun, OutboxItem, Sender
 from subscribers import Subscriber
-from subscribers.timestamps import UTCDateTime
 
 RETENTION = timedelta(days=90)
 _INSERT_CHUNK = 5_000
@@ -191,16 +183,6 @@ _MARK = (
         provider_id=bindparam("provider_id"),
     )
 )
-_MARK_COLUMNS = (
-    column("row", Integer),
-    column("status", String),
-    column("attempts", Integer),
-    column("last_error", Text),
-    column("sent_at", UTCDateTime()),
-    column("next_attempt_at", UTCDateTime()),
-    column("message_id", String),
-    column("provider_id", String),
-)
 
 
 class MarksRefused(Exception):
@@ -234,9 +216,11 @@ def mark(session: Session, sender: str, marks: Sequence[Mark]) -> list[int]:
 def _write_marks(session: Session, sender: str, marks: Sequence[Mark]) -> int:
     """Apply `marks` where `sender` holds the claim; how many rows changed.
 
-    SQLite runs the statement per mark in process. PostgreSQL gets one statement for all
-    of them (UPDATE … FROM a VALUES list: one round trip, not one per mark), and the
-    commit does not wait for the WAL to reach the disk (as SQLite's WAL with
+    One statement per mark, each finding its row by its primary key whatever the planner
+    knows of the table (a freshly planned run's rows have no statistics yet, and a join
+    against a list of marks was once planned as a scan of every claimed row per mark);
+    psycopg sends them in one pipeline, so PostgreSQL takes one round trip for all. There
+    the commit does not wait for the WAL to reach the disk (as SQLite's WAL with
     synchronous=NORMAL does not): connections wait on these commits, and a flush per
     commit (tens of ms on a busy disk) would set the pace of the whole send. The server
     has the marks once committed, so a crash of the sender loses none; a crash of the
@@ -247,7 +231,6 @@ def _write_marks(session: Session, sender: str, marks: Sequence[Mark]) -> int:
         return 0
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SET LOCAL synchronous_commit TO OFF"))
-        return changed(session, _marked(sender, marks))
     params = [
         {
             "row": item.id,
@@ -263,45 +246,6 @@ def _write_marks(session: Session, sender: str, marks: Sequence[Mark]) -> int:
         for item in marks
     ]
     return session.connection().execute(_MARK, params).rowcount
-
-
-def _marked(sender: str, marks: Sequence[Mark]) -> Update:
-    """One UPDATE applying every mark from a VALUES list (PostgreSQL)."""
-    given = values(*_MARK_COLUMNS, name="marks").data(
-        [
-            (
-                item.id,
-                str(item.status),
-                item.attempts,
-                item.last_error,
-                item.sent_at,
-                item.next_attempt_at,
-                item.message_id,
-                item.provider_id,
-            )
-            for item in marks
-        ]
-    )
-    # Casts: in a VALUES list whose column is all NULL, PostgreSQL sees text.
-    typed = {name: cast(given.c[name], kind.type) for name, kind in given.c.items()}
-    return (
-        update(_ROWS)
-        .where(
-            _ROWS.c.id == typed["row"],
-            _ROWS.c.claim == sender,
-            _ROWS.c.status == OutboxStatus.SENDING,
-        )
-        .values(
-            status=typed["status"],
-            claim=None,
-            attempts=typed["attempts"],
-            last_error=typed["last_error"],
-            sent_at=typed["sent_at"],
-            next_attempt_at=typed["next_attempt_at"],
-            message_id=typed["message_id"],
-            provider_id=typed["provider_id"],
-        )
-    )
 
 
 def release(session: Session, sender: str) -> int:
