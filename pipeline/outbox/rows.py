@@ -22,7 +22,6 @@ from sqlalchemy import (
     func,
     insert,
     select,
-    text,
     update,
 )
 from sqlalchemy.orm import Session, aliased
@@ -219,18 +218,10 @@ def _write_marks(session: Session, sender: str, marks: Sequence[Mark]) -> int:
     One statement per mark, each finding its row by its primary key whatever the planner
     knows of the table (a freshly planned run's rows have no statistics yet, and a join
     against a list of marks was once planned as a scan of every claimed row per mark);
-    psycopg sends them in one pipeline, so PostgreSQL takes one round trip for all. There
-    the commit does not wait for the WAL to reach the disk (as SQLite's WAL with
-    synchronous=NORMAL does not): connections wait on these commits, and a flush per
-    commit (tens of ms on a busy disk) would set the pace of the whole send. The server
-    has the marks once committed, so a crash of the sender loses none; a crash of the
-    database server itself may lose its last fraction of a second, whose messages would
-    go once more.
+    psycopg sends them in one pipeline, so PostgreSQL takes one round trip for all.
     """
     if not marks:
         return 0
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SET LOCAL synchronous_commit TO OFF"))
     params = [
         {
             "row": item.id,

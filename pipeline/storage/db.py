@@ -68,6 +68,19 @@ class Database:
                 time.sleep(pause)
                 pause = min(pause * 2, 5.0)
 
+    def own_connection(self, *, flush: bool = True) -> Database:
+        """This database through a pool of its own, for one thread that commits many small
+        transactions: its connection stays open between them and is not pinged before each
+        (a lost connection fails its transaction, which `patiently` tries again on a new
+        one). With `flush=False` a PostgreSQL commit returns before its WAL reaches the
+        disk, as SQLite's in WAL mode with synchronous=NORMAL does. Close it when done."""
+        engine = _create_engine(
+            self.engine.url.render_as_string(hide_password=False), pre_ping=False
+        )
+        if not flush and engine.dialect.name == "postgresql":
+            event.listen(engine, "connect", _commit_without_flush)
+        return Database(engine, sessionmaker(engine, expire_on_commit=False))
+
     def close(self) -> None:
         """Release pooled connections (tests and short-lived commands)."""
         self.engine.dispose()
@@ -80,16 +93,23 @@ def open_database(url: str) -> Database:
     return Database(engine, sessionmaker(engine, expire_on_commit=False), migrated)
 
 
-def _create_engine(url: str) -> Engine:
+def _create_engine(url: str, *, pre_ping: bool = True) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(url, pool_pre_ping=pre_ping)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         private_database(Path(parsed.database))
     engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
     event.listen(engine, "connect", _tune_sqlite)
     return engine
+
+
+def _commit_without_flush(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("SET synchronous_commit TO OFF")
+    cursor.close()
+    dbapi_connection.commit()
 
 
 def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
