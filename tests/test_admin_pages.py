@@ -21,6 +21,7 @@ import requests
 from fastapi import FastAPI
 from helpers import (
     READERS,
+    USER,
     Tags,
     admin_app,
     admin_settings,
@@ -41,6 +42,7 @@ from pipeline.storage import Database
 from pipeline.storage.models import OutboxItem
 from pipeline.web.admin.auth import AdminSession
 from pipeline.web.admin.held import HOLD_SECONDS, Held, NotHeld, hold, take
+from pipeline.web.app import create_app
 from pipeline.web.state import web_state
 from subscribers import SubscriberStore
 
@@ -345,6 +347,26 @@ def test_a_test_copy_goes_to_the_address_given_and_changes_nothing(
         admin, site, "/admin/digest", "/admin/digest/test", frequency="weekly", to="not mail"
     )
     assert refused.status_code == 422 and "Not sent:" in refused.text
+
+
+def test_previews_and_test_copies_pick_the_posts_of_the_apps_clock(
+    settings: Settings, db: Database, app: FastAPI
+) -> None:
+    """A day's digest at a moment a day and a half back: the budgets post (two days old)
+    and not the libraries one (a day old, still to come then)."""
+    moment = datetime.now(UTC) - timedelta(hours=36)
+    with running(create_app(settings, db, clock=lambda: moment)) as base_url:
+        admin = signed_in(base_url)
+        preview = admin.get(f"{base_url}/admin/digest", params={"frequency": "daily"}).text
+        text = preview.split('<pre class="mail-text">')[1]
+        assert "Budgets &amp; pilots" in text and "Running libraries" not in text
+        sent = form_post(
+            admin, base_url, "/admin/digest", "/admin/digest/test", frequency="daily", to=USER
+        )
+        assert sent.status_code == 303
+    [eml] = outbox(settings)
+    copy = eml.read_text()
+    assert "Budgets & pilots" in copy and "Running libraries" not in copy
 
 
 def test_send_now_asks_then_sends_once_however_often_posted(

@@ -38,7 +38,8 @@ def create_app(
     settings: Settings, db: Database | None = None, *, clock: Callable[[], datetime] = utcnow
 ) -> FastAPI:
     """The public site for `settings`; opens (and on shutdown closes) the database if not
-    given. `clock` is the time of the shared web state, webhook signatures included."""
+    given. `clock` is the time of every route and of the shared web state, webhook
+    signatures included."""
     database = db or open_database(settings.effective_database_url)
     senders = Senders()
 
@@ -77,6 +78,7 @@ def create_app(
         ),
         templates=templates,
         senders=senders,
+        clock=clock,
         api=ApiState(IdempotencyKeys(shared)),
         admin=AdminState.build(settings, shared),
     )

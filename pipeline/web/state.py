@@ -1,10 +1,12 @@
 """What the web app's routes share, built once by `create_app` and read through `web_state`:
 settings, database, stores, keys, templates, the shared (database-backed) web state, the
-runs being sent, and the API's and the admin's own parts."""
+runs being sent, the clock, and the API's and the admin's own parts."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from fastapi.templating import Jinja2Templates
@@ -36,6 +38,7 @@ class WebState:
     signup_limiter: SlidingWindow
     templates: Jinja2Templates  # the public pages'
     senders: Senders  # one per app, so no run is drained by two threads of one process
+    clock: Callable[[], datetime]  # "now" for every route, so tests can fix the time
     api: ApiState
     admin: AdminState
 

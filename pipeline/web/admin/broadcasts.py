@@ -8,24 +8,21 @@ press or another admin sending the same mail finds the same run.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 
 from pipeline.delivery import DeliveryConfigError
-from pipeline.delivery.single import send_one
 from pipeline.editorial import MAX_INTRO, MAX_SUBJECT, EditorialError, render_intro, subject_line
 from pipeline.editorial.broadcast import MAX_TOPIC, Broadcast, broadcast, test_copy
 from pipeline.editorial.broadcast_runs import audience, start_broadcast
 from pipeline.storage.posts import site_tags
+from pipeline.web.admin.copies import BAD_ADDRESS, NotSent, send_test_copy
 from pipeline.web.admin.csrf import NONCE_FIELD
 from pipeline.web.admin.forms import AdminForm
 from pipeline.web.admin.render import message_page, page, see_other
 from pipeline.web.admin.routing import AdminRoute, posted, session_of
 from pipeline.web.sending import check_backend
 from pipeline.web.state import web_state
-from subscribers import SubscriberError, normalise_email
 
 router = APIRouter(route_class=AdminRoute)
 
@@ -53,16 +50,16 @@ def send_test(request: Request) -> HTMLResponse:
     form = posted(request)
     try:
         mail = _mail(form)
-        address = normalise_email(form.text("to"))
-        result = send_one(
-            web_state(request).settings, test_copy(web_state(request).settings, mail, address)
-        )
-    except (EditorialError, SubscriberError) as exc:
+    except EditorialError as exc:
         return _page(request, form, None, 422, error=f"Not sent: {exc}")
-    except DeliveryConfigError as exc:
-        return _page(request, form, mail, 503, error=f"Not sent: {exc}")
-    if not result.ok:
-        return _page(request, form, mail, 502, error=f"Not sent: {result.error}")
+    settings = web_state(request).settings
+    try:
+        address = send_test_copy(
+            settings, form.text("to"), lambda to: test_copy(settings, mail, to)
+        )
+    except NotSent as exc:  # no preview beside a bad address
+        shown = None if exc.status == BAD_ADDRESS else mail
+        return _page(request, form, shown, exc.status, error=str(exc))
     return _page(request, form, mail, notice=f"A test copy went to {address}.")
 
 
@@ -82,7 +79,7 @@ def send_now(request: Request) -> Response:
         return message_page(request, 503, "Cannot send", str(exc))
     if not state.admin.nonces.use(form.text(NONCE_FIELD)):
         return see_other("/admin/runs")
-    run = start_broadcast(db, mail, datetime.now(UTC)).run
+    run = start_broadcast(db, mail, state.clock()).run
     state.senders.start(db, settings, run)
     return see_other(f"/admin/runs/{run.id}")
 

@@ -9,7 +9,6 @@ answers at once with the run, which shows its progress.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -17,7 +16,6 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 
 from pipeline.delivery import DeliveryConfigError
-from pipeline.delivery.single import send_one
 from pipeline.digest.each import EACH, start_post_runs
 from pipeline.digest.preview import (
     editor_copy,
@@ -38,7 +36,7 @@ from pipeline.editorial import (
 )
 from pipeline.mail.template import OutgoingMessage
 from pipeline.outbox import find_run
-from pipeline.settings import Settings
+from pipeline.web.admin.copies import NotSent, send_test_copy
 from pipeline.web.admin.csrf import NONCE_FIELD
 from pipeline.web.admin.forms import AdminForm
 from pipeline.web.admin.mailview import read_mail
@@ -46,7 +44,7 @@ from pipeline.web.admin.render import framed, message_page, page, see_other
 from pipeline.web.admin.routing import AdminRoute, posted, session_of
 from pipeline.web.sending import check_backend
 from pipeline.web.state import web_state
-from subscribers import FREQUENCIES, Frequency, SubscriberError, normalise_email
+from subscribers import FREQUENCIES, Frequency, SubscriberError
 
 router = APIRouter(route_class=AdminRoute)
 NO_POSTS = "There are no published posts yet: run `newsletter ingest` first."
@@ -86,21 +84,20 @@ def send_test(request: Request) -> Response:
     frequency = form.text("frequency")
     if frequency not in FREQUENCIES:
         return _unknown_frequency(request)
-    settings: Settings = web_state(request).settings
-    try:
-        address = normalise_email(form.text("to"))
-        posts = preview_posts(web_state(request).db, None, frequency, datetime.now(UTC))
+    state = web_state(request)
+
+    def copy(address: str) -> OutgoingMessage:
+        posts = preview_posts(state.db, None, frequency, state.clock())
         if not posts:
             raise PreviewProblem(409, NO_POSTS)
-        result = send_one(settings, editor_copy(settings, posts, address))
-    except SubscriberError as exc:
-        return _digest_page(request, frequency, "", 422, error=f"Not sent: {exc}")
+        return editor_copy(state.settings, posts, address)
+
+    try:
+        address = send_test_copy(state.settings, form.text("to"), copy)
+    except NotSent as exc:
+        return _digest_page(request, frequency, "", exc.status, error=str(exc))
     except PreviewProblem as exc:
         return _digest_page(request, frequency, "", exc.status, error=f"Not sent: {exc}")
-    except DeliveryConfigError as exc:
-        return _digest_page(request, frequency, "", 503, error=f"Not sent: {exc}")
-    if not result.ok:
-        return _digest_page(request, frequency, "", 502, error=f"Not sent: {result.error}")
     return see_other(f"/admin/digest?{urlencode({'frequency': frequency, 'tested': address})}")
 
 
@@ -143,7 +140,7 @@ def send_now(request: Request) -> Response:
     except DeliveryConfigError as exc:
         return message_page(request, 503, "Cannot send", str(exc))
     state = web_state(request)
-    now = datetime.now(UTC)
+    now = state.clock()
     if frequency == EACH:  # a run per new post
         if state.admin.nonces.use(form.text(NONCE_FIELD)):
             for started in start_post_runs(db, settings, now):
@@ -168,7 +165,7 @@ def _send_page(
 ) -> HTMLResponse:
     """The confirmation: subject, intro, posts and recipients by frequency and zone."""
     state = web_state(request)
-    outlook = send_outlook(state.db, state.settings, frequency, datetime.now(UTC))
+    outlook = send_outlook(state.db, state.settings, frequency, state.clock())
     sendable = not outlook.finished and (outlook.run is not None or outlook.recipients > 0)
     nonce = state.admin.nonces.issue() if sendable and not error else None
     intro = outlook.run.intro if outlook.run is not None else note.intro if note else None
@@ -204,7 +201,7 @@ def _preview(request: Request, frequency: Frequency, email: str) -> OutgoingMess
             raise PreviewProblem(422, f"{email}: {exc}") from None
         if subscriber is None:
             raise PreviewProblem(404, f"{email} is not on the list.")
-    posts = preview_posts(state.db, subscriber, frequency, datetime.now(UTC))
+    posts = preview_posts(state.db, subscriber, frequency, state.clock())
     if not posts:
         raise PreviewProblem(409, NO_POSTS)
     return preview_message(state.settings, posts, subscriber)

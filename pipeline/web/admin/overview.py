@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
@@ -28,7 +26,7 @@ POSTS_PER_PAGE = 50
 def dashboard(request: Request) -> HTMLResponse:
     state = web_state(request)
     db: Database = state.db
-    now = datetime.now(UTC)
+    now = state.clock()
     runs = recent_runs(db, limit=RUNS_CHARTED)
     by_run = counts(db, [run.id for run in runs])
     posts = posts_by_status(db)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -149,7 +148,7 @@ def export(request: Request) -> Response:
     """Every subscriber as CSV, cells that a spreadsheet would run as formulas defused."""
     stream = io.StringIO(newline="")
     export_csv(web_state(request).subscribers, stream)
-    name = f"subscribers-{datetime.now(UTC):%Y-%m-%d}.csv"
+    name = f"subscribers-{web_state(request).clock():%Y-%m-%d}.csv"
     return Response(
         stream.getvalue(),
         media_type="text/csv; charset=utf-8",

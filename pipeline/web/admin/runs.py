@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Literal
 
 from fastapi import APIRouter, Request, Response
@@ -68,7 +67,8 @@ def control(
     request: Request, run_id: int, action: Literal["pause", "resume", "cancel"]
 ) -> Response:
     """Pause a run between batches, resume it (sending again here), or cancel what is left."""
-    state, now = web_state(request), datetime.now(UTC)
+    state = web_state(request)
+    now = state.clock()
     if action == "pause":
         run = pause_run(state.db, run_id, now)
     elif action == "resume":

@@ -1,11 +1,13 @@
 """What endpoints need from the app, as FastAPI dependencies read from the web state:
-settings, database, the subscriber store, the runs being sent, and the API's own state
+settings, database, the subscriber store, the runs being sent, the clock, and the API's own state
 (idempotency keys, the refresh lock)."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -43,6 +45,10 @@ def _senders(request: Request) -> Senders:
     return web_state(request).senders
 
 
+def _clock(request: Request) -> Callable[[], datetime]:
+    return web_state(request).clock
+
+
 def _state(request: Request) -> ApiState:
     return web_state(request).api
 
@@ -51,4 +57,5 @@ SettingsDep = Annotated[Settings, Depends(_settings)]
 DatabaseDep = Annotated[Database, Depends(_db)]
 StoreDep = Annotated[SubscriberStore, Depends(_store)]
 SendersDep = Annotated[Senders, Depends(_senders)]
+ClockDep = Annotated[Callable[[], datetime], Depends(_clock)]
 StateDep = Annotated[ApiState, Depends(_state)]

@@ -7,7 +7,7 @@ progress on each later GET.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
@@ -28,7 +28,13 @@ from pipeline.outbox import (
 )
 from pipeline.storage import Database
 from pipeline.storage.models import DigestRun
-from pipeline.web.api.context import DatabaseDep, SendersDep, SettingsDep, StateDep
+from pipeline.web.api.context import (
+    ClockDep,
+    DatabaseDep,
+    SendersDep,
+    SettingsDep,
+    StateDep,
+)
 from pipeline.web.api.errors import ApiError
 from pipeline.web.api.idempotency import Answer, KeyHeader
 from pipeline.web.api.models import RunOut, SendRequest, failures
@@ -81,6 +87,7 @@ def send_digest(
     settings: SettingsDep,
     state: StateDep,
     senders: SendersDep,
+    clock: ClockDep,
     idempotency_key: KeyHeader = None,
     body: SendRequest | None = None,
 ) -> JSONResponse:
@@ -101,7 +108,7 @@ def send_digest(
 
     def start() -> Answer:
         check_backend(settings)
-        started = start_run(db, settings, frequency, datetime.now(UTC), note=note)
+        started = start_run(db, settings, frequency, clock(), note=note)
         answer = (201 if started.created else 200), _json(db, started.run)
         senders.start(db, settings, started.run)
         return answer
@@ -112,20 +119,20 @@ def send_digest(
 @router.post(
     "/deliveries/{run_id}/pause", response_model=RunOut, summary="Pause a run", responses=STUCK
 )
-def pause(run_id: RunId, db: DatabaseDep) -> dict[str, Any]:
+def pause(run_id: RunId, db: DatabaseDep, clock: ClockDep) -> dict[str, Any]:
     """Stop sending between batches; `resume` continues where it stopped."""
-    return _move(db, run_id, _pause_now, "paused")
+    return _move(db, run_id, clock(), pause_run, "paused")
 
 
 @router.post(
     "/deliveries/{run_id}/resume", response_model=RunOut, summary="Resume a run", responses=STUCK
 )
 def resume(
-    run_id: RunId, db: DatabaseDep, settings: SettingsDep, senders: SendersDep
+    run_id: RunId, db: DatabaseDep, settings: SettingsDep, senders: SendersDep, clock: ClockDep
 ) -> dict[str, Any]:
     """Send a paused run again, or an unfinished one that no process is sending."""
     check_backend(settings)
-    run = _found(resume_run(db, run_id, datetime.now(UTC)), run_id)
+    run = _found(resume_run(db, run_id, clock()), run_id)
     if run.status not in UNFINISHED:
         raise ApiError(409, f"run {run_id} is {run.status}: it cannot be resumed")
     senders.start(db, settings, run)
@@ -135,24 +142,20 @@ def resume(
 @router.post(
     "/deliveries/{run_id}/cancel", response_model=RunOut, summary="Cancel a run", responses=STUCK
 )
-def cancel(run_id: RunId, db: DatabaseDep) -> dict[str, Any]:
+def cancel(run_id: RunId, db: DatabaseDep, clock: ClockDep) -> dict[str, Any]:
     """End a run for good: what was not sent yet is skipped."""
-    return _move(db, run_id, _cancel_now, "cancelled")
-
-
-def _cancel_now(db: Database, run_id: int) -> DigestRun | None:
-    return cancel_run(db, run_id, datetime.now(UTC))
-
-
-def _pause_now(db: Database, run_id: int) -> DigestRun | None:
-    return pause_run(db, run_id, datetime.now(UTC))
+    return _move(db, run_id, clock(), cancel_run, "cancelled")
 
 
 def _move(
-    db: Database, run_id: int, move: Callable[[Database, int], DigestRun | None], target: str
+    db: Database,
+    run_id: int,
+    now: datetime,
+    move: Callable[[Database, int, datetime], DigestRun | None],
+    target: str,
 ) -> dict[str, Any]:
-    """Apply `move`; 409 if the run was in a state it does not leave for `target`."""
-    run = _found(move(db, run_id), run_id)
+    """Apply `move` at `now`; 409 if the run was in a state it does not leave for `target`."""
+    run = _found(move(db, run_id, now), run_id)
     if run.status != target:
         raise ApiError(409, f"run {run_id} is {run.status}: it cannot be {target}")
     return _json(db, run)

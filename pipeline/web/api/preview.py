@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from email.parser import BytesHeaderParser
 from email.policy import default
 from typing import Any
@@ -11,7 +10,7 @@ from fastapi import APIRouter
 
 from pipeline.digest import message_parts
 from pipeline.digest.preview import SAMPLE_READER, preview_message, preview_posts
-from pipeline.web.api.context import DatabaseDep, SettingsDep, StoreDep
+from pipeline.web.api.context import ClockDep, DatabaseDep, SettingsDep, StoreDep
 from pipeline.web.api.errors import ApiError
 from pipeline.web.api.models import Preview, PreviewRequest, failures
 from pipeline.web.api.routing import ApiRoute
@@ -31,6 +30,7 @@ def preview_digest(
     db: DatabaseDep,
     settings: SettingsDep,
     store: StoreDep,
+    clock: ClockDep,
     wanted: PreviewRequest | None = None,
 ) -> dict[str, Any]:
     """Subject, HTML and text of the digest `email` would get now (without one, a sample
@@ -40,7 +40,7 @@ def preview_digest(
         subscriber = store.find(wanted.email)
         if subscriber is None:
             raise ApiError(404, "no subscriber with this address")
-    posts = preview_posts(db, subscriber, frequency, datetime.now(UTC))
+    posts = preview_posts(db, subscriber, frequency, clock())
     if not posts:
         raise ApiError(404, "no published posts to preview: ingest first")
     message = preview_message(settings, posts, subscriber)
