@@ -117,7 +117,7 @@ def sink_of(kind: str) -> Iterator[dict[str, Any]]:
         with smtp_sink() as state:
             yield state
     else:
-        with python_sink("postmark") as state:
+        with python_sink("api") as state:
             yield state
 
 
