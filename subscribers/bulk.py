@@ -1,4 +1,10 @@
-"""New subscribers and consent records written set-based on PostgreSQL.
+"""Batch lookups and new rows, set-based on PostgreSQL.
+
+A batch's `column IN (:p1, …, :p500)` is planned anew each time, and while an import
+fills a fresh table there are no statistics yet: PostgreSQL then scanned the whole table
+for every batch (about 90 ms at 150,000 rows, and growing) although the column has a
+unique index. Joined against one array parameter (`unnest`), the same lookup is a probe
+of the index per value whatever the statistics say (about 1 ms).
 
 The ORM writes a batch of new rows as one INSERT with a placeholder per value (7,000 for
 500 subscribers), which psycopg rewrites value by value on every batch: on PostgreSQL an
@@ -10,14 +16,43 @@ databases keep the ORM's own flush, which is fast there.
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import JSON, Column, Integer, String, Table, bindparam, text
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy import (
+    JSON,
+    Column,
+    Integer,
+    Select,
+    String,
+    Table,
+    bindparam,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import InstrumentedAttribute, Session, make_transient_to_detached
 
 from subscribers.models import Consent, Subscriber
 from subscribers.timestamps import UTCDateTime
+
+Q = TypeVar("Q", bound=Select[*tuple[Any, ...]])
+
+
+def where_in(
+    session: Session, query: Q, column: InstrumentedAttribute[str], values: Collection[str]
+) -> Q:
+    """`query` narrowed to rows whose `column` is one of `values` (distinct): on PostgreSQL
+    joined against them as one array, elsewhere `column IN (…)`."""
+    if session.get_bind().dialect.name != "postgresql":
+        return query.where(column.in_(values))
+    wanted = (
+        func.unnest(bindparam(None, sorted(values), type_=ARRAY(String)))
+        .table_valued("value")
+        .render_derived()
+    )
+    return query.join(wanted, column == wanted.c.value)
 
 
 def write_new(session: Session) -> None:

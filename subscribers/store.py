@@ -147,14 +147,9 @@ class SubscriberStore:
 
         def work(session: Session) -> list[AddResult]:
             now = utcnow()
-            known = {
-                subscriber.email_key: subscriber
-                for subscriber in session.scalars(
-                    select(Subscriber).where(
-                        Subscriber.email_key.in_({email_key(c.email) for c in candidates})
-                    )
-                )
-            }
+            keys = {email_key(candidate.email) for candidate in candidates}
+            query = bulk.where_in(session, select(Subscriber), Subscriber.email_key, keys)
+            known = {subscriber.email_key: subscriber for subscriber in session.scalars(query)}
             suppressed = transitions.suppression_reasons(session, (c.email for c in candidates))
             results: list[AddResult] = []
             for item in checked:

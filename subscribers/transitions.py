@@ -11,6 +11,7 @@ from datetime import datetime
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from subscribers import bulk
 from subscribers.addresses import email_hash, email_key
 from subscribers.errors import SubscriberError, shown
 from subscribers.models import IP_MAX, METHODS, USER_AGENT_MAX, Consent, Subscriber, Suppression
@@ -150,9 +151,8 @@ def is_suppressed(session: Session, email: str) -> bool:
 def suppression_reasons(session: Session, emails: Iterable[str]) -> dict[str, str]:
     """Hash -> reason, for those of `emails` that are suppressed."""
     hashes = {email_hash(email) for email in emails}
-    rows = session.execute(
-        select(Suppression.email_hash, Suppression.reason).where(Suppression.email_hash.in_(hashes))
-    )
+    query = select(Suppression.email_hash, Suppression.reason)
+    rows = session.execute(bulk.where_in(session, query, Suppression.email_hash, hashes))
     return {key: reason for key, reason in rows}
 
 
