@@ -7,6 +7,7 @@ from __future__ import annotations
 import email
 import re
 import time
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.policy import default as default_policy
@@ -15,7 +16,15 @@ from pathlib import Path
 import pytest
 import requests
 from cli_runner import run
-from helpers import LOCAL_SITE, admin_app, admin_settings, form_post, running, signed_in
+from helpers import (
+    LOCAL_SITE,
+    admin_app,
+    admin_settings,
+    form_post,
+    running,
+    serving,
+    signed_in,
+)
 from pydantic import SecretStr
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
@@ -24,6 +33,7 @@ from pipeline.invitations import invite
 from pipeline.outbox import send_run
 from pipeline.settings import Settings
 from pipeline.storage import Database
+from pipeline.web.state import web_state
 from subscribers import Signup, Subscriber, SubscriberStore
 
 SITE = "https://blog.example.org"
@@ -131,6 +141,55 @@ def test_api_and_admin_adds_ask_pending_people(settings: Settings, db: Database)
         assert added.status_code == 303
         found = wait_for(outbox, 2)
     assert sorted(m["To"] for m in found) == ["api@example.org", "form@example.org"]
+
+
+def test_the_admin_button_asks_pending_people_once_an_hour(
+    settings: Settings, db: Database
+) -> None:
+    """ "Ask pending people again" mails the confirmation link to each pending person, none
+    to those confirmed or gone, and nothing to anyone asked within the hour."""
+    app = admin_app(settings, db)
+    store = web_state(app).subscribers
+    for name in ("ann", "bo"):
+        store.add(f"{name}@example.org")
+    store.add("cy@example.org", confirmed=True)
+    left, _ = store.add("dee@example.org", confirmed=True)
+    store.unsubscribe(left.id, left.token_nonce)
+    store.add("eve@example.org")
+    store.suppress("eve@example.org", "bounce")
+    outbox = settings.data_dir / "outbox"
+    with serving(app) as base:
+        admin = signed_in(base)
+
+        def ask() -> str:
+            answer = form_post(admin, base, "/admin/subscribers", "/admin/subscribers/invite")
+            assert answer.status_code == 303, answer.text
+            shown = admin.get(f"{base}{answer.headers['location']}", timeout=10)
+            return re.sub(r"\s+", " ", shown.text)
+
+        assert "Pending people: 2 confirmation mails queued, 0 held back" in ask()
+        assert addressees(wait_for(outbox, 2)) == {"ann@example.org": 1, "bo@example.org": 1}
+        store.add("fay@example.org")  # pending, never asked
+        assert "Pending people: 1 confirmation mails queued, 2 held back" in ask()
+        assert addressees(wait_for(outbox, 3))["fay@example.org"] == 1
+        _asked_hours_ago(db, 2)
+        assert "Pending people: 3 confirmation mails queued, 0 held back" in ask()
+    sent = mails(outbox)
+    assert addressees(sent) == {"ann@example.org": 2, "bo@example.org": 2, "fay@example.org": 2}
+    for message in sent:
+        assert confirm_link(message).startswith(f"{LOCAL_SITE}/confirm/")
+
+
+def addressees(messages: list[EmailMessage]) -> Counter[str]:
+    return Counter(str(message["To"]) for message in messages)
+
+
+def _asked_hours_ago(db: Database, hours: int) -> None:
+    """Every last ask moved `hours` back, instead of the clock."""
+    with db.sessions.begin() as session:
+        for subscriber in session.scalars(select(Subscriber)):
+            if subscriber.confirmation_sent_at is not None:
+                subscriber.confirmation_sent_at -= timedelta(hours=hours)
 
 
 def test_a_large_invitation_round_is_queued_then_sent_once_each_across_a_crash(
