@@ -17,6 +17,7 @@ from helpers import PASSWORD, READERS, USER, admin_app, admin_settings, running,
 
 from pipeline.digest.runs import start_run
 from pipeline.ingest import ingest
+from pipeline.outbox import send_run
 from pipeline.settings import Settings
 from pipeline.storage import Database
 from pipeline.web.state import web_state
@@ -166,24 +167,46 @@ def test_every_admin_page_fits_375_and_1280_pixels(
     site: str, settings: Settings, db: Database, tmp_path: Path
 ) -> None:
     run = start_run(db, settings, "weekly", datetime.now(UTC)).run
+    send_run(db, settings, run.id)  # mail in the outbox, to be read there
+    [mail, *_] = sorted(path.name for path in (settings.data_dir / "outbox").glob("*.eml"))
     pages = [
         "/admin/",
         "/admin/posts",
         "/admin/subscribers",
         "/admin/subscribers/1",
         "/admin/digest?frequency=weekly",
+        "/admin/digest/send?frequency=weekly",
+        "/admin/broadcast",
         "/admin/runs",
         f"/admin/runs/{run.id}",
         "/admin/outbox",
+        f"/admin/outbox/{mail}",
         "/admin/settings",
     ]
+    upload = tmp_path / "people.csv"
+    upload.write_text(
+        "email,name,status\n"
+        "someone.with.a.rather.long.address.for.a.phone@an-organisation.example.org,"
+        "Someone With A Long Name,subscribed\n"
+        "ann@example.org,Ann,unsubscribed\nnot-an-address,,\n"
+    )
     wide: list[str] = []
+
+    def measure(page: sync_api.Page, name: str, width: int) -> None:
+        page.set_viewport_size({"width": width, "height": 800})
+        page.screenshot(path=tmp_path / f"{name}-{width}.png", full_page=True)
+        scroll = page.evaluate("document.documentElement.scrollWidth")
+        if scroll > width:
+            wide.append(f"{name} is {scroll}px wide at {width}px")
+
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.set_default_timeout(10_000)
-            page.goto(f"{site}/admin/")
+            page.goto(f"{site}/admin/signin")
+            for width in (375, 1280):
+                measure(page, "admin-signin", width)
             page.get_by_label("Username").fill(USER)
             page.get_by_label("Password").fill(PASSWORD)
             page.get_by_role("button", name="Sign in").click()
@@ -192,11 +215,13 @@ def test_every_admin_page_fits_375_and_1280_pixels(
                 for width in (375, 1280):
                     page.set_viewport_size({"width": width, "height": 800})
                     page.goto(f"{site}{path}")
-                    name = path.strip("/").replace("/", "-").split("?")[0]
-                    page.screenshot(path=tmp_path / f"{name}-{width}.png", full_page=True)
-                    scroll = page.evaluate("document.documentElement.scrollWidth")
-                    if scroll > width:
-                        wide.append(f"{path} is {scroll}px wide at {width}px")
+                    measure(page, path.strip("/").replace("/", "-").split("?")[0], width)
+            page.goto(f"{site}/admin/subscribers")
+            page.locator("#import-file").set_input_files(upload)
+            page.get_by_role("button", name="Preview").click()
+            page.get_by_role("heading", name="Import preview: nothing written yet").wait_for()
+            for width in (375, 1280):
+                measure(page, "import-preview", width)
         finally:
             browser.close()
     assert wide == []
