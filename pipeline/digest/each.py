@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pipeline.digest.runs import RunStart, open_run
+from pipeline.digest.runs import RunStart, open_digest_run
 from pipeline.digest.select import Plan, Planned, grouped, planned_post
 from pipeline.outbox import started_periods
 from pipeline.settings import Settings
@@ -49,7 +49,7 @@ def start_post_runs(db: Database, settings: Settings, now: datetime) -> list[Run
     """A run for each pending post (see `pending_posts`), with its outbox rows."""
     lookback = now - timedelta(hours=settings.digest_windows[EACH])
     return [
-        open_run(
+        open_digest_run(
             db,
             settings,
             EACH,

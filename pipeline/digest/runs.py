@@ -52,7 +52,7 @@ def start_run(
     so a resumed run sends the mail it began with.
     """
     period = period_of(frequency, now, settings.zone)
-    return open_run(
+    return open_digest_run(
         db,
         settings,
         frequency,
@@ -67,7 +67,7 @@ def start_run(
 Planner = Callable[[Session, datetime], Iterable[list[Planned]]]
 
 
-def open_run(
+def open_digest_run(
     db: Database,
     settings: Settings,
     frequency: Frequency,
@@ -81,30 +81,65 @@ def open_run(
     """The run for (`frequency`, `period`): the existing one, or one created now with an
     outbox row for each recipient `planner` finds (given the session and the run's cutoff),
     in one transaction; `note` is the editor's subject and intro for it."""
-    existing = find_run(db, frequency, period)
+    new = NewRun(
+        frequency,
+        period,
+        timedelta(hours=settings.digest_windows[frequency]),
+        subject=note.subject if note else None,
+        intro=note.intro if note else None,
+    )
+    due = _local_time(settings, now) if local_hours else _at_once
+    return open_run(
+        db, new, now, lambda session, run: _queue(session, run, planner(session, run.cutoff), due)
+    )
+
+
+@dataclass(frozen=True)
+class NewRun:
+    """A run to open: its key (`frequency`, for a one-off mail its kind, and `period`), how
+    long it may take to go out, what the editor wrote, and its note if it has no recipient."""
+
+    frequency: str
+    period: str
+    window: timedelta
+    kind: str = "digest"
+    subject: str | None = None
+    intro: str | None = None
+    topic: str | None = None
+    empty: str = "nothing new to send"
+
+
+Queuer = Callable[[Session, DigestRun], int]
+
+
+def open_run(db: Database, new: NewRun, now: datetime, queue: Queuer) -> RunStart:
+    """The run keyed as `new` is: the existing one, or one created now with the outbox rows
+    `queue` adds to it (how many), in one transaction; a race to create it finds the
+    winner's run."""
+    existing = find_run(db, new.frequency, new.period)
     if existing is not None:
         return RunStart(existing, created=False)
-    expires = now + timedelta(hours=settings.digest_windows[frequency])
     try:
         with db.session() as session:
             run = DigestRun(
-                frequency=frequency,
-                period=period,
+                kind=new.kind,
+                frequency=new.frequency,
+                period=new.period,
                 status=RunStatus.QUEUED,
                 created=now,
                 cutoff=now,
-                expires_at=expires,
-                subject=note.subject if note else None,
-                intro=note.intro if note else None,
+                expires_at=now + new.window,
+                subject=new.subject,
+                intro=new.intro,
+                topic=new.topic,
             )
             session.add(run)
             session.flush()
-            due = _local_time(settings, now) if local_hours else _at_once
-            if not _queue(session, run, planner(session, run.cutoff), due):
+            if not queue(session, run):
                 rows.move(run, RunStatus.DONE, now)
-                run.note = "nothing new to send"
+                run.note = new.empty
     except IntegrityError:  # another process created it between our look and our insert
-        raced = find_run(db, frequency, period)
+        raced = find_run(db, new.frequency, new.period)
         if raced is None:
             raise
         return RunStart(raced, created=False)

@@ -7,12 +7,11 @@ from collections import Counter
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from pipeline.digest.runs import RunStart
+from pipeline.digest.runs import NewRun, RunStart, open_run
 from pipeline.editorial.broadcast import KIND, Broadcast
-from pipeline.outbox import RunStatus, find_run, rows
+from pipeline.outbox import rows
 from pipeline.storage import Database
 from pipeline.storage.models import DigestRun, DigestSelection
 from subscribers import Subscriber
@@ -51,38 +50,23 @@ def audience(db: Database, topic: str | None) -> dict[tuple[str, str], int]:
 
 def start_broadcast(db: Database, mail: Broadcast, now: datetime) -> RunStart:
     """The broadcast's run with one outbox row per recipient, or the run it already has."""
-    existing = find_run(db, KIND, mail.key)
-    if existing is not None:
-        return RunStart(existing, created=False)
-    try:
-        with db.session() as session:
-            run = DigestRun(
-                kind=KIND,
-                frequency=KIND,
-                period=mail.key,
-                status=RunStatus.QUEUED,
-                created=now,
-                cutoff=now,
-                expires_at=now + WINDOW,
-                subject=mail.subject,
-                intro=mail.body,
-                topic=mail.topic,
-            )
-            session.add(run)
-            session.flush()
-            selection = DigestSelection(run_id=run.id, post_ids=[])
-            session.add(selection)
-            session.flush()
-            chosen = recipients(session, mail.topic)
-            rows.queue(
-                session, run.id, (rows.Queued(selection.id, person, None) for person in chosen)
-            )
-            if not chosen:
-                rows.move(run, RunStatus.DONE, now)
-                run.note = "no confirmed subscriber to send it to"
-    except IntegrityError:  # another process started it between our look and our insert
-        raced = find_run(db, KIND, mail.key)
-        if raced is None:
-            raise
-        return RunStart(raced, created=False)
-    return RunStart(run, created=True)
+    new = NewRun(
+        KIND,
+        mail.key,
+        WINDOW,
+        kind=KIND,
+        subject=mail.subject,
+        intro=mail.body,
+        topic=mail.topic,
+        empty="no confirmed subscriber to send it to",
+    )
+
+    def queue(session: Session, run: DigestRun) -> int:
+        selection = DigestSelection(run_id=run.id, post_ids=[])
+        session.add(selection)
+        session.flush()
+        chosen = recipients(session, mail.topic)
+        rows.queue(session, run.id, (rows.Queued(selection.id, person, None) for person in chosen))
+        return len(chosen)
+
+    return open_run(db, new, now, queue)
