@@ -14,6 +14,7 @@ from pathlib import Path
 import requests
 
 NEWSLETTER = str(Path(sys.executable).with_name("newsletter"))
+CONTENT = Path(__file__).resolve().parents[1] / "content"
 UMASK = 0o022  # the usual one: files are world-readable unless the command says otherwise
 
 
@@ -72,3 +73,35 @@ def serving(cwd: Path, **settings: str) -> Iterator[tuple[subprocess.Popen[str],
         if server.poll() is None:
             server.terminate()
         server.wait(timeout=10)
+
+
+def prepared(tmp_path: Path) -> Path:
+    """A working folder with the bundled content ingested (its back catalogue mailed) and
+    two confirmed subscribers."""
+    (tmp_path / "content").symlink_to(CONTENT)
+    assert run("ingest", "--mail-backlog", cwd=tmp_path).returncode == 0
+    run("subscribers", "add", "ann@example.org", "--name", "Ann", "--confirmed", cwd=tmp_path)
+    run("subscribers", "add", "bo@example.org", "--frequency", "daily", "--confirmed", cwd=tmp_path)
+    run("subscribers", "add", "pending@example.org", cwd=tmp_path)
+    return tmp_path / "var" / "outbox"
+
+
+def delivered(outbox: Path) -> list[Path]:
+    """The mails in the outbox but the pending subscriber's request to confirm."""
+    return [
+        eml
+        for eml in sorted(outbox.glob("*.eml"))
+        if b"To: pending@example.org" not in eml.read_bytes()
+    ]
+
+
+def start_sending(cwd: Path, settings: dict[str, str]) -> subprocess.Popen[str]:
+    """`newsletter digest send --yes` started in `cwd` (to be waited for, or killed)."""
+    return subprocess.Popen(
+        [NEWSLETTER, "digest", "send", "--yes"],
+        cwd=cwd,
+        env=clean_environment(**settings),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )

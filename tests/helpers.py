@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import dkim
+import html5lib
 import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
@@ -26,12 +27,12 @@ from pipeline.mail import OutgoingMessage, compose
 from pipeline.mail.dkim import dkim_signer
 from pipeline.outbox import FINISHED, get_run
 from pipeline.settings import Settings, load_settings
-from pipeline.storage import Database
+from pipeline.storage import Database, open_database
 from pipeline.storage.models import DigestRun, Post
 from pipeline.web import create_app
 from pipeline.web.server import listen, server
 from pipeline.web.state import web_state
-from subscribers import SubscriberStore
+from subscribers import Signup, SubscriberStore
 
 USER = "editor@example.org"
 PASSWORD = "correct horse battery staple"
@@ -348,3 +349,29 @@ class Keys:
             return bool(dkim.DKIM(raw).verify(idx=index, dnsfunc=self.dns))
         except dkim.DKIMException:
             return False
+
+
+# A valid HTML datetime as pages write it: seconds, no fraction, an offset or Z.
+DATETIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:Z|[+-]\d\d:\d\d)")
+
+
+def valid_page(response: requests.Response) -> str:
+    """The page's text, once it answered 200, parsed as strict HTML5 and its <time>s checked."""
+    assert response.status_code == 200, response.url
+    html5lib.HTMLParser(strict=True).parse(response.text)  # raises on any parse error
+    for tag in Tags(response.text).all("time"):
+        assert DATETIME.fullmatch(tag["datetime"] or ""), tag
+    return response.text
+
+
+def prepare_readers(database_url: str, subscribers: int) -> None:
+    """A database with one fresh post and `subscribers` confirmed readers, for a send."""
+    db = open_database(database_url)
+    add_post(db, "Resilience", datetime.now(UTC) - timedelta(hours=1))
+    store = SubscriberStore(db.sessions, default_timezone="Europe/London")
+    signups = [
+        Signup(f"reader{number}@example.org", None, None, None, None, True)
+        for number in range(subscribers)
+    ]
+    store.add_many(signups, method="import")
+    db.close()

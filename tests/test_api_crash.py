@@ -19,9 +19,9 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from cli_runner import run
+from cli_runner import run, start_sending
+from helpers import prepare_readers
 from pytest_httpserver import HTTPServer
-from test_digest_crash import prepare, start_sending
 from werkzeug import Request, Response
 
 from pipeline.delivery.providers.postmark import Postmark
@@ -73,7 +73,7 @@ def test_kill_nine_then_resume_sends_at_most_one_batch_twice(
     provider = Provider(backend)
     path = "/email/batch" if backend == "postmark" else "/emails/batch"
     httpserver.expect_request(path, method="POST").respond_with_handler(provider.handle)
-    prepare(database_url, SUBSCRIBERS)
+    prepare_readers(database_url, SUBSCRIBERS)
     settings = {
         "DATABASE_URL": database_url,
         "SECRET_KEY": "crash-test-secret-0123456789",

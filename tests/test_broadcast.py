@@ -10,9 +10,8 @@ from email import policy
 from email.message import EmailMessage
 from pathlib import Path
 
-from cli_runner import run
+from cli_runner import delivered, prepared, run
 from smtp_server import SMTPServer
-from test_cli_digest import delivered, prepared
 
 from pipeline.settings import load_settings
 from pipeline.storage import open_database

@@ -9,29 +9,7 @@ from email import policy
 from pathlib import Path
 from typing import Any
 
-from cli_runner import run
-
-CONTENT = Path(__file__).resolve().parents[1] / "content"
-
-
-def prepared(tmp_path: Path) -> Path:
-    """A working folder with the bundled content ingested (its back catalogue mailed) and
-    two confirmed subscribers."""
-    (tmp_path / "content").symlink_to(CONTENT)
-    assert run("ingest", "--mail-backlog", cwd=tmp_path).returncode == 0
-    run("subscribers", "add", "ann@example.org", "--name", "Ann", "--confirmed", cwd=tmp_path)
-    run("subscribers", "add", "bo@example.org", "--frequency", "daily", "--confirmed", cwd=tmp_path)
-    run("subscribers", "add", "pending@example.org", cwd=tmp_path)
-    return tmp_path / "var" / "outbox"
-
-
-def delivered(outbox: Path) -> list[Path]:
-    """The mails in the outbox but the pending subscriber's request to confirm."""
-    return [
-        eml
-        for eml in sorted(outbox.glob("*.eml"))
-        if b"To: pending@example.org" not in eml.read_bytes()
-    ]
+from cli_runner import CONTENT, delivered, prepared, run
 
 
 def digest_runs(folder: Path) -> list[dict[str, Any]]:

@@ -7,37 +7,22 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from cli_runner import NEWSLETTER, clean_environment, run
-from helpers import add_post, received_by
+from cli_runner import run, start_sending
+from helpers import prepare_readers, received_by
 from smtp_server import SMTPServer
 from sqlalchemy import func, select
 
 from pipeline.storage import open_database
 from pipeline.storage.models import OutboxItem
-from subscribers import Signup, SubscriberStore
 
 pytest_plugins = ["smtp_server"]
 
 SUBSCRIBERS = 2_000
 KILL_AFTER = 400
 CONNECTIONS = 4
-
-
-def prepare(database_url: str, subscribers: int = SUBSCRIBERS) -> None:
-    db = open_database(database_url)
-    add_post(db, "Resilience", datetime.now(UTC) - timedelta(hours=1))
-    store = SubscriberStore(db.sessions, default_timezone="Europe/London")
-    signups = [
-        Signup(f"reader{number}@example.org", None, None, None, None, True)
-        for number in range(subscribers)
-    ]
-    store.add_many(signups, method="import")
-    db.close()
 
 
 def environment(database_url: str, smtp_server: SMTPServer) -> dict[str, str]:
@@ -51,21 +36,10 @@ def environment(database_url: str, smtp_server: SMTPServer) -> dict[str, str]:
     }
 
 
-def start_sending(tmp_path: Path, settings: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [NEWSLETTER, "digest", "send", "--yes"],
-        cwd=tmp_path,
-        env=clean_environment(**settings),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
 def test_kill_nine_then_resume_at_once(
     tmp_path: Path, database_url: str, smtp_server: SMTPServer
 ) -> None:
-    prepare(database_url)
+    prepare_readers(database_url, SUBSCRIBERS)
     settings = environment(database_url, smtp_server)
     sender = start_sending(tmp_path, settings)
     deadline = time.monotonic() + 120
@@ -100,7 +74,7 @@ def test_kill_nine_then_resume_at_once(
 def test_two_senders_started_together_both_finish_and_everyone_gets_one(
     tmp_path: Path, database_url: str, smtp_server: SMTPServer
 ) -> None:
-    prepare(database_url)
+    prepare_readers(database_url, SUBSCRIBERS)
     settings = environment(database_url, smtp_server)
     senders = [start_sending(tmp_path, settings) for _ in range(2)]
     outputs = [sender.communicate(timeout=300) for sender in senders]

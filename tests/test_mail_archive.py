@@ -21,9 +21,8 @@ import html5lib
 import pytest
 import requests
 from fastapi import FastAPI
+from helpers import Tags, running, valid_page
 from smtp_server import SMTPServer
-from test_public_pages import valid_page
-from test_web import Tags, running
 
 from pipeline.archive import keep
 from pipeline.digest import message_parts

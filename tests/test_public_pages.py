@@ -6,15 +6,13 @@ subscribe box on post pages, valid `<time datetime>`, and every page valid HTML5
 from __future__ import annotations
 
 import json
-import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import html5lib
 import pytest
 import requests
-from helpers import Tags, running
+from helpers import Tags, running, valid_page
 
 from pipeline.feeds.build import build_feeds
 from pipeline.ingest import ingest
@@ -27,7 +25,6 @@ from pipeline.web.pages import PAGE_SIZE
 POSTS = 45
 START = datetime(2026, 9, 1, 9, 0, tzinfo=UTC)
 # A valid global date and time string (HTML): to the second here, with an offset.
-DATETIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:Z|[+-]\d\d:\d\d)")
 
 
 def write_posts(folder: Path) -> None:
@@ -48,14 +45,6 @@ def site(settings: Settings, db: Database, posts_dir: Path) -> Settings:
     write_posts(posts_dir)
     ingest(db, settings)
     return settings
-
-
-def valid_page(response: requests.Response) -> str:
-    assert response.status_code == 200, response.url
-    html5lib.HTMLParser(strict=True).parse(response.text)  # raises on any parse error
-    for tag in Tags(response.text).all("time"):
-        assert DATETIME.fullmatch(tag["datetime"] or ""), tag
-    return response.text
 
 
 def post_links(page: str) -> list[str]:

@@ -20,11 +20,19 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 from cli_runner import NEWSLETTER, clean_environment, run
-from helpers import NOW, TOKEN, add_post, add_subscriber, api_app, received_by, running
+from helpers import (
+    NOW,
+    TOKEN,
+    add_post,
+    add_subscriber,
+    api_app,
+    prepare_readers,
+    received_by,
+    running,
+)
 from smtp_server import SMTPServer
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from test_digest_crash import prepare
 
 from pipeline.digest.runs import start_run
 from pipeline.outbox import OutboxStatus, get_run, idle_runs, rows, senders
@@ -146,7 +154,7 @@ def test_two_workers_send_one_run_and_everyone_gets_one_copy(
     workers: list[Worker],
 ) -> None:
     environment["BROKER_URL"] = broker("redis")
-    prepare(database_url)
+    prepare_readers(database_url, SUBSCRIBERS)
     workers.extend(Worker(tmp_path, environment, f"worker{n}") for n in range(2))
     for worker in workers:
         worker.wait_ready()
@@ -173,7 +181,7 @@ def test_a_worker_killed_mid_run_loses_nobody_and_another_finishes(
     broker_name: str,
 ) -> None:
     environment["BROKER_URL"] = broker(broker_name)
-    prepare(database_url)
+    prepare_readers(database_url, SUBSCRIBERS)
     first = Worker(tmp_path, environment, "first")
     workers.append(first)
     first.wait_ready()
@@ -219,7 +227,7 @@ def test_a_broker_that_is_down_leaves_the_run_queued_with_one_line(
     tmp_path: Path, smtp_server: SMTPServer
 ) -> None:
     database_url = f"sqlite:///{tmp_path / 'newsletter.db'}"
-    prepare(database_url, subscribers=3)
+    prepare_readers(database_url, 3)
     settings = {
         "DATABASE_URL": database_url,
         "BROKER_URL": "redis://:secret-word@127.0.0.1:1/0",  # nothing listens on port 1
@@ -246,7 +254,7 @@ def test_a_run_handed_over_twice_is_still_sent_once_to_everyone(
     """`--no-wait` hands the run over with no worker running; the scheduler's sweep finds
     it idle and hands it over again; one worker then drains both sets of tasks."""
     environment["BROKER_URL"] = broker("redis")
-    prepare(database_url, subscribers=300)
+    prepare_readers(database_url, 300)
     handed = run("digest", "send", "--yes", "--no-wait", cwd=tmp_path, **environment)
     assert handed.returncode == 0, handed.stderr
     assert "handed to the workers" in handed.stdout
