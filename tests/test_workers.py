@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-from cli_runner import NEWSLETTER, clean_environment, run
+from cli_runner import NEWSLETTER, clean_environment, run, start_sending
 from helpers import (
     NOW,
     TOKEN,
@@ -134,17 +134,6 @@ def workers() -> Iterator[list[Worker]]:
         worker.stop()
 
 
-def send_in_background(tmp_path: Path, settings: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [NEWSLETTER, "digest", "send", "--yes"],
-        cwd=tmp_path,
-        env=clean_environment(**settings),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
 @postgres_only
 def test_two_workers_send_one_run_and_everyone_gets_one_copy(
     tmp_path: Path,
@@ -185,7 +174,7 @@ def test_a_worker_killed_mid_run_loses_nobody_and_another_finishes(
     first = Worker(tmp_path, environment, "first")
     workers.append(first)
     first.wait_ready()
-    sending = send_in_background(tmp_path, environment)  # follows the run to its end
+    sending = start_sending(tmp_path, environment)  # follows the run to its end
     deadline = time.monotonic() + 120
     while len(smtp_server.received) < KILL_AFTER and time.monotonic() < deadline:
         time.sleep(0.01)
