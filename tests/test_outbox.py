@@ -134,7 +134,7 @@ def test_a_stopped_senders_rows_are_taken_back_and_its_late_marks_refused(
         taken = db.patiently(lambda session: senders.reap(session, run.id, later, 15))
         assert taken == 3
         late = [rows.Mark(row.id, OutboxStatus.SENT, 1, sent_at=later) for row in claimed]
-        refused = db.patiently(lambda session: rows.mark(session, quiet.id, late))
+        refused = db.patiently(lambda session: rows.mark(session.connection(), quiet.id, late))
     assert sorted(refused) == sorted(row.id for row in claimed)
     assert counts(db, [run.id])[run.id]["queued"] == 3
 

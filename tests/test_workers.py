@@ -287,7 +287,7 @@ def test_idle_runs_are_those_with_work_due_and_no_live_sender(db: Database) -> N
             rows.Mark(item.id, OutboxStatus.QUEUED, 1, next_attempt_at=later)
             for item in claimed[:2]
         ]
-        rows.mark(session, sender, marks)
+        rows.mark(session.connection(), sender, marks)
 
     with senders.SenderLife(db, lambda: NOW, 10) as life:
         db.patiently(lambda session: settle(session, life.id))

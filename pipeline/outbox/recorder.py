@@ -7,7 +7,8 @@ commits what every connection finished since its last commit, and a connection w
 for the message before its previous one (see `pipeline.delivery.base.Pipeline`).
 
 So every commit's latency is paid by the connections, and the writer keeps it low: its
-connection is its own, kept open (no pool checkout and ping per commit), and on PostgreSQL
+connection is its own, kept open (no pool checkout, ping or ORM session per commit; see
+`pipeline.storage.db.HeldConnection`), and on PostgreSQL
 a commit does not wait for the WAL to reach the disk (a flush per commit, tens of ms on a
 busy disk, would set the pace of the whole send). The server has the marks once
 committed, so a crash of the sender loses none; a crash of the database server itself may
@@ -35,7 +36,7 @@ class Recorder:
 
     def __init__(self, db: Database, sender: str, written: Written) -> None:
         self.db, self.sender, self.written = db, sender, written
-        self._own = db.own_connection(flush=False)
+        self._own = db.held_connection(flush=False)
         self._pending: list[tuple[list[rows.Mark], threading.Event]] = []
         self._wake = threading.Condition()
         self._closing = False
@@ -99,8 +100,8 @@ class Recorder:
 
     def _commit(self, marks: list[rows.Mark]) -> None:
         try:
-            self._own.patiently(lambda session: rows.mark_all(session, self.sender, marks))
+            self._own.transact(lambda held: rows.mark_all(held, self.sender, marks))
             refused: list[int] = []
         except rows.MarksRefused:  # rare: find out exactly which claims were lost
-            refused = self._own.patiently(lambda session: rows.mark(session, self.sender, marks))
+            refused = self._own.transact(lambda held: rows.mark(held, self.sender, marks))
         self.written(marks, refused)

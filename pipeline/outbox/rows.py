@@ -16,6 +16,7 @@ from itertools import islice
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
+    Connection,
     bindparam,
     delete,
     exists,
@@ -188,19 +189,19 @@ class MarksRefused(Exception):
     """A claim among the marks was lost: the transaction must be rolled back."""
 
 
-def mark_all(session: Session, sender: str, marks: Sequence[Mark]) -> None:
+def mark_all(connection: Connection, sender: str, marks: Sequence[Mark]) -> None:
     """Record `marks`, all of whose rows `sender` must still hold (one guarded statement,
     the common case); MarksRefused if one was taken back, so nothing is kept."""
-    if _write_marks(session, sender, marks) != len(marks):
+    if _write_marks(connection, sender, marks) != len(marks):
         raise MarksRefused
 
 
-def mark(session: Session, sender: str, marks: Sequence[Mark]) -> list[int]:
+def mark(connection: Connection, sender: str, marks: Sequence[Mark]) -> list[int]:
     """Record `marks` for the rows `sender` still holds; the ids of those it no longer
     holds (taken back after its heartbeat stopped), whose marks are refused."""
     wanted = [item.id for item in marks]
     held = set(
-        session.scalars(
+        connection.scalars(
             select(OutboxItem.id).where(
                 OutboxItem.id.in_(wanted),
                 OutboxItem.claim == sender,
@@ -208,11 +209,11 @@ def mark(session: Session, sender: str, marks: Sequence[Mark]) -> list[int]:
             )
         )
     )
-    _write_marks(session, sender, [item for item in marks if item.id in held])
+    _write_marks(connection, sender, [item for item in marks if item.id in held])
     return [row for row in wanted if row not in held]
 
 
-def _write_marks(session: Session, sender: str, marks: Sequence[Mark]) -> int:
+def _write_marks(connection: Connection, sender: str, marks: Sequence[Mark]) -> int:
     """Apply `marks` where `sender` holds the claim; how many rows changed.
 
     One statement per mark, each finding its row by its primary key whatever the planner
@@ -236,7 +237,7 @@ def _write_marks(session: Session, sender: str, marks: Sequence[Mark]) -> int:
         }
         for item in marks
     ]
-    return session.connection().execute(_MARK, params).rowcount
+    return connection.execute(_MARK, params).rowcount
 
 
 def release(session: Session, sender: str) -> int:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import CursorResult, Engine, Executable, create_engine, event, text
+from sqlalchemy import Connection, CursorResult, Engine, Executable, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -54,36 +54,80 @@ class Database:
         """`work` in a transaction, tried again on a fresh connection while the database is
         away (restarted, connection killed) or busy, for up to `patience` seconds: a send
         must carry on through a short outage rather than stop half done."""
-        deadline = time.monotonic() + patience
-        pause = 0.1
-        while True:
-            try:
-                with self.session() as session:
-                    return work(session)
-            except DBAPIError as exc:
-                lost = isinstance(exc, OperationalError) or exc.connection_invalidated
-                if not lost or time.monotonic() + pause > deadline:
-                    raise
-                log.warning("database unavailable, trying again in %.1fs: %s", pause, exc.orig)
-                time.sleep(pause)
-                pause = min(pause * 2, 5.0)
 
-    def own_connection(self, *, flush: bool = True) -> Database:
-        """This database through a pool of its own, for one thread that commits many small
-        transactions: its connection stays open between them and is not pinged before each
-        (a lost connection fails its transaction, which `patiently` tries again on a new
-        one). With `flush=False` a PostgreSQL commit returns before its WAL reaches the
-        disk, as SQLite's in WAL mode with synchronous=NORMAL does. Close it when done."""
+        def attempt() -> T:
+            with self.session() as session:
+                return work(session)
+
+        return _patiently(attempt, patience)
+
+    def held_connection(self, *, flush: bool = True) -> HeldConnection:
+        """A connection of its own for one thread that commits many small transactions
+        (see HeldConnection). With `flush=False` a PostgreSQL commit returns before its WAL
+        reaches the disk, as SQLite's in WAL mode with synchronous=NORMAL does."""
         engine = _create_engine(
             self.engine.url.render_as_string(hide_password=False), pre_ping=False
         )
         if not flush and engine.dialect.name == "postgresql":
             event.listen(engine, "connect", _commit_without_flush)
-        return Database(engine, sessionmaker(engine, expire_on_commit=False))
+        return HeldConnection(engine)
 
     def close(self) -> None:
         """Release pooled connections (tests and short-lived commands)."""
         self.engine.dispose()
+
+
+class HeldConnection:
+    """One connection kept open between transactions, with no pool checkout, ping or ORM
+    session per commit: a small transaction costs its statements and its commit. A lost
+    connection fails its transaction, which `transact` tries again on a new one, as
+    `Database.patiently` does. Close it when done."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._connection: Connection | None = None
+
+    def transact(self, work: Callable[[Connection], T], *, patience: float = PATIENCE_SECONDS) -> T:
+        """`work` in one transaction on the held connection, committed on success."""
+
+        def attempt() -> T:
+            if self._connection is None:
+                self._connection = self.engine.connect()
+            try:
+                with self._connection.begin():
+                    return work(self._connection)
+            except DBAPIError:
+                self._drop()
+                raise
+
+        return _patiently(attempt, patience)
+
+    def close(self) -> None:
+        self._drop()
+        self.engine.dispose()
+
+    def _drop(self) -> None:
+        if self._connection is not None:
+            self._connection.invalidate()
+            self._connection.close()
+            self._connection = None
+
+
+def _patiently(attempt: Callable[[], T], patience: float) -> T:
+    """`attempt()` again, with growing pauses, while the database is away or busy (an
+    OperationalError, or a connection found invalid), for up to `patience` seconds."""
+    deadline = time.monotonic() + patience
+    pause = 0.1
+    while True:
+        try:
+            return attempt()
+        except DBAPIError as exc:
+            lost = isinstance(exc, OperationalError) or exc.connection_invalidated
+            if not lost or time.monotonic() + pause > deadline:
+                raise
+            log.warning("database unavailable, trying again in %.1fs: %s", pause, exc.orig)
+            time.sleep(pause)
+            pause = min(pause * 2, 5.0)
 
 
 def open_database(url: str) -> Database:
