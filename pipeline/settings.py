@@ -24,15 +24,13 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
+from pipeline.frequencies import default_windows
 from pipeline.redact import MASK, redacted_values
 from subscribers.profile import Frequency
 
 ENV_PREFIX = "NEWSLETTER_"
 MIN_KEY_LENGTH = 16
 MIN_ADMIN_PASSWORD_LENGTH = 12
-# Hours a post stays eligible for each digest (for `each`: for its own email, counted from
-# when it became news); a frequency left out of DIGEST_WINDOWS keeps its own.
-DIGEST_WINDOWS: dict[Frequency, float] = {"each": 24, "daily": 24, "weekly": 72, "monthly": 168}
 BROKER_SCHEMES = frozenset({"redis", "rediss", "amqp", "amqps", "pyamqp"})
 
 EmailBackend = Literal["smtp", "postmark", "sendgrid", "mailgun", "resend", "file", "console"]
@@ -115,8 +113,10 @@ class Settings(BaseSettings):
     unsubscribe_mailbox: str | None = None
 
     digest_subject: str = "{site}: {count} new posts, {dates}"
+    # Hours a post stays eligible for each digest (for `each`: for its own email, counted
+    # from when it became news); a frequency left out keeps its default (Cadence.window_hours).
     digest_windows: dict[Frequency, Annotated[float, Field(gt=0)]] = Field(
-        default_factory=lambda: dict(DIGEST_WINDOWS)
+        default_factory=default_windows
     )
     click_counting: bool = True
     postal_address: str | None = None
@@ -247,7 +247,7 @@ class Settings(BaseSettings):
     @field_validator("digest_windows")
     @classmethod
     def _every_frequency(cls, value: dict[Frequency, float]) -> dict[Frequency, float]:
-        return DIGEST_WINDOWS | value
+        return default_windows() | value
 
     @model_validator(mode="after")
     def _dkim_complete(self) -> Settings:

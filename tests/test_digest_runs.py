@@ -17,7 +17,8 @@ from smtp_server import SMTPServer
 from sqlalchemy import select
 
 from pipeline.digest.runs import start_run
-from pipeline.digest.select import period_of, plan, planned
+from pipeline.digest.select import plan, planned
+from pipeline.frequencies import period_of
 from pipeline.outbox import SendReport, cancel_run, counts, pause_run, resume_run, send_run
 from pipeline.settings import Settings, SettingsProblem
 from pipeline.storage import Database

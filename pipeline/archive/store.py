@@ -17,6 +17,7 @@ from urllib.parse import quote
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from pipeline.frequencies import EACH
 from pipeline.mail.template import MessageTemplate
 from pipeline.settings import Settings
 from pipeline.storage import Database
@@ -49,7 +50,7 @@ def archive_kind(run_kind: str, frequency: str) -> str:
     """What readers call it: a broadcast, a per-post mail, or a digest."""
     if run_kind != "digest":
         return run_kind
-    return "post" if frequency == "each" else "digest"
+    return "post" if frequency == EACH else "digest"
 
 
 def public_html(template: MessageTemplate, base_url: str) -> str:

@@ -35,7 +35,7 @@ from pipeline.cli.context import (
 from pipeline.delivery import check_delivery
 from pipeline.delivery.single import send_one
 from pipeline.digest import message_parts
-from pipeline.digest.each import EACH, start_post_runs
+from pipeline.digest.each import start_post_runs
 from pipeline.digest.preview import (
     SendOutlook,
     editor_copy,
@@ -49,6 +49,7 @@ from pipeline.digest.preview import (
 from pipeline.digest.runs import start_run
 from pipeline.editorial import Editorial, EditorialError, editorial, render_intro
 from pipeline.editorial.files import read_markdown
+from pipeline.frequencies import EACH
 from pipeline.outbox import (
     SendReport,
     cancel_run,

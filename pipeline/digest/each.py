@@ -17,18 +17,11 @@ from sqlalchemy.orm import Session
 
 from pipeline.digest.runs import RunStart, open_digest_run
 from pipeline.digest.select import Plan, Planned, grouped, planned_post
+from pipeline.frequencies import EACH, post_period
 from pipeline.outbox import started_periods
 from pipeline.settings import Settings
 from pipeline.storage import Database
 from pipeline.storage.models import Post
-from subscribers import Frequency
-
-EACH: Frequency = "each"
-
-
-def post_period(post_id: int) -> str:
-    """The period key of a post's own run."""
-    return f"post-{post_id}"
 
 
 def pending_posts(db: Database, settings: Settings, now: datetime) -> list[int]:

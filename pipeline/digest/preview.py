@@ -14,11 +14,12 @@ from datetime import datetime
 from sqlalchemy import func, select
 
 from pipeline.archive import archive_url
-from pipeline.digest.each import EACH, plan_pending, post_period
+from pipeline.digest.each import plan_pending
 from pipeline.digest.message import digest_recipient, digest_template
 from pipeline.digest.render import default_subject, render_digest
-from pipeline.digest.select import period_of, plan, selection_for
+from pipeline.digest.select import plan, selection_for
 from pipeline.editorial import Editorial, mail_parts
+from pipeline.frequencies import EACH, period_of, post_period
 from pipeline.keys import signing_keys
 from pipeline.mail.template import MessageTemplate, OutgoingMessage, Recipient
 from pipeline.outbox import FINISHED, counts, find_run

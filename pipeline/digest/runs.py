@@ -18,8 +18,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from pipeline.digest.select import Planned, period_of, planned
+from pipeline.digest.select import Planned, planned
 from pipeline.editorial import Editorial
+from pipeline.frequencies import period_of
 from pipeline.outbox import RunStatus, find_run, rows
 from pipeline.settings import Settings
 from pipeline.storage import Database

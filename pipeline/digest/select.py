@@ -1,12 +1,12 @@
-"""Who gets which posts: periods, each subscriber's posts since their last digest, grouping.
+"""Who gets which posts: each subscriber's posts since their last digest, grouping.
 
 A subscriber gets the published posts that became news (`Post.news_at`: first seen,
 fresh, not back catalogue; see `pipeline.ingest.news_from`) after their last delivered
 digest (any frequency: switching from weekly to daily neither repeats nor skips a post)
 and up to the run's cutoff, filtered by their topics. A post that reaches its source
 late, with a date before the last digest, is still new then. On a first digest the window
-is the last 1/7/30 days. Subscribers with the same posts share one selection, rendered
-once.
+is the frequency's first lookback (the last 1/7/30 days, see `pipeline.frequencies`).
+Subscribers with the same posts share one selection, rendered once.
 
 A run's plan is read in chunks of subscribers, in id order, and each chunk is queued
 before the next is read, so planning a million subscribers takes no more memory than
@@ -18,36 +18,17 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, tzinfo
+from datetime import datetime
 
 from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
+from pipeline.frequencies import CADENCES, EACH
 from pipeline.outbox.rows import last_digests
 from pipeline.storage.models import Post
 from subscribers import Frequency, Subscriber
 
 PLAN_CHUNK = 5_000
-FIRST_DIGEST_LOOKBACK = {
-    "each": timedelta(days=1),  # for previews: per-post runs count from the post (see each.py)
-    "daily": timedelta(days=1),
-    "weekly": timedelta(days=7),
-    "monthly": timedelta(days=30),
-}
-
-
-def period_of(frequency: Frequency, moment: datetime, zone: tzinfo) -> str:
-    """The key of the daily (2026-11-22), weekly (ISO week, 2026-W47) or monthly (2026-11)
-    period `moment` falls in, read in `zone`."""
-    day = moment.astimezone(zone).date()
-    if frequency == "daily":
-        return day.isoformat()
-    if frequency == "weekly":
-        year, week, _ = day.isocalendar()
-        return f"{year}-W{week:02d}"
-    if frequency == "monthly":
-        return f"{day:%Y-%m}"
-    raise ValueError(f"unknown frequency {frequency!r}")
 
 
 @dataclass(frozen=True)
@@ -99,7 +80,7 @@ def planned(
 ) -> Iterator[list[Planned]]:
     """Every confirmed subscriber of `frequency` with something new, in id order, read
     `chunk` (PLAN_CHUNK) subscribers at a time."""
-    lookback = cutoff - FIRST_DIGEST_LOOKBACK[frequency]
+    lookback = cutoff - CADENCES[frequency].first_lookback
     for subscribers in _confirmed(session, frequency, chunk or PLAN_CHUNK):
         last = last_digests(session, subscribers[0].id, subscribers[-1].id)
         posts = candidates(session, min([lookback, *last.values()]), cutoff)
@@ -130,8 +111,8 @@ def planned_post(
     if post is None:
         return
     candidate = Candidate(post.id, post.news_at, frozenset(tag.casefold() for tag in post.tags))
-    for subscribers in _confirmed(session, "each", chunk or PLAN_CHUNK):
-        last = last_digests(session, subscribers[0].id, subscribers[-1].id, but="each")
+    for subscribers in _confirmed(session, EACH, chunk or PLAN_CHUNK):
+        last = last_digests(session, subscribers[0].id, subscribers[-1].id, but=EACH)
         yield [
             Planned(row.id, (post.id,), row.timezone)
             for row in subscribers
@@ -143,7 +124,7 @@ def selection_for(
     session: Session, subscriber: Subscriber | None, frequency: Frequency, cutoff: datetime
 ) -> tuple[int, ...]:
     """The posts one subscriber (or, for None, a new subscriber) would get now."""
-    lookback = cutoff - FIRST_DIGEST_LOOKBACK[frequency]
+    lookback = cutoff - CADENCES[frequency].first_lookback
     if subscriber is None:
         return choose(candidates(session, lookback, cutoff), lookback, ())
     since = last_digests(session, subscriber.id, subscriber.id).get(subscriber.id, lookback)

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 
-from pipeline.digest.select import period_of
+from pipeline.frequencies import period_of
 from subscribers import Frequency
 
 

@@ -1,6 +1,6 @@
-"""When digests go out: DIGEST_SCHEDULE (read as crontab reads it) for weekly, the same
-time of day for daily and on the 1st of the month for monthly, all read in TIMEZONE (so
-DST moves with the clock)."""
+"""When digests go out: each frequency's crontab line (`Cadence.crontab`, made from
+DIGEST_SCHEDULE: as it is for weekly, the same time of day for daily and on the 1st of the
+month for monthly), read as crontab reads it, in TIMEZONE (so DST moves with the clock)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from datetime import datetime
 
 from apscheduler.triggers.cron import CronTrigger
 
+from pipeline.frequencies import CADENCES
 from pipeline.scheduling.crontab import crontab_fields
 from pipeline.settings import Settings
 from subscribers import Frequency
@@ -36,16 +37,13 @@ def _second_pass(moment: datetime) -> bool:
 
 
 def digest_triggers(settings: Settings) -> dict[Frequency, CronTrigger]:
-    """One cron trigger per frequency."""
-    minute, hour = settings.digest_schedule.split()[:2]
-    lines: dict[Frequency, str] = {
-        "daily": f"{minute} {hour} * * *",
-        "weekly": settings.digest_schedule,
-        "monthly": f"{minute} {hour} 1 * *",
-    }
+    """One cron trigger per frequency that goes out by the clock (not per post)."""
     return {
-        frequency: WallClockTrigger(**crontab_fields(line), timezone=settings.zone)
-        for frequency, line in lines.items()
+        frequency: WallClockTrigger(
+            **crontab_fields(cadence.crontab(settings.digest_schedule)), timezone=settings.zone
+        )
+        for frequency, cadence in CADENCES.items()
+        if cadence.crontab is not None
     }
 
 

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 
 from pipeline.delivery import DeliveryConfigError
-from pipeline.digest.each import EACH, start_post_runs
+from pipeline.digest.each import start_post_runs
 from pipeline.digest.preview import (
     editor_copy,
     preview_message,
@@ -25,7 +25,6 @@ from pipeline.digest.preview import (
     send_outlook,
 )
 from pipeline.digest.runs import start_run
-from pipeline.digest.select import period_of
 from pipeline.editorial import (
     MAX_INTRO,
     MAX_SUBJECT,
@@ -34,6 +33,7 @@ from pipeline.editorial import (
     editorial,
     render_intro,
 )
+from pipeline.frequencies import EACH, period_of
 from pipeline.mail.template import OutgoingMessage
 from pipeline.outbox import find_run
 from pipeline.web.admin.copies import NotSent, send_test_copy

@@ -13,9 +13,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 
-from pipeline.digest.each import EACH
 from pipeline.digest.runs import start_run
 from pipeline.editorial import EditorialError, editorial
+from pipeline.frequencies import EACH
 from pipeline.outbox import (
     UNFINISHED,
     cancel_run,
