@@ -72,6 +72,14 @@ class Hook(Protocol):
         """The call's bounces and complaints; raises NotGenuine or BadEvent."""
 
 
+class Inbound(Protocol):
+    """One provider's inbound route (unsubscribe mails, see `pipeline.delivery.inbound`),
+    holding its key."""
+
+    def verify(self, fields: Mapping[str, str], now: datetime) -> str:
+        """The call's one-time key (a replay repeats it); NotGenuine if not signed by it."""
+
+
 def load_json(body: bytes) -> Any:
     """The body's JSON; BadEvent for anything else, nested too deep included."""
     try:

@@ -8,18 +8,18 @@ provider's signature; only when EMAIL_BACKEND's provider can sign such calls and
 and the mailbox are set does List-Unsubscribe carry the `mailto:`. Elsewhere it carries
 only the https one-click URL (RFC 8058), rather than an address nobody reads.
 
-Mailgun (its routes' `forward()` posts the parsed mail as a form, signed like its event
-webhooks: HMAC-SHA256 of `timestamp + token`) is the provider that signs them.
+The providers that sign them say so with the `inbound` of their EMAIL_APIS entry: Mailgun
+(its routes' `forward()` posts the parsed mail as a form, signed like its event webhooks:
+HMAC-SHA256 of `timestamp + token`).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import datetime
-from typing import Protocol
 
-from pipeline.delivery.providers.mailgun import MIN_KEY, MailgunInbound
+from pipeline.delivery.feedback import Inbound
+from pipeline.delivery.providers import EMAIL_APIS
 from pipeline.settings import Settings
 
 # What the mailto carries: `?subject=unsubscribe%20TOKEN`; clients may prefix "Re: " or
@@ -27,23 +27,14 @@ from pipeline.settings import Settings
 _REQUEST = re.compile(r"\bunsubscribe\s+([A-Za-z0-9_.\-]{16,400})", re.IGNORECASE)
 
 
-class Inbound(Protocol):
-    """One provider's inbound route, holding its key."""
-
-    def verify(self, fields: Mapping[str, str], now: datetime) -> str:
-        """The call's one-time key (a replay repeats it); NotGenuine if not signed by it."""
-
-
 def inbound_route(settings: Settings) -> tuple[str, Inbound] | None:
     """(provider, route) when EMAIL_BACKEND's provider can post signed unsubscribe mails
     here and UNSUBSCRIBE_MAILBOX is set; else None."""
-    if settings.unsubscribe_mailbox is None or settings.email_backend != "mailgun":
+    api = EMAIL_APIS.get(settings.email_backend)
+    if settings.unsubscribe_mailbox is None or api is None or api.inbound is None:
         return None
-    secret = settings.mailgun_webhook_signing_key
-    key = secret.get_secret_value().strip() if secret is not None else ""
-    if len(key) < MIN_KEY:
-        return None
-    return "mailgun", MailgunInbound(key.encode())
+    route = api.inbound(settings)
+    return (settings.email_backend, route) if route is not None else None
 
 
 def mailto_unsubscribe(settings: Settings) -> str | None:

@@ -1,7 +1,7 @@
 """The email APIs, one module each (its request, its outcomes, its webhook's verification
-and its feedback parsing), and the registry of them that `open_backend` and the webhook
-route both read: a provider is added as a module that ends with its `API` entry, plus its
-line in EMAIL_APIS.
+and its feedback parsing), and the registry of them that `open_backend`, the webhook route
+and the inbound route read: a provider is added as a module that ends with its `API` entry,
+plus its line in EMAIL_APIS (and its name in settings.EmailBackend).
 """
 
 from __future__ import annotations
@@ -37,12 +37,10 @@ def configured_hooks(settings: Settings) -> dict[str, Hook]:
     """The webhooks these settings switch on, by provider; ValueError (naming the variable)
     for settings that cannot be used."""
     public = (settings.sendgrid_webhook_public_key or "").strip()
-    for secret, variable in (
-        (settings.mailgun_webhook_signing_key, mailgun.KEY),
-        (settings.resend_webhook_secret, resend.SECRET),
-    ):
-        if public and secret is not None and public in secret.get_secret_value():
-            raise ValueError(f"{variable}: is SendGrid's public key, which must never sign")
+    for api in EMAIL_APIS.values():
+        for variable, secret in api.signing_secrets(settings).items():
+            if public and secret is not None and public in secret.get_secret_value():
+                raise ValueError(f"{variable}: is SendGrid's public key, which must never sign")
     return {
         name: hook for name, api in EMAIL_APIS.items() if (hook := api.hook(settings)) is not None
     }

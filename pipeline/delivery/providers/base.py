@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from pydantic import SecretStr
+
 from pipeline.delivery.api import Provider
-from pipeline.delivery.feedback import Hook
+from pipeline.delivery.feedback import Hook, Inbound
 from pipeline.settings import Settings
+
+
+def _no_secrets(_settings: Settings) -> Mapping[str, SecretStr | None]:
+    return {}
 
 
 @dataclass(frozen=True)
@@ -15,3 +21,9 @@ class EmailApi:
     sender: Callable[[str, Settings], Provider]  # from the API key; DeliveryConfigError
     hook: Callable[[Settings], Hook | None]  # None: not set; ValueError: unusable
     variables: tuple[str, ...]  # what switches the webhook on
+    # The secrets its calls are signed with (HMAC), by variable: none may hold SendGrid's
+    # public key, which anyone can read.
+    signing_secrets: Callable[[Settings], Mapping[str, SecretStr | None]] = _no_secrets
+    # Its inbound route for unsubscribe mails (None: it has none); the route gives None
+    # while its key is not set.
+    inbound: Callable[[Settings], Inbound | None] | None = None

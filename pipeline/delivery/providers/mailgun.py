@@ -10,7 +10,7 @@ Mailgun signs only the timestamp and a random token, not the event, so a signatu
 be lifted onto other event data: the timestamp must be within five minutes and each token
 is spent by its first call (remembered in the database, so every process sees it).
 Its inbound route, which posts unsubscribe mails (pipeline/delivery/inbound.py), is signed
-the same way.
+the same way, with the same key.
 """
 
 from __future__ import annotations
@@ -167,6 +167,14 @@ def hook(settings: Settings) -> MailgunHook | None:
     return MailgunHook(key.encode())
 
 
+def inbound(settings: Settings) -> MailgunInbound | None:
+    """The inbound route for these settings; None without a signing key of MIN_KEY
+    characters."""
+    secret = settings.mailgun_webhook_signing_key
+    key = secret.get_secret_value().strip() if secret is not None else ""
+    return MailgunInbound(key.encode()) if len(key) >= MIN_KEY else None
+
+
 def read(payload: Any) -> list[Feedback]:
     """One `event-data` a call: `failed` (permanent, or "old": given up after retrying) or
     `complained`."""
@@ -192,4 +200,10 @@ def sender(key: str, settings: Settings) -> Mailgun:
     return Mailgun(key, settings.mailgun_domain)
 
 
-API = EmailApi(sender, hook, VARIABLES)
+API = EmailApi(
+    sender,
+    hook,
+    VARIABLES,
+    signing_secrets=lambda settings: {KEY: settings.mailgun_webhook_signing_key},
+    inbound=inbound,
+)

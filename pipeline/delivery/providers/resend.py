@@ -142,4 +142,9 @@ def read(payload: Any, once: str | None = None) -> list[Feedback]:
     return [found for address in addresses for found in feedback(kind, address, once)]
 
 
-API = EmailApi(lambda key, _: Resend(key), hook, VARIABLES)
+API = EmailApi(
+    lambda key, _: Resend(key),
+    hook,
+    VARIABLES,
+    signing_secrets=lambda settings: {SECRET: settings.resend_webhook_secret},
+)
