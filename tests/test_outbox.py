@@ -12,13 +12,14 @@ from urllib.parse import quote
 import pytest
 from helpers import NOW, add_post, add_subscriber, received_by, ticking_from
 from smtp_server import SMTPServer
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text, update
 from sqlalchemy.engine import make_url
 
 from pipeline.digest.runs import start_run
 from pipeline.outbox import OutboxStatus, counts, rows, send_run, senders
 from pipeline.settings import Settings
 from pipeline.storage import Database, open_database
+from pipeline.storage.models import OutboxItem
 
 pytest_plugins = ["smtp_server"]
 
@@ -137,6 +138,41 @@ def test_a_stopped_senders_rows_are_taken_back_and_its_late_marks_refused(
         refused = db.patiently(lambda session: rows.mark(session.connection(), quiet.id, late))
     assert sorted(refused) == sorted(row.id for row in claimed)
     assert counts(db, [run.id])[run.id]["queued"] == 3
+
+
+def test_recorded_marks_keep_the_rows_still_held_and_name_the_ones_taken_back(
+    db: Database, smtp_settings: Settings
+) -> None:
+    add_post(db, "Post", NOW - timedelta(hours=3))
+    for number in range(4):
+        add_subscriber(db, f"reader{number}@example.org")
+    run = start_run(db, smtp_settings, "weekly", NOW).run
+    with senders.SenderLife(db, lambda: NOW, timeout=15) as life:
+        claimed = db.patiently(lambda session: rows.claim(session, run.id, life.id, NOW, 10))
+        lost = claimed[1].id
+        db.patiently(  # taken back from under the sender, as a reaper would
+            lambda session: session.execute(
+                update(OutboxItem)
+                .where(OutboxItem.id == lost)
+                .values(status=OutboxStatus.QUEUED, claim=None)
+            )
+        )
+        marks = [
+            rows.Mark(row.id, OutboxStatus.SENT, 1, sent_at=NOW, message_id=f"<{row.id}@blog>")
+            for row in claimed
+        ]
+        held = db.held_connection(flush=False, single_statements=True)
+        try:
+            refused = rows.record(held, life.id, marks)
+            again = rows.record(held, life.id, marks[:1])  # marked already: no longer held
+        finally:
+            held.close()
+    assert (refused, again) == ([lost], [claimed[0].id])
+    with db.session() as session:
+        stored = {item.id: item.message_id for item in session.scalars(select(OutboxItem))}
+    assert stored == {row.id: None if row.id == lost else f"<{row.id}@blog>" for row in claimed}
+    tally = counts(db, [run.id])[run.id]
+    assert (tally["sent"], tally["queued"], tally["sending"]) == (3, 1, 0)
 
 
 def test_a_limited_pass_stops_after_its_rows_and_the_last_pass_finishes_the_run(

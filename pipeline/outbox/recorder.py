@@ -36,7 +36,7 @@ class Recorder:
 
     def __init__(self, db: Database, sender: str, written: Written) -> None:
         self.db, self.sender, self.written = db, sender, written
-        self._own = db.held_connection(flush=False)
+        self._own = db.held_connection(flush=False, single_statements=True)
         self._pending: list[tuple[list[rows.Mark], threading.Event]] = []
         self._wake = threading.Condition()
         self._closing = False
@@ -99,9 +99,4 @@ class Recorder:
                 committed.set()
 
     def _commit(self, marks: list[rows.Mark]) -> None:
-        try:
-            self._own.transact(lambda held: rows.mark_all(held, self.sender, marks))
-            refused: list[int] = []
-        except rows.MarksRefused:  # rare: find out exactly which claims were lost
-            refused = self._own.transact(lambda held: rows.mark(held, self.sender, marks))
-        self.written(marks, refused)
+        self.written(marks, rows.record(self._own, self.sender, marks))

@@ -61,15 +61,21 @@ class Database:
 
         return _patiently(attempt, patience)
 
-    def held_connection(self, *, flush: bool = True) -> HeldConnection:
+    def held_connection(
+        self, *, flush: bool = True, single_statements: bool = False
+    ) -> HeldConnection:
         """A connection of its own for one thread that commits many small transactions
         (see HeldConnection). With `flush=False` a PostgreSQL commit returns before its WAL
-        reaches the disk, as SQLite's in WAL mode with synchronous=NORMAL does."""
+        reaches the disk, as SQLite's in WAL mode with synchronous=NORMAL does. With
+        `single_statements`, on PostgreSQL every statement commits by itself (no BEGIN or
+        COMMIT round trips): only for work whose transactions are single statements."""
         engine = _create_engine(
             self.engine.url.render_as_string(hide_password=False), pre_ping=False
         )
         if not flush and engine.dialect.name == "postgresql":
             event.listen(engine, "connect", _commit_without_flush)
+        if single_statements and engine.dialect.name == "postgresql":
+            engine = engine.execution_options(isolation_level="AUTOCOMMIT")
         return HeldConnection(engine)
 
     def close(self) -> None:
