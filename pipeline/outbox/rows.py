@@ -86,23 +86,50 @@ class Backlog:
 def queue(session: Session, run_id: int, items: Iterable[Queued]) -> int:
     """One queued row per item, inserted in chunks so memory stays flat; how many."""
     count = 0
+    postgresql = session.get_bind().dialect.name == "postgresql"
     for chunk in _chunks(items, _INSERT_CHUNK):
-        session.execute(
-            insert(_ROWS),
-            [
-                {
-                    "run_id": run_id,
-                    "selection_id": item.selection_id,
-                    "subscriber_id": item.subscriber_id,
-                    "status": OutboxStatus.QUEUED,
-                    "attempts": 0,
-                    "next_attempt_at": item.due,
-                }
-                for item in chunk
-            ],
-        )
+        if postgresql:
+            session.execute(_QUEUE_AT_ONCE, _queued_columns(run_id, chunk))
+        else:
+            session.execute(
+                insert(_ROWS),
+                [
+                    {
+                        "run_id": run_id,
+                        "selection_id": item.selection_id,
+                        "subscriber_id": item.subscriber_id,
+                        "status": OutboxStatus.QUEUED,
+                        "attempts": 0,
+                        "next_attempt_at": item.due,
+                    }
+                    for item in chunk
+                ],
+            )
         count += len(chunk)
     return count
+
+
+# PostgreSQL's chunk of new rows: one statement with one array per column, which the
+# server unpacks, where a row per parameter set cost a round trip's share and a parse each
+# (half of planning a run).
+_QUEUE_AT_ONCE = text(
+    """
+    INSERT INTO outbox (run_id, selection_id, subscriber_id, status, attempts, next_attempt_at)
+    SELECT :run_id, v.selection_id, v.subscriber_id, :queued, 0, v.due
+    FROM unnest(CAST(:selections AS integer[]), CAST(:subscribers AS integer[]),
+        CAST(:due AS timestamptz[])) AS v(selection_id, subscriber_id, due)
+    """
+)
+
+
+def _queued_columns(run_id: int, chunk: Sequence[Queued]) -> dict[str, object]:
+    return {
+        "run_id": run_id,
+        "queued": str(OutboxStatus.QUEUED),
+        "selections": [item.selection_id for item in chunk],
+        "subscribers": [item.subscriber_id for item in chunk],
+        "due": [item.due for item in chunk],
+    }
 
 
 def _chunks(items: Iterable[Queued], size: int) -> Iterator[list[Queued]]:
@@ -202,7 +229,7 @@ _MARK_AT_ONCE = text(
         AS v(id, status, attempts, last_error, sent_at, next_attempt_at, message_id,
             provider_id)
     WHERE o.id = v.id AND o.id = ANY(CAST(:ids AS integer[])) AND o.claim = :holder
-        AND o.status = 'sending'
+        AND o.status = :sending
     RETURNING o.id
     """
 )
@@ -260,6 +287,7 @@ def _columns(sender: str, marks: Sequence[Mark]) -> dict[str, object]:
     """`marks` as one array per column, for _MARK_AT_ONCE."""
     return {
         "holder": sender,
+        "sending": str(OutboxStatus.SENDING),
         "ids": [item.id for item in marks],
         "statuses": [str(item.status) for item in marks],
         "attempts": [item.attempts for item in marks],
