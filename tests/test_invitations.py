@@ -5,6 +5,7 @@ welcome mail. All through the file backend: real .eml files in DATA_DIR/outbox."
 from __future__ import annotations
 
 import email
+import json
 import re
 import time
 from collections import Counter
@@ -26,12 +27,15 @@ from helpers import (
     signed_in,
 )
 from pydantic import SecretStr
-from sqlalchemy import create_engine, select
+from pytest_httpserver import HTTPServer
+from sqlalchemy import create_engine, select, update
 from sqlalchemy.orm import Session
+from werkzeug import Request, Response
 
+from pipeline.delivery import open_backend
 from pipeline.invitations import invite
 from pipeline.outbox import send_run
-from pipeline.settings import Settings
+from pipeline.settings import Settings, load_settings
 from pipeline.storage import Database
 from pipeline.web.state import web_state
 from subscribers import Signup, Subscriber, SubscriberStore
@@ -228,6 +232,38 @@ def test_people_confirmed_before_their_invitation_goes_are_skipped(
     report = send_run(db, settings, invited.run.id)
     assert (report.sent, report.skipped) == (1, 1)
     assert [m["To"] for m in mails(settings.data_dir / "outbox")] == ["bo@example.org"]
+
+
+def test_an_address_no_copy_can_carry_fails_its_row_through_an_email_api_too(
+    settings: Settings, db: Database, httpserver: HTTPServer
+) -> None:
+    """An API backend never reads a copy's bytes, yet what making them would refuse is
+    refused while rendering: that row fails, and the request carries the others."""
+    store = SubscriberStore(db.sessions, default_timezone=settings.timezone)
+    pending = [store.add(f"{name}@example.org")[0] for name in ("ann", "bo")]
+    invited = invite(db, store, [person.id for person in pending])
+    assert invited.run is not None
+    with db.session() as session:
+        session.execute(
+            update(Subscriber).where(Subscriber.id == pending[0].id).values(email="zoë@example.org")
+        )
+    seen: list[list[dict[str, object]]] = []
+
+    def answer(request: Request) -> Response:
+        body = request.get_json()
+        seen.append(body)
+        accepted = [{"ErrorCode": 0, "MessageID": f"pm-{n}"} for n in range(len(body))]
+        return Response(json.dumps(accepted), mimetype="application/json")
+
+    httpserver.expect_request("/email/batch", method="POST").respond_with_handler(answer)
+    api = load_settings(
+        email_backend="postmark", api_key="test", api_base_url=httpserver.url_for("/")
+    )
+    with open_backend(api) as backend:
+        report = send_run(db, settings, invited.run.id, backend=backend)
+    assert (report.sent, report.failed) == (1, 1)
+    assert report.errors[0].startswith("zoë@example.org: ") and "ascii" in report.errors[0]
+    assert [[message["To"] for message in body] for body in seen] == [["bo@example.org"]]
 
 
 @pytest.fixture

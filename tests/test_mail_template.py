@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email
+from concurrent.futures import ThreadPoolExecutor
 from email import policy
 from email.message import EmailMessage
 
@@ -106,3 +107,24 @@ def test_api_backends_get_the_same_values() -> None:
         parts.headers["List-Unsubscribe"] == parse(message.raw)["List-Unsubscribe"] == unsubscribe
     )
     assert parts.headers["Message-ID"] == message.message_id
+
+
+def test_render_refuses_at_once_what_a_copys_bytes_could_not_carry() -> None:
+    """The bytes are made when first read (an email API never reads them), but a value
+    that cannot stand in its slot is refused by `render`, where senders handle it."""
+    values = {"preferences_url": "https://news.example.org/p", "unsubscribe_token": "tök"}
+    with pytest.raises(ValueError, match="header slot value must be ASCII: 'tök'"):
+        template().render(Recipient("1", "zoe@example.org", "Zoë", values))
+    with pytest.raises(KeyError, match="unsubscribe_token"):
+        template().render(Recipient("1", "zoe@example.org", "Zoë", {"preferences_url": "x"}))
+
+
+def test_a_copys_bytes_are_made_once_whichever_thread_reads_them_first() -> None:
+    message = template().render(recipient())
+    headed = message.with_head(b"X-Test: 1\r\n")  # shares the copy's bytes, unmade
+    with ThreadPoolExecutor(8) as pool:
+        contents = list(pool.map(lambda _: headed.content, range(32)))
+    assert all(content is contents[0] for content in contents)
+    assert message.content is contents[0] and headed.slots is message.slots
+    assert headed.raw == b"X-Test: 1\r\n" + message.content
+    assert parse(message.content)["To"].addresses[0].addr_spec == "zoe@example.org"

@@ -14,13 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from pipeline.mail.headers import safe_header
-from pipeline.mail.template import (
-    Context,
-    MessageTemplate,
-    OutgoingMessage,
-    Recipient,
-    slot_values,
-)
+from pipeline.mail.template import Context, MessageTemplate, OutgoingMessage
 
 
 @dataclass(frozen=True)
@@ -67,11 +61,11 @@ def headers(message: OutgoingMessage, known: Mapping[str, str] | None = None) ->
     }
 
 
-def values(message: OutgoingMessage) -> tuple[MessageTemplate, dict[str, str]]:
-    """The message's template, and every slot's raw value for its recipient."""
+def values(message: OutgoingMessage) -> tuple[MessageTemplate, Mapping[str, str]]:
+    """The message's template, and every slot's raw value for its recipient (as `render`
+    worked them out)."""
     assert message.template is not None and message.recipient is not None, "see structured()"
-    recipient: Recipient = message.recipient
-    return message.template, slot_values(recipient, message.message_id)
+    return message.template, message.values
 
 
 def slotted(template: MessageTemplate, part: str, placeholder: Callable[[str], str]) -> str:

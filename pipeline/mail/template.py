@@ -13,6 +13,10 @@ context (HTML-escaped in the HTML part, QP-encoded in bodies, ASCII-only in head
 Every line ends in CRLF, whatever line ends the text and values came with. The template
 also keeps its bytes as the SMTP DATA command carries them (dot-stuffed, terminated; see
 `pipeline.mail.wire`), prepared once, so a copy's wire bytes are another `bytes.join`.
+
+A copy's slots and bytes are made when first read: an email API backend sends its parts
+from the slot values and never reads them. What making them could raise (a non-ASCII
+value in a header slot, a missing value) is raised by `render` all the same.
 """
 
 from __future__ import annotations
@@ -23,13 +27,14 @@ import re
 import threading
 import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from copy import copy
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.header import Header, decode_header, make_header
 from email.utils import format_datetime, parseaddr
-from functools import cached_property
+from functools import cached_property, partial
 from types import MappingProxyType
-from typing import Literal, TypeVar, cast
+from typing import Generic, Literal, NamedTuple, TypeVar, cast, overload
 
 from pipeline.mail.headers import fold, format_address, safe_header
 from pipeline.mail.wire import TERMINATOR, data_payload, stuffed
@@ -62,31 +67,68 @@ class Recipient:
     variables: Mapping[str, str] = field(default_factory=dict)
 
 
-class Later:
-    """Header lines worked out when first needed, once, by whichever thread needs them
-    first. A DKIM signature costs most of a millisecond of OpenSSL, which lets go of the
-    GIL: deferred, copies are signed by the threads that put them on the wire, side by
-    side, and never for a backend that sends parts instead of bytes."""
+class Later(Generic[T]):
+    """A value worked out when first needed, once, by whichever thread needs it first.
 
-    def __init__(self, make: Callable[[], bytes]) -> None:
-        self._make: Callable[[], bytes] | None = make
-        self._lines = b""
+    A DKIM signature costs most of a millisecond of OpenSSL, which lets go of the GIL:
+    deferred, copies are signed by the threads that put them on the wire, side by side,
+    and never for a backend that sends parts instead of bytes; nor are a copy's bytes
+    made for such a backend.
+    """
+
+    def __init__(self, make: Callable[[], T]) -> None:
+        self._make: Callable[[], T] | None = make
         self._lock = threading.Lock()
 
-    def __call__(self) -> bytes:
+    def __call__(self) -> T:
         with self._lock:
             if self._make is not None:
-                self._lines, self._make = self._make(), None
-        return self._lines
+                self._made, self._make = self._make(), None
+        return self._made
+
+
+class Filled(NamedTuple):
+    """A rendered copy's slots (each slot's bytes as they stand in `content`) and bytes."""
+
+    slots: tuple[bytes, ...]
+    content: bytes
+
+
+class _Made(Generic[T]):
+    """A field of `OutgoingMessage` given as its value or as a `Later` that makes the
+    copy's `Filled`, read from that when first read. Without a `default` the field must be
+    given; with one, the dataclass passes this descriptor for a field not given."""
+
+    def __init__(self, name: str, default: T | None = None) -> None:
+        self._name, self._key, self._default = name, f"_{name}", default
+
+    @overload
+    def __get__(self, message: None, owner: type) -> T: ...
+
+    @overload
+    def __get__(self, message: object, owner: type | None = None) -> T: ...
+
+    def __get__(self, message: object, owner: type | None = None) -> T:
+        if message is None:  # the dataclass asking for a default
+            if self._default is None:
+                raise AttributeError(self._name)
+            return self._default
+        value = message.__dict__[self._key]
+        return cast(T, getattr(value(), self._name)) if isinstance(value, Later) else value
+
+    def __set__(self, message: object, value: T | Later[Filled]) -> None:
+        given: object = value
+        message.__dict__[self._key] = self._default if given is self else value
 
 
 @dataclass(frozen=True)
 class OutgoingMessage:
     """One email as it goes on the wire, with the envelope that carries it.
 
-    `template` and `recipient` say how it was made, so an email API backend can send the
-    structured parts (or batch recipients of one template) instead of the raw bytes.
-    A rendered copy also keeps its `slots` (each slot's bytes as they stand in `content`).
+    `template`, `recipient` and `values` (every slot's value, unescaped) say how it was
+    made, so an email API backend can send the structured parts (or batch recipients of
+    one template) instead of the raw bytes. A rendered copy also keeps its `slots` (each
+    slot's bytes as they stand in `content`); both are made when first read.
     `raw` is `head` (header lines put in front since, such as a DKIM-Signature, perhaps
     still to be worked out) and `content`, the bytes as made: for a rendered copy the
     template's bytes with the slots filled in.
@@ -95,11 +137,12 @@ class OutgoingMessage:
     sender: str  # envelope sender (MAIL FROM), the From address
     recipients: tuple[str, ...]  # envelope recipients (RCPT TO)
     message_id: str  # the Message-ID header, `<…@domain>`
-    content: bytes
+    content: _Made[bytes] = _Made("content")
     template: MessageTemplate | None = field(default=None, compare=False, repr=False)
     recipient: Recipient | None = field(default=None, compare=False, repr=False)
-    slots: tuple[bytes, ...] = field(default=(), compare=False, repr=False)
-    lines: bytes | Later = field(default=b"", compare=False, repr=False)
+    slots: _Made[tuple[bytes, ...]] = field(default=_Made("slots", ()), compare=False, repr=False)
+    lines: bytes | Later[bytes] = field(default=b"", compare=False, repr=False)
+    values: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def head(self) -> bytes:
@@ -110,15 +153,18 @@ class OutgoingMessage:
     def raw(self) -> bytes:
         return self.head + self.content
 
-    def with_head(self, lines: bytes | Later) -> OutgoingMessage:
-        """This message with header `lines` (CRLF line ends) in front of its own."""
+    def with_head(self, lines: bytes | Later[bytes]) -> OutgoingMessage:
+        """This message with header `lines` (CRLF line ends) in front of its own; its
+        bytes are not made for that."""
         ahead = self.lines
         if isinstance(lines, Later) or isinstance(ahead, Later):
             first = lines
             lines = Later(lambda: _lines(first) + _lines(ahead))
         else:
             lines += ahead
-        return replace(self, lines=lines)
+        headed = copy(self)  # not `replace`, which would read (and so make) every field
+        object.__setattr__(headed, "lines", lines)
+        return headed
 
     @property
     def intact_template(self) -> MessageTemplate | None:
@@ -137,7 +183,7 @@ class OutgoingMessage:
         return stuffed(self.head) + template.wire(self.slots)
 
 
-def _lines(lines: bytes | Later) -> bytes:
+def _lines(lines: bytes | Later[bytes]) -> bytes:
     return lines() if isinstance(lines, Later) else lines
 
 
@@ -165,7 +211,8 @@ class MessageTemplate:
     _derived: dict[str, object] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def render(self, recipient: Recipient, *, message_key: str | None = None) -> OutgoingMessage:
-        """This recipient's message: the template's bytes with their values in the slots.
+        """This recipient's message: the template's bytes with their values in the slots,
+        made when first read. Raises here what making them would raise.
 
         With `message_key` the Message-ID is derived from it, so a copy re-sent after a
         crash carries the same Message-ID (mail clients and APIs can spot the repeat);
@@ -174,23 +221,32 @@ class MessageTemplate:
         unique = message_key or uuid.uuid4().hex
         message_id = f"<{unique}@{self.message_id_domain}>"
         values = slot_values(recipient, message_id)
-        slots = tuple(
-            _encode(values[chunk[1]], chunk[0], _column(self.chunks, index))
-            for index, chunk in enumerate(self.chunks)
-            if isinstance(chunk, tuple)
-        )
-        filled = iter(slots)
+        for name, contexts in self._slot_contexts:
+            value = values[name]
+            if not value.isascii():  # an ASCII value is safe in any context
+                for context in contexts:
+                    _encode(value, context, 0)
+        made = Later(partial(self._fill, values))
         return OutgoingMessage(
             sender=self.sender,
             recipients=(recipient.email,),
             message_id=message_id,
-            content=b"".join(
-                chunk if isinstance(chunk, bytes) else next(filled) for chunk in self.chunks
-            ),
+            content=made,
             template=self,
             recipient=recipient,
-            slots=slots,
+            slots=made,
+            values=values,
         )
+
+    def _fill(self, values: Mapping[str, str]) -> Filled:
+        slots = tuple(
+            _encode(values[name], context, column) for name, context, column in self._slot_places
+        )
+        filled = iter(slots)
+        content = b"".join(
+            chunk if isinstance(chunk, bytes) else next(filled) for chunk in self.chunks
+        )
+        return Filled(slots, content)
 
     def length(self, slots: Sequence[bytes]) -> int:
         """The size of a copy whose slots hold `slots`."""
@@ -214,6 +270,23 @@ class MessageTemplate:
     @cached_property
     def _literal_length(self) -> int:
         return sum(len(chunk) for chunk in self.chunks if isinstance(chunk, bytes))
+
+    @cached_property
+    def _slot_places(self) -> tuple[tuple[str, Context, int], ...]:
+        """Each slot's name, context and column (see `_column`), in order."""
+        return tuple(
+            (chunk[1], chunk[0], _column(self.chunks, index))
+            for index, chunk in enumerate(self.chunks)
+            if isinstance(chunk, tuple)
+        )
+
+    @cached_property
+    def _slot_contexts(self) -> tuple[tuple[str, tuple[Context, ...]], ...]:
+        """Each slot name the template uses, with the contexts it stands in."""
+        contexts: dict[str, dict[Context, None]] = {}
+        for name, context, _ in self._slot_places:
+            contexts.setdefault(name, {})[context] = None
+        return tuple((name, tuple(used)) for name, used in contexts.items())
 
 
 def slot_values(recipient: Recipient, message_id: str) -> dict[str, str]:
