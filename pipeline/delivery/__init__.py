@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from pipeline.delivery.api import APIBackend
-from pipeline.delivery.base import Backend, DeliveryConfigError, SendResult
+from pipeline.delivery.base import Backend, DeliveryConfigError, Finished, SendResult
 from pipeline.delivery.console import ConsoleBackend
 from pipeline.delivery.file import FileBackend
 from pipeline.delivery.http import RetryPolicy
@@ -22,6 +22,7 @@ __all__ = [
     "ConsoleBackend",
     "DeliveryConfigError",
     "FileBackend",
+    "Finished",
     "RetryPolicy",
     "SMTPBackend",
     "SMTPPool",

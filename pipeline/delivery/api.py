@@ -20,9 +20,9 @@ from typing import Any, Protocol
 
 import requests
 
-from pipeline.delivery.base import Closing, Done, SendResult, delivered, failed
+from pipeline.delivery.base import Closing, Done, Finished, SendResult, delivered, failed
 from pipeline.delivery.http import RetryPolicy, api_session, describe, post
-from pipeline.delivery.parts import Parts, escaped, slotted, structured, values
+from pipeline.delivery.parts import ESCAPES, Parts, slotted, structured, values
 from pipeline.delivery.ratelimit import TokenBucket
 from pipeline.mail.template import Context, MessageTemplate, OutgoingMessage
 
@@ -202,12 +202,10 @@ def batches(
             yield batch
 
 
-def _hand_over(done: Done | None, finished: list[tuple[OutgoingMessage, list[SendResult]]]) -> None:
-    """Give `done` each message's results and wait until all of them are recorded."""
-    if done is None:
-        return
-    for ticket in [done(message, results) for message, results in finished]:
-        ticket.wait()
+def _hand_over(done: Done | None, finished: Finished) -> None:
+    """Give `done` the messages' results at once and wait until they are recorded."""
+    if done is not None:
+        done(finished).wait()
 
 
 Shape = Callable[[Parts], object]
@@ -218,22 +216,30 @@ def json_messages(batch: Sequence[OutgoingMessage], shape: Shape) -> bytes:
     or encoding each message's parts: each template's object is encoded once with holes
     where recipients differ (see `JsonCopy`), and a message is its values put in those."""
     name = f"api-json:{shape.__module__}.{shape.__qualname__}"
-    text: list[str] = []
+    copies: dict[int, JsonCopy] = {}  # by id(template): the batch's few templates at hand
+    text: list[bytes] = []
     for message in batch:
-        text.append(",")
+        text.append(b",")
         template, known = values(message)
-        template.derived(name, lambda made: JsonCopy.of(made, shape)).put(known, text)
-    text[:1] = ["["]  # in place of the first comma, if any
-    text.append("]")
-    return "".join(text).encode("ascii")
+        copy = copies.get(id(template))
+        if copy is None:
+            copy = copies[id(template)] = template.derived(
+                name, lambda made: JsonCopy.of(made, shape)
+            )
+        copy.put(known, text)
+    text[:1] = [b"["]  # in place of the first comma, if any
+    text.append(b"]")
+    return b"".join(text)
 
 
 @dataclass(frozen=True)
 class JsonCopy:
-    """A template's message as JSON text, split at its slots: literal JSON and, for each
-    slot, the context its value is escaped for."""
+    """A template's message as JSON text (ASCII), split at its slots: the literal JSON
+    before the first slot, then for each slot how its value is escaped, its name, and the
+    literal JSON after it. Kept as bytes, so a request is one join, not a join and a copy."""
 
-    pieces: tuple[str | tuple[Context, str], ...]
+    first: bytes
+    rest: tuple[tuple[Callable[[str], str], str, bytes], ...]
 
     @classmethod
     def of(cls, template: MessageTemplate, shape: Shape) -> JsonCopy:
@@ -263,16 +269,20 @@ class JsonCopy:
             },
         )
         split = re.split(f"{mark}([0-9]+){mark}", json.dumps(shape(parts)))
+        literals = [piece.encode("ascii") for piece in split[::2]]
+        slots = [holes[int(number)] for number in split[1::2]]
         return cls(
+            literals[0],
             tuple(
-                piece if index % 2 == 0 else holes[int(piece)] for index, piece in enumerate(split)
-            )
+                (ESCAPES[context], slot, after)
+                for (context, slot), after in zip(slots, literals[1:], strict=True)
+            ),
         )
 
-    def put(self, known: Mapping[str, str], text: list[str]) -> None:
+    def put(self, known: Mapping[str, str], text: list[bytes]) -> None:
         """Append one recipient's message to `text`, from every slot's raw value."""
-        for piece in self.pieces:
-            if isinstance(piece, str):
-                text.append(piece)
-            else:
-                text.append(encode_basestring_ascii(escaped(known[piece[1]], piece[0]))[1:-1])
+        append = text.append
+        append(self.first)
+        for escape, slot, after in self.rest:
+            append(encode_basestring_ascii(escape(known[slot]))[1:-1].encode("ascii"))
+            append(after)

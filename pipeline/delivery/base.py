@@ -43,14 +43,16 @@ DEFAULT_BATCH = 50
 
 
 class Ticket(Protocol):
-    """Returned for each finished message by a `Done` callback: `wait` returns once its
-    outcome is recorded."""
+    """Returned by a `Done` callback: `wait` returns once the outcomes it was given are
+    recorded."""
 
     def wait(self) -> object: ...
 
 
-# Called as each message's results are known, from the thread that sent it.
-Done = Callable[[OutgoingMessage, list[SendResult]], Ticket]
+Finished = list[tuple[OutgoingMessage, list[SendResult]]]
+# Called as messages' results are known (a message's, or a whole request's at once, so
+# they are recorded together), from the thread that sent them.
+Done = Callable[[Finished], Ticket]
 
 
 class Backend(Protocol):
@@ -58,9 +60,10 @@ class Backend(Protocol):
     context manager that closes on exit.
 
     `max_batch` is how many messages one `send` should get. With `done`, each message is
-    handed over as soon as its results are known, and a backend starts a message only once
-    the outcome of the one before the previous on that connection (for an API: the previous
-    request) is recorded, which bounds what a crash can leave sent but unrecorded.
+    handed over as soon as its results are known (an API's request, all its messages at
+    once), and a backend starts a message only once the outcome of the one before the
+    previous on that connection (for an API: the previous request) is recorded, which
+    bounds what a crash can leave sent but unrecorded.
     """
 
     @property
@@ -114,7 +117,7 @@ class Pipeline:
     def finished(self, message: OutgoingMessage, results: list[SendResult]) -> None:
         if self.done is None:
             return
-        ticket = self.done(message, results)
+        ticket = self.done([(message, results)])
         if self._pending is not None:
             self._pending.wait()
         self._pending = ticket

@@ -80,13 +80,17 @@ def slots_in(template: MessageTemplate, *parts: str) -> list[str]:
     )
 
 
+# How a slot's value is made safe for where it stands: as it is in plain text.
+ESCAPES: Mapping[Context, Callable[[str], str]] = {
+    "text": str,
+    "html": html.escape,
+    "header": safe_header,
+}
+
+
 def escaped(value: str, context: Context) -> str:
     """A slot's value made safe for where it stands."""
-    if context == "html":
-        return html.escape(value)
-    if context == "header":
-        return safe_header(value)
-    return value
+    return ESCAPES[context](value)
 
 
 def _fill(template: MessageTemplate, part: str, known: Mapping[str, str], context: Context) -> str:

@@ -113,12 +113,12 @@ class _Made(Generic[T]):
             if self._default is None:
                 raise AttributeError(self._name)
             return self._default
-        value = message.__dict__[self._key]
+        value = getattr(message, self._key)
         return cast(T, getattr(value(), self._name)) if isinstance(value, Later) else value
 
     def __set__(self, message: object, value: T | Later[Filled]) -> None:
         given: object = value
-        message.__dict__[self._key] = self._default if given is self else value
+        object.__setattr__(message, self._key, self._default if given is self else value)
 
 
 @dataclass(frozen=True)

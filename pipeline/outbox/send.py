@@ -30,7 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pipeline.archive import archive_url, keep
-from pipeline.delivery import Backend, SendResult, open_backend
+from pipeline.delivery import Backend, Finished, SendResult, open_backend
 from pipeline.digest import digest_recipient, digest_template, render_digest
 from pipeline.editorial import Editorial, mail_parts
 from pipeline.editorial.broadcast import KIND as BROADCAST
@@ -406,15 +406,19 @@ class _Pipe:
         seed = f"{self.run_id}:{row_id}:{self.signer_key}".encode()
         return hashlib.sha256(seed).hexdigest()[:32]
 
-    def _done(self, message: OutgoingMessage, results: list[SendResult]) -> threading.Event:
-        """Called from the connection that sent `message`: its mark goes to the writer."""
-        row_id = _row_id(message)
-        return self.recorder.record([self._mark(row_id, message, results)])
+    def _done(self, finished: Finished) -> threading.Event:
+        """Called from the connection that sent the `finished` messages: their marks go to
+        the writer together."""
+        now = self.clock()
+        return self.recorder.record(
+            [self._mark(_row_id(message), message, results, now) for message, results in finished]
+        )
 
-    def _mark(self, row_id: int, message: OutgoingMessage, results: list[SendResult]) -> rows.Mark:
+    def _mark(
+        self, row_id: int, message: OutgoingMessage, results: list[SendResult], now: datetime
+    ) -> rows.Mark:
         tried = self.attempts.get(row_id, 0)
         failure = next((result for result in results if not result.ok), None)
-        now = self.clock()
         if failure is None:
             provider_id = results[0].provider_id if results else None
             return rows.Mark(
