@@ -52,13 +52,26 @@ def headers(message: OutgoingMessage, known: Mapping[str, str] | None = None) ->
     `values(message)[1]` if the caller has it already."""
     template, known = (message.template, known) if known is not None else values(message)
     assert template is not None, "see structured()"
-    return {
-        "Message-ID": message.message_id,
-        **{
-            name: _fill(template, value, known, "header")
-            for name, value in template.headers.items()
-        },
-    }
+    filled = {"Message-ID": message.message_id}
+    for name, pieces in template.derived(_HEADERS, _header_pieces):
+        filled[name] = (
+            pieces[0]
+            if len(pieces) == 1
+            else "".join(
+                piece if index % 2 == 0 else safe_header(known[piece])
+                for index, piece in enumerate(pieces)
+            )
+        )
+    return filled
+
+
+_HEADERS = "parts-headers"
+
+
+def _header_pieces(template: MessageTemplate) -> tuple[tuple[str, list[str]], ...]:
+    """Each of the template's headers, its value split at its slots (text, slot name, text
+    …), worked out once per template rather than searched for slots per recipient."""
+    return tuple((name, template.slot.split(value)) for name, value in template.headers.items())
 
 
 def values(message: OutgoingMessage) -> tuple[MessageTemplate, Mapping[str, str]]:
