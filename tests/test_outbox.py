@@ -20,6 +20,7 @@ from pipeline.outbox import OutboxStatus, counts, rows, send_run, senders
 from pipeline.settings import Settings
 from pipeline.storage import Database, open_database
 from pipeline.storage.models import OutboxItem
+from subscribers import Subscriber
 
 pytest_plugins = ["smtp_server"]
 
@@ -61,6 +62,26 @@ def test_a_renderer_failure_fails_only_that_selection(
     assert (report.sent, report.failed, report.status) == (1, 1, "done")
     assert report.errors[0].startswith("data@example.org: cannot render the digest")
     assert list(received_by(smtp_server)) == ["housing@example.org"]
+    assert counts(db, [run.id])[run.id]["sending"] == 0
+
+
+def test_a_recipient_whose_copy_cannot_be_made_fails_alone(
+    db: Database, smtp_settings: Settings, smtp_server: SMTPServer
+) -> None:
+    add_post(db, "Post", NOW - timedelta(hours=3))
+    for address in ("first@example.org", "odd@example.org", "last@example.org"):
+        add_subscriber(db, address)
+    with db.session() as session:  # as an older import or a hand edit may have left it
+        session.execute(
+            update(Subscriber)
+            .where(Subscriber.email == "odd@example.org")
+            .values(email="j\u00f6rg@example.org")
+        )
+    run = start_run(db, smtp_settings, "weekly", NOW).run
+    report = send_run(db, smtp_settings, run.id, clock=lambda: NOW)
+    assert (report.sent, report.failed, report.status) == (2, 1, "done")
+    assert report.errors[0].startswith("j\u00f6rg@example.org: ")
+    assert sorted(received_by(smtp_server)) == ["first@example.org", "last@example.org"]
     assert counts(db, [run.id])[run.id]["sending"] == 0
 
 

@@ -275,23 +275,25 @@ class _Pipe:
         wanted = "pending" if inviting else "confirmed"
         for row in claimed:
             self.attempts[row.id] = row.attempts
-            template = "" if inviting else self._template(row.selection_id)
+            template = None if inviting else self._template(row.selection_id)
             person = row.subscriber
             if person is not None:
                 self.addresses[row.id] = person.email
             if person is None or person.status != wanted:
                 reason = "subscriber removed" if person is None else f"subscriber {person.status}"
                 marks.append(rows.Mark(row.id, OutboxStatus.SKIPPED, row.attempts, reason))
-            elif inviting:
-                try:
-                    messages.append(self._invitation(person, row.id))
-                except ValueError as exc:  # e.g. an address SMTP cannot carry
-                    marks.append(rows.Mark(row.id, OutboxStatus.FAILED, row.attempts, str(exc)))
             elif isinstance(template, str):
                 marks.append(rows.Mark(row.id, OutboxStatus.FAILED, row.attempts, template))
             else:
-                recipient = digest_recipient(self.settings, self.signer, person, str(row.id))
-                message = template.render(recipient, message_key=self._message_key(row.id))
+                try:
+                    message = (
+                        self._invitation(person, row.id)
+                        if template is None
+                        else self._copy(template, person, row.id)
+                    )
+                except ValueError as exc:  # one person's fault, e.g. an address SMTP cannot carry
+                    marks.append(rows.Mark(row.id, OutboxStatus.FAILED, row.attempts, str(exc)))
+                    continue
                 messages.append(self.sign(message) if self.sign else message)
         if marks:
             self.recorder.record(marks).wait()
@@ -311,10 +313,14 @@ class _Pipe:
             confirm_url=f"{self.settings.base_url}/confirm/{token}",
         )
         assert asked.template is not None
-        message = asked.template.render(
+        return asked.template.render(
             Recipient(str(row_id), person.email), message_key=self._message_key(row_id)
         )
-        return self.sign(message) if self.sign else message
+
+    def _copy(self, template: MessageTemplate, person: rows.Person, row_id: int) -> OutgoingMessage:
+        """A digest's copy for one confirmed person, keyed to its outbox row."""
+        recipient = digest_recipient(self.settings, self.signer, person, str(row_id))
+        return template.render(recipient, message_key=self._message_key(row_id))
 
     def _template(self, selection_id: int) -> MessageTemplate | str:
         """The selection's message, rendered once per sender; a string says why it cannot
