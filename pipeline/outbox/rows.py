@@ -512,7 +512,7 @@ def deliveries_to(
         .order_by(OutboxItem.id.desc())
         .limit(limit)
     )
-    return [(item, run) for item, run in session.execute(query).tuples()]
+    return [(item, run) for item, run in session.execute(query)]
 
 
 def prune(session: Session, now: datetime, keep: timedelta = RETENTION) -> int:
