@@ -508,7 +508,7 @@ def test_5xx_is_retried_with_backoff(httpserver: HTTPServer, provider: str) -> N
 
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_5xx_every_time_is_transient(httpserver: HTTPServer, provider: str) -> None:
-    seen = serve(httpserver, provider, status(502, {"message": "bad gateway"}))
+    seen = serve(httpserver, provider, status(502, said(provider, "bad gateway")))
     results = backend(httpserver, provider).send(digests(2))
     assert states(results) == [
         ("reader0@example.org", False, False),
@@ -528,6 +528,25 @@ def test_4xx_is_permanent_with_the_providers_message(httpserver: HTTPServer, pro
         (False, True, f"{NAMES[provider]}: HTTP {code}: {message}")
     ] * 2
     assert len(seen) == 1  # never retried
+
+
+def said(provider: str, message: str) -> dict[str, Any]:
+    """`message` in the shape of `provider`'s error answers."""
+    if provider == "sendgrid":
+        return {"errors": [{"message": message, "field": None}]}
+    return {"Message" if provider == "postmark" else "message": message}
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_an_error_in_another_shape_is_quoted_as_it_came(
+    httpserver: HTTPServer, provider: str
+) -> None:
+    """A body the provider would not send (a proxy's, say) is quoted as it came."""
+    other = "mailgun" if provider == "postmark" else "postmark"
+    serve(httpserver, provider, status(403, said(other, "blocked by proxy")))
+    [result, _] = backend(httpserver, provider).send(digests(2))
+    assert result.error is not None and "blocked by proxy" in result.error
+    assert result.error.startswith(f"{NAMES[provider]}: HTTP 403: {{")
 
 
 def test_a_rejected_api_key_is_transient(httpserver: HTTPServer) -> None:

@@ -83,6 +83,9 @@ class Provider(Protocol):
         """One per message of `batch`, from a 2xx answer; may raise ValueError, KeyError,
         TypeError or IndexError for an answer of the wrong shape."""
 
+    def error(self, body: dict[str, Any]) -> str:
+        """Its own message in the JSON object of an error answer ("" if none is there)."""
+
 
 class APIBackend(Closing):
     """Sends through `provider` over one Session, paced per recipient by `limiter`."""
@@ -137,6 +140,7 @@ class APIBackend(Closing):
             self.base_url + call.path,
             timeout=self.timeout,
             policy=self.retry,
+            error=self.provider.error,
             json=call.json,
             data=call.data if call.body is None else call.body,
             headers=call.headers if call.body is None else {**JSON_TYPE, **call.headers},
@@ -147,7 +151,8 @@ class APIBackend(Closing):
             status = answer.status_code
             channel = status in CHANNEL_STATUSES
             permanent = not channel and status not in TRANSIENT_STATUSES and status < 500
-            outcomes = [Refused(describe(answer), permanent, channel)] * len(batch)
+            error = describe(answer, self.provider.error)
+            outcomes = [Refused(error, permanent, channel)] * len(batch)
         else:
             outcomes = self._read(batch, answer)
         return [

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +24,9 @@ from pipeline.http import USER_AGENT, one_line
 TOO_MANY_REQUESTS = 429
 EPOCH_2001 = 1e9  # a reset header above this is a Unix time, below it a number of seconds
 _ERROR_MAX = 300
+
+# A provider's own message in the JSON object of an error answer ("" if it has none).
+ErrorReader = Callable[[dict[str, Any]], str]
 
 
 @dataclass(frozen=True)
@@ -45,9 +48,16 @@ def api_session(headers: Mapping[str, str]) -> requests.Session:
 
 
 def post(
-    session: requests.Session, url: str, *, timeout: float, policy: RetryPolicy, **request: Any
+    session: requests.Session,
+    url: str,
+    *,
+    timeout: float,
+    policy: RetryPolicy,
+    error: ErrorReader,
+    **request: Any,
 ) -> requests.Response | str:
-    """The first answer that is neither 429 nor 5xx, or one line saying why none came."""
+    """The first answer that is neither 429 nor 5xx, or one line saying why none came
+    (with the provider's own message, read by `error`)."""
     waited = 0.0
     attempt = 0
     while True:
@@ -60,7 +70,7 @@ def post(
             status = response.status_code
             if status != TOO_MANY_REQUESTS and status < 500:
                 return response
-            reason = describe(response)
+            reason = describe(response, error)
             asked = _asked_wait(response) if status == TOO_MANY_REQUESTS else None
             delay = _backoff(policy, attempt) if asked is None else asked
         if attempt >= policy.retries or waited + delay > policy.budget:
@@ -71,19 +81,13 @@ def post(
         attempt += 1
 
 
-def describe(response: requests.Response) -> str:
+def describe(response: requests.Response, error: ErrorReader) -> str:
     """`HTTP 422: <the provider's own message>`, on one line and not too long."""
     try:
         body = response.json()
     except ValueError:
         body = None
-    message = ""
-    if isinstance(body, dict):
-        errors = body.get("errors")
-        if isinstance(errors, list):  # SendGrid: {"errors": [{"message": …, "field": …}]}
-            message = "; ".join(str(e.get("message", e)) for e in errors if isinstance(e, dict))
-        # Postmark says "Message", Mailgun and Resend "message".
-        message = message or str(body.get("Message") or body.get("message") or "")
+    message = error(body) if isinstance(body, dict) else ""
     message = " ".join((message or response.text or response.reason or "").split())
     text = f"HTTP {response.status_code}: {message}" if message else f"HTTP {response.status_code}"
     return text[:_ERROR_MAX]

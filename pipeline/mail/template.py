@@ -192,7 +192,7 @@ class MessageTemplate:
     """The shared part of a message; `render` makes one recipient's copy.
 
     `subject`, `text`, `html` and `headers` keep their `%%slot%%` placeholders for
-    backends that send structured parts; `fill` substitutes them for one recipient.
+    backends that send structured parts and fill them per recipient.
     """
 
     sender: str

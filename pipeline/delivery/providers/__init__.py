@@ -36,11 +36,18 @@ def open_provider(settings: Settings) -> Provider:
 def configured_hooks(settings: Settings) -> dict[str, Hook]:
     """The webhooks these settings switch on, by provider; ValueError (naming the variable)
     for settings that cannot be used."""
-    public = (settings.sendgrid_webhook_public_key or "").strip()
+    public = {
+        value.strip(): what
+        for api in EMAIL_APIS.values()
+        for value, what in api.public(settings).items()
+        if value.strip()
+    }
     for api in EMAIL_APIS.values():
         for variable, secret in api.signing_secrets(settings).items():
-            if public and secret is not None and public in secret.get_secret_value():
-                raise ValueError(f"{variable}: is SendGrid's public key, which must never sign")
+            held = secret.get_secret_value() if secret is not None else ""
+            for value, what in public.items():
+                if value in held:
+                    raise ValueError(f"{variable}: is {what}, which must never sign")
     return {
         name: hook for name, api in EMAIL_APIS.items() if (hook := api.hook(settings)) is not None
     }

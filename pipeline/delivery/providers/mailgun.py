@@ -88,6 +88,9 @@ class Mailgun:
     ) -> list[Outcome]:
         return [Accepted(str(response.json()["id"]))] * len(batch)
 
+    def error(self, body: dict[str, Any]) -> str:
+        return str(body.get("message") or "")
+
 
 def _placeholder(context: Context) -> Callable[[str], str]:
     return lambda slot: f"%recipient.{context}_{slot}%"

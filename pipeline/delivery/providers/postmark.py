@@ -57,6 +57,9 @@ class Postmark:
     ) -> list[Outcome]:
         return [_outcome(answer) for answer in response.json()]
 
+    def error(self, body: dict[str, Any]) -> str:
+        return str(body.get("Message") or "")
+
 
 def _message(parts: Parts) -> dict[str, object]:
     return {

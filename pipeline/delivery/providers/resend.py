@@ -66,6 +66,9 @@ class Resend:
             for index in range(len(batch))
         ]
 
+    def error(self, body: dict[str, Any]) -> str:
+        return str(body.get("message") or "")
+
 
 def _email(parts: Parts) -> dict[str, object]:
     return {

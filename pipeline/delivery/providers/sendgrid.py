@@ -80,6 +80,13 @@ class SendGrid:
     ) -> list[Outcome]:
         return [Accepted(response.headers.get("X-Message-Id"))] * len(batch)
 
+    def error(self, body: dict[str, Any]) -> str:
+        """{"errors": [{"message": …, "field": …}, …]}"""
+        errors = body.get("errors")
+        if not isinstance(errors, list):
+            return ""
+        return "; ".join(str(e.get("message", e)) for e in errors if isinstance(e, dict))
+
 
 def _personalization(
     message: OutgoingMessage, text_slots: list[str], html_slots: list[str]
@@ -171,4 +178,8 @@ def read(payload: Any) -> list[Feedback]:
     return found
 
 
-API = EmailApi(lambda key, _: SendGrid(key), hook, VARIABLES)
+def _public(settings: Settings) -> Mapping[str, str]:
+    return {settings.sendgrid_webhook_public_key or "": "SendGrid's public key"}
+
+
+API = EmailApi(lambda key, _: SendGrid(key), hook, VARIABLES, public=_public)
