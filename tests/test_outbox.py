@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 
 from pipeline.digest.runs import start_run
 from pipeline.outbox import OutboxStatus, counts, rows, send_run, senders
+from pipeline.outbox.recorder import GROUP, Recorder
 from pipeline.settings import Settings
 from pipeline.storage import Database, open_database
 from pipeline.storage.models import OutboxItem
@@ -194,6 +195,42 @@ def test_recorded_marks_keep_the_rows_still_held_and_name_the_ones_taken_back(
     assert stored == {row.id: None if row.id == lost else f"<{row.id}@blog>" for row in claimed}
     tally = counts(db, [run.id])[run.id]
     assert (tally["sent"], tally["queued"], tally["sending"]) == (3, 1, 0)
+
+
+def test_the_writer_commits_a_group_or_whatever_someone_waits_for(
+    db: Database, smtp_settings: Settings
+) -> None:
+    add_post(db, "Post", NOW - timedelta(hours=3))
+    for number in range(GROUP + 1):
+        add_subscriber(db, f"reader{number}@example.org")
+    run = start_run(db, smtp_settings, "weekly", NOW).run
+    written: list[int] = []
+
+    def stored() -> dict[int, tuple[str, object]]:
+        with db.session() as session:
+            return {
+                item.id: (item.status, item.sent_at) for item in session.scalars(select(OutboxItem))
+            }
+
+    with senders.SenderLife(db, lambda: NOW, timeout=15) as life:
+        claimed = db.patiently(lambda session: rows.claim(session, run.id, life.id, NOW, 10))
+        marks = [
+            rows.Mark(row.id, OutboxStatus.SENT, 1, sent_at=NOW, message_id=f"<{row.id}@blog>")
+            for row in claimed
+        ]
+        with Recorder(db, life.id, lambda done, _: written.extend(m.id for m in done)) as writer:
+            first = writer.record(marks[:1])
+            time.sleep(0.3)
+            assert written == [] and stored()[claimed[0].id][0] == OutboxStatus.SENDING
+            first.wait()  # waiting asks for the commit
+            assert stored()[claimed[0].id] == (OutboxStatus.SENT, NOW)
+            group = writer.record(marks[1:])  # a whole group goes without anyone waiting
+            deadline = time.monotonic() + 30
+            while len(written) <= 1 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert sorted(written) == sorted(row.id for row in claimed)
+            group.wait()
+    assert {status for status, _ in stored().values()} == {OutboxStatus.SENT}
 
 
 def test_a_limited_pass_stops_after_its_rows_and_the_last_pass_finishes_the_run(

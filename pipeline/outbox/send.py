@@ -19,7 +19,6 @@ import hashlib
 import logging
 import random
 import re
-import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -41,7 +40,7 @@ from pipeline.mail.dkim import dkim_signer
 from pipeline.mail.template import MessageTemplate, OutgoingMessage, Recipient
 from pipeline.outbox import rows, senders
 from pipeline.outbox.invitations import INVITATION
-from pipeline.outbox.recorder import Recorder
+from pipeline.outbox.recorder import Recorder, Ticket
 from pipeline.outbox.status import OutboxStatus, RunStatus
 from pipeline.settings import Settings
 from pipeline.storage import Database
@@ -412,7 +411,7 @@ class _Pipe:
         seed = f"{self.run_id}:{row_id}:{self.signer_key}".encode()
         return hashlib.sha256(seed).hexdigest()[:32]
 
-    def _done(self, finished: Finished) -> threading.Event:
+    def _done(self, finished: Finished) -> Ticket:
         """Called from the connection that sent the `finished` messages: their marks go to
         the writer together."""
         now = self.clock()
