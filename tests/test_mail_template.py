@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import binascii
 import email
+import html
 from concurrent.futures import ThreadPoolExecutor
 from email import policy
 from email.message import EmailMessage
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from pipeline.delivery.parts import filled
-from pipeline.mail.template import Recipient, build_template
+from pipeline.mail.headers import fold, safe_header
+from pipeline.mail.template import Recipient, _encode, build_template
 
 UNSUBSCRIBE = "<https://news.example.org/unsubscribe/%%unsubscribe_token%%>"
 
@@ -128,3 +134,28 @@ def test_a_copys_bytes_are_made_once_whichever_thread_reads_them_first() -> None
     assert message.content is contents[0] and headed.slots is message.slots
     assert headed.raw == b"X-Test: 1\r\n" + message.content
     assert parse(message.content)["To"].addresses[0].addr_spec == "zoe@example.org"
+
+
+PLAINISH = st.lists(
+    st.sampled_from([*"aZ09.-_/:?@", " ", " ", "=", "&", "<", '"', "'", "\t", "\n", "é", "x" * 30]),
+    max_size=40,
+).map("".join)
+
+
+@hypothesis_settings(max_examples=400, deadline=None)
+@given(value=PLAINISH, column=st.integers(0, 80))
+def test_a_slot_value_taken_as_it_is_is_what_encoding_it_would_give(
+    value: str, column: int
+) -> None:
+    """The shortcut for plain values (most names and links) must agree with escaping,
+    quoted-printable and folding, which it skips."""
+    clean = safe_header(value)
+    expected = {
+        "header": fold(clean, column).encode("ascii") if clean.isascii() else None,
+        "text": binascii.b2a_qp(value.encode(), istext=True).replace(b"\n", b"\r\n"),
+        "html": binascii.b2a_qp(html.escape(value).encode(), istext=True).replace(b"\n", b"\r\n"),
+    }
+    for context, wanted in expected.items():
+        if "\n" in value or wanted is None:
+            continue  # line ends are normalised first, a non-ASCII header value refused
+        assert _encode(value, context, column) == wanted  # type: ignore[arg-type]

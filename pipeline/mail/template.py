@@ -36,7 +36,7 @@ from functools import cached_property, partial
 from types import MappingProxyType
 from typing import Generic, Literal, NamedTuple, TypeVar, cast, overload
 
-from pipeline.mail.headers import fold, format_address, safe_header
+from pipeline.mail.headers import LINE_LENGTH, fold, format_address, safe_header
 from pipeline.mail.wire import TERMINATOR, data_payload, stuffed
 
 Context = Literal["header", "text", "html"]
@@ -46,6 +46,11 @@ BUILTIN_SLOTS = frozenset({"to", "message_id", "email", "name"})
 SLOT_START = re.compile(r"%(?=%)")  # a slot is `%%name%%`: no `%%`, no slot
 _SOFT_BREAK = b"=\r\n"
 _LINE_END = re.compile(r"\r\n|\r")
+# Printable ASCII words but "=", single spaces: what escaping, quoted-printable and folding
+# leave as it is (when short enough), as most names, links and ids are.
+_VERBATIM = re.compile(r"(?:[!-<>-~]+(?: [!-<>-~]+)*)?")
+_HTML_SPECIAL = re.compile(r"[&<>\"']")
+_QP_LINE = 76  # the longest line quoted-printable leaves unbroken
 _MAX_HEADER_VALUE = 900
 NO_VARIABLES: Mapping[str, str] = MappingProxyType({})
 T = TypeVar("T")
@@ -170,9 +175,10 @@ class OutgoingMessage:
     def intact_template(self) -> MessageTemplate | None:
         """The template this copy was rendered from, unless `content` was replaced since."""
         template = self.template
-        if template is None or template.length(self.slots) != len(self.content):
-            return None
-        return template
+        made = vars(self).get("_content")
+        if template is None or (isinstance(made, Later) and made is vars(self).get("_slots")):
+            return template  # still what `render` gave it: no need to make the bytes
+        return template if template.length(self.slots) == len(self.content) else None
 
     def wire(self) -> bytes:
         """The bytes the SMTP DATA command carries: from the template's prepared bytes
@@ -436,6 +442,8 @@ def _column(chunks: Sequence[bytes | tuple[Context, str]], index: int) -> int:
 
 def _encode(value: str, context: Context, column: int) -> bytes:
     """One slot value, made safe for where it stands (a header's folded from `column`)."""
+    if _verbatim(value, context, column):
+        return value.encode("ascii")
     if context == "header":
         clean = safe_header(value)
         if not clean.isascii():
@@ -444,6 +452,16 @@ def _encode(value: str, context: Context, column: int) -> bytes:
     if context == "html":
         value = html.escape(value)
     return _qp(_LINE_END.sub("\n", value).encode("utf-8"))
+
+
+def _verbatim(value: str, context: Context, column: int) -> bool:
+    """Whether `_encode` would give `value` as it is: checked first, since it is cheaper
+    than the encoding, once per slot of every copy."""
+    if not _VERBATIM.fullmatch(value) or value == ".":  # quoted-printable encodes a lone dot
+        return False
+    if context == "header":
+        return column + len(value) <= LINE_LENGTH
+    return len(value) <= _QP_LINE and not (context == "html" and _HTML_SPECIAL.search(value))
 
 
 def _merged(chunks: list[bytes | tuple[Context, str]]) -> list[bytes | tuple[Context, str]]:
