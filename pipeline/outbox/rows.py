@@ -16,6 +16,7 @@ from itertools import islice
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
+    ClauseElement,
     Connection,
     bindparam,
     delete,
@@ -212,7 +213,6 @@ _MARK = (
         provider_id=bindparam("provider_id"),
     )
 )
-_PREPARED_MARK: dict[str, Prepared] = {}  # by dialect name
 
 
 # PostgreSQL's marks: one statement for all, which is atomic by itself and so needs no
@@ -270,7 +270,9 @@ def mark(connection: Connection, sender: str, marks: Sequence[Mark]) -> list[int
     if not marks:
         return []
     if connection.dialect.name == "postgresql":
-        held = set(connection.scalars(_MARK_AT_ONCE, _columns(sender, marks)))
+        held = set(
+            _prepared(_MARK_AT_ONCE, connection).scalars(connection, _columns(sender, marks))
+        )
     else:
         held = set(
             connection.scalars(
@@ -311,10 +313,7 @@ def _write_marks(connection: Connection, sender: str, marks: Sequence[Mark]) -> 
     """
     if not marks:
         return 0
-    prepared = _PREPARED_MARK.get(connection.dialect.name)
-    if prepared is None:
-        prepared = _PREPARED_MARK[connection.dialect.name] = Prepared(_MARK, connection.dialect)
-    return prepared.execute(
+    return _prepared(_MARK, connection).execute(
         connection,
         [
             {
@@ -331,6 +330,17 @@ def _write_marks(connection: Connection, sender: str, marks: Sequence[Mark]) -> 
             for item in marks
         ],
     )
+
+
+_PREPARED: dict[tuple[ClauseElement, str], Prepared] = {}
+
+
+def _prepared(statement: ClauseElement, connection: Connection) -> Prepared:
+    """`statement` compiled for `connection`'s dialect, once."""
+    key = (statement, connection.dialect.name)
+    if key not in _PREPARED:
+        _PREPARED[key] = Prepared(statement, connection.dialect)
+    return _PREPARED[key]
 
 
 def release(session: Session, sender: str) -> int:

@@ -5,9 +5,10 @@ processing per row, result setup) cost as much as a one-row UPDATE itself."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, Dialect, UpdateBase
+from sqlalchemy import ClauseElement, Connection, Dialect
+from sqlalchemy.sql.compiler import SQLCompiler
 
 
 class Prepared:
@@ -15,8 +16,8 @@ class Prepared:
     with a fixed value in the statement may be left out), converted by the bound
     columns' types as SQLAlchemy would."""
 
-    def __init__(self, statement: UpdateBase, dialect: Dialect) -> None:
-        compiled = statement.compile(dialect=dialect)
+    def __init__(self, statement: ClauseElement, dialect: Dialect) -> None:
+        compiled = cast(SQLCompiler, statement.compile(dialect=dialect))
         self.sql = compiled.string
         self._fixed = {name: value for name, value in compiled.params.items() if value is not None}
         names = compiled.positiontup if compiled.positional else list(compiled.params)
@@ -30,6 +31,11 @@ class Prepared:
         """Run it once per row (one executemany); how many rows it changed."""
         bound = [self._bound({**self._fixed, **row}) for row in rows]
         return connection.exec_driver_sql(self.sql, bound).rowcount
+
+    def scalars(self, connection: Connection, values: Mapping[str, Any]) -> list[Any]:
+        """Run it once; the first column of what it returns."""
+        bound = self._bound({**self._fixed, **values})
+        return list(connection.exec_driver_sql(self.sql, bound).scalars())
 
     def _bound(self, values: Mapping[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
         converted = (
