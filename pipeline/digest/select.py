@@ -15,12 +15,14 @@ planning a thousand.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
-from sqlalchemy import Row, select
+from sqlalchemy import Text, cast, select
 from sqlalchemy.orm import Session
 
 from pipeline.frequencies import CADENCES, EACH
@@ -155,23 +157,35 @@ def candidates(session: Session, after: datetime, cutoff: datetime) -> list[Cand
     ]
 
 
-def _confirmed(
-    session: Session, frequency: Frequency, size: int
-) -> Iterator[Sequence[Row[int, list[str], str]]]:
+class _Reader(NamedTuple):
+    id: int
+    topics: list[str]
+    timezone: str
+
+
+_NO_TOPICS = (None, "[]", "null")  # as most subscribers' topics are stored
+
+
+def _confirmed(session: Session, frequency: Frequency, size: int) -> Iterator[list[_Reader]]:
     """The confirmed subscribers of `frequency` (id, topics, timezone), in id order, `size`
-    at a time: a plan never holds more than one chunk of them."""
+    at a time: a plan never holds more than one chunk of them. Topics are read as the
+    stored text and parsed only where there are some (parsing every row's was a third of
+    planning a run)."""
     after = 0
     while True:
-        subscribers = session.execute(
-            select(Subscriber.id, Subscriber.topics, Subscriber.timezone)
-            .where(
-                Subscriber.status == "confirmed",
-                Subscriber.frequency == frequency,
-                Subscriber.id > after,
+        subscribers = [
+            _Reader(key, [] if topics in _NO_TOPICS else json.loads(topics), timezone)
+            for key, topics, timezone in session.execute(
+                select(Subscriber.id, cast(Subscriber.topics, Text), Subscriber.timezone)
+                .where(
+                    Subscriber.status == "confirmed",
+                    Subscriber.frequency == frequency,
+                    Subscriber.id > after,
+                )
+                .order_by(Subscriber.id)
+                .limit(size)
             )
-            .order_by(Subscriber.id)
-            .limit(size)
-        ).all()
+        ]
         if not subscribers:
             return
         yield subscribers

@@ -93,15 +93,14 @@ def queue(session: Session, run_id: int, items: Iterable[Queued]) -> int:
         if postgresql:
             session.execute(_QUEUE_AT_ONCE, _queued_columns(run_id, chunk))
         else:
-            session.execute(
-                insert(_ROWS),
+            connection = session.connection()
+            _prepared(_QUEUE, connection).execute(
+                connection,
                 [
                     {
                         "run_id": run_id,
                         "selection_id": item.selection_id,
                         "subscriber_id": item.subscriber_id,
-                        "status": OutboxStatus.QUEUED,
-                        "attempts": 0,
                         "next_attempt_at": item.due,
                     }
                     for item in chunk
@@ -110,6 +109,15 @@ def queue(session: Session, run_id: int, items: Iterable[Queued]) -> int:
         count += len(chunk)
     return count
 
+
+_QUEUE = insert(_ROWS).values(
+    run_id=bindparam("run_id"),
+    selection_id=bindparam("selection_id"),
+    subscriber_id=bindparam("subscriber_id"),
+    status=OutboxStatus.QUEUED,
+    attempts=0,
+    next_attempt_at=bindparam("next_attempt_at"),
+)
 
 # PostgreSQL's chunk of new rows: one statement with one array per column, which the
 # server unpacks, where a row per parameter set cost a round trip's share and a parse each
