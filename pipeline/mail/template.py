@@ -34,7 +34,7 @@ from email.header import Header, decode_header, make_header
 from email.utils import format_datetime, parseaddr
 from functools import cached_property, partial
 from types import MappingProxyType
-from typing import Generic, Literal, NamedTuple, TypeVar, cast, overload
+from typing import Generic, Literal, TypeVar, cast, overload
 
 from pipeline.mail.headers import LINE_LENGTH, fold, format_address, safe_header
 from pipeline.mail.wire import TERMINATOR, data_payload, stuffed
@@ -92,11 +92,25 @@ class Later(Generic[T]):
         return self._made
 
 
-class Filled(NamedTuple):
-    """A rendered copy's slots (each slot's bytes as they stand in `content`) and bytes."""
+class Filled:
+    """A rendered copy's slots (each slot's bytes as they stand in `content`) and its
+    bytes, joined when first read: SMTP sends a copy from its template's wire bytes and
+    its slots, and an email API from its values, so most copies never need them."""
 
-    slots: tuple[bytes, ...]
-    content: bytes
+    __slots__ = ("_chunks", "_content", "slots")
+
+    def __init__(self, slots: tuple[bytes, ...], chunks: Sequence[bytes | tuple[str, str]]):
+        self.slots, self._chunks = slots, chunks
+        self._content: bytes | None = None
+
+    @property
+    def content(self) -> bytes:
+        if self._content is None:  # two threads may both join: the same bytes
+            filled = iter(self.slots)
+            self._content = b"".join(
+                chunk if isinstance(chunk, bytes) else next(filled) for chunk in self._chunks
+            )
+        return self._content
 
 
 class _Made(Generic[T]):
@@ -248,11 +262,7 @@ class MessageTemplate:
         slots = tuple(
             _encode(values[name], context, column) for name, context, column in self._slot_places
         )
-        filled = iter(slots)
-        content = b"".join(
-            chunk if isinstance(chunk, bytes) else next(filled) for chunk in self.chunks
-        )
-        return Filled(slots, content)
+        return Filled(slots, self.chunks)
 
     def length(self, slots: Sequence[bytes]) -> int:
         """The size of a copy whose slots hold `slots`."""
