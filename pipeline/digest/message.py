@@ -88,14 +88,14 @@ def digest_recipient(
     settings: Settings, signer: TokenSigner, subscriber: Reader, key: str
 ) -> Recipient:
     """`subscriber` as a recipient: the links in their copy carry their manage token."""
-    token = signer.manage_token(subscriber)
+    token, base = signer.manage_token(subscriber), settings.base_url
     return Recipient(
         key=key,
         email=subscriber.email,
         name=subscriber.name or "",
         variables={
-            "unsubscribe_url": f"{settings.base_url}/unsubscribe/{token}",
-            "preferences_url": f"{settings.base_url}/preferences/{token}",
+            "unsubscribe_url": f"{base}/unsubscribe/{token}",
+            "preferences_url": f"{base}/preferences/{token}",
             "unsubscribe_token": token,
         },
     )
