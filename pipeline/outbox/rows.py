@@ -16,7 +16,6 @@ from itertools import islice
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
-    ClauseElement,
     Connection,
     bindparam,
     delete,
@@ -32,7 +31,7 @@ from sqlalchemy.orm import Session, aliased
 from pipeline.outbox.status import ENDED_ROWS, FINISHED, OutboxStatus, RunStatus
 from pipeline.storage.db import HeldConnection, changed
 from pipeline.storage.models import DigestRun, OutboxItem, Sender
-from pipeline.storage.prepared import Prepared
+from pipeline.storage.prepared import prepared
 from subscribers import Subscriber
 
 RETENTION = timedelta(days=90)
@@ -94,7 +93,7 @@ def queue(session: Session, run_id: int, items: Iterable[Queued]) -> int:
             session.execute(_QUEUE_AT_ONCE, _queued_columns(run_id, chunk))
         else:
             connection = session.connection()
-            _prepared(_QUEUE, connection).execute(
+            prepared(_QUEUE, connection.dialect).execute(
                 connection,
                 [
                     {
@@ -250,8 +249,8 @@ class MarksRefused(Exception):
 
 
 def record(held: HeldConnection, sender: str, marks: Sequence[Mark]) -> list[int]:
-    """Record `marks` for the rows `sender` still holds, each in its own transaction (see
-    `mark`); the ids of those refused. Elsewhere than on PostgreSQL all marks are first
+    """Record `marks` for the rows `sender` still holds, in one transaction (see `mark`);
+    the ids of those refused. Elsewhere than on PostgreSQL all marks are first
     written as if every claim were held (the common case) and, if one was not, the
     transaction is rolled back and they are written the careful way."""
     if held.engine.dialect.name == "postgresql":
@@ -279,7 +278,7 @@ def mark(connection: Connection, sender: str, marks: Sequence[Mark]) -> list[int
         return []
     if connection.dialect.name == "postgresql":
         held = set(
-            _prepared(_MARK_AT_ONCE, connection).scalars(connection, _columns(sender, marks))
+            prepared(_MARK_AT_ONCE, connection.dialect).scalars(connection, _columns(sender, marks))
         )
     else:
         held = set(
@@ -321,7 +320,7 @@ def _write_marks(connection: Connection, sender: str, marks: Sequence[Mark]) -> 
     """
     if not marks:
         return 0
-    return _prepared(_MARK, connection).execute(
+    return prepared(_MARK, connection.dialect).execute(
         connection,
         [
             {
@@ -338,17 +337,6 @@ def _write_marks(connection: Connection, sender: str, marks: Sequence[Mark]) -> 
             for item in marks
         ],
     )
-
-
-_PREPARED: dict[tuple[ClauseElement, str], Prepared] = {}
-
-
-def _prepared(statement: ClauseElement, connection: Connection) -> Prepared:
-    """`statement` compiled for `connection`'s dialect, once."""
-    key = (statement, connection.dialect.name)
-    if key not in _PREPARED:
-        _PREPARED[key] = Prepared(statement, connection.dialect)
-    return _PREPARED[key]
 
 
 def release(session: Session, sender: str) -> int:
