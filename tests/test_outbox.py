@@ -20,7 +20,7 @@ from pipeline.outbox import OutboxStatus, counts, rows, send_run, senders
 from pipeline.outbox.recorder import GROUP, Recorder
 from pipeline.settings import Settings
 from pipeline.storage import Database, open_database
-from pipeline.storage.models import OutboxItem
+from pipeline.storage.models import DigestRun, OutboxItem
 from subscribers import Subscriber
 
 pytest_plugins = ["smtp_server"]
@@ -142,16 +142,26 @@ def test_a_postgresql_connection_killed_mid_send_is_reconnected(
     print(f"\n{len(killed)} connections killed; {sum(tally.values()) - 300} duplicates")
 
 
+def planned_run(db: Database, settings: Settings, *, readers: int) -> DigestRun:
+    """A weekly run with one post for `readers` new confirmed subscribers."""
+    add_post(db, "Post", NOW - timedelta(hours=3))
+    for number in range(readers):
+        add_subscriber(db, f"reader{number}@example.org")
+    return start_run(db, settings, "weekly", NOW).run
+
+
+def claim(db: Database, run_id: int, sender: str) -> list[rows.Claimed]:
+    """Up to 10 of the run's rows, claimed by `sender`."""
+    return db.patiently(lambda session: rows.claim(session, run_id, sender, NOW, 10))
+
+
 def test_a_stopped_senders_rows_are_taken_back_and_its_late_marks_refused(
     db: Database, smtp_settings: Settings
 ) -> None:
-    add_post(db, "Post", NOW - timedelta(hours=3))
-    for number in range(3):
-        add_subscriber(db, f"reader{number}@example.org")
-    run = start_run(db, smtp_settings, "weekly", NOW).run
+    run = planned_run(db, smtp_settings, readers=3)
     quiet = senders.SenderLife(db, lambda: NOW, timeout=15)
     with quiet:
-        claimed = db.patiently(lambda session: rows.claim(session, run.id, quiet.id, NOW, 10))
+        claimed = claim(db, run.id, quiet.id)
         assert len(claimed) == 3
         later = NOW + timedelta(seconds=16)  # its heartbeat (on the frozen clock) is stale
         taken = db.patiently(lambda session: senders.reap(session, run.id, later, 15))
@@ -165,12 +175,9 @@ def test_a_stopped_senders_rows_are_taken_back_and_its_late_marks_refused(
 def test_recorded_marks_keep_the_rows_still_held_and_name_the_ones_taken_back(
     db: Database, smtp_settings: Settings
 ) -> None:
-    add_post(db, "Post", NOW - timedelta(hours=3))
-    for number in range(4):
-        add_subscriber(db, f"reader{number}@example.org")
-    run = start_run(db, smtp_settings, "weekly", NOW).run
+    run = planned_run(db, smtp_settings, readers=4)
     with senders.SenderLife(db, lambda: NOW, timeout=15) as life:
-        claimed = db.patiently(lambda session: rows.claim(session, run.id, life.id, NOW, 10))
+        claimed = claim(db, run.id, life.id)
         lost = claimed[1].id
         db.patiently(  # taken back from under the sender, as a reaper would
             lambda session: session.execute(
@@ -200,10 +207,7 @@ def test_recorded_marks_keep_the_rows_still_held_and_name_the_ones_taken_back(
 def test_the_writer_commits_a_group_or_whatever_someone_waits_for(
     db: Database, smtp_settings: Settings
 ) -> None:
-    add_post(db, "Post", NOW - timedelta(hours=3))
-    for number in range(GROUP + 1):
-        add_subscriber(db, f"reader{number}@example.org")
-    run = start_run(db, smtp_settings, "weekly", NOW).run
+    run = planned_run(db, smtp_settings, readers=GROUP + 1)
     written: list[int] = []
 
     def stored() -> dict[int, tuple[str, object]]:
@@ -213,7 +217,7 @@ def test_the_writer_commits_a_group_or_whatever_someone_waits_for(
             }
 
     with senders.SenderLife(db, lambda: NOW, timeout=15) as life:
-        claimed = db.patiently(lambda session: rows.claim(session, run.id, life.id, NOW, 10))
+        claimed = claim(db, run.id, life.id)
         marks = [
             rows.Mark(row.id, OutboxStatus.SENT, 1, sent_at=NOW, message_id=f"<{row.id}@blog>")
             for row in claimed
