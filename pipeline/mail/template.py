@@ -135,9 +135,17 @@ class _Made(Generic[T]):
         value = getattr(message, self._key)
         return cast(T, getattr(value(), self._name)) if isinstance(value, Later) else value
 
+    def given(self, message: object) -> T | Later[Filled]:
+        """What `message` was given for this field: its value, or the `Later` making it."""
+        return cast("T | Later[Filled]", getattr(message, self._key))
+
     def __set__(self, message: object, value: T | Later[Filled]) -> None:
         given: object = value
         object.__setattr__(message, self._key, self._default if given is self else value)
+
+
+_CONTENT: _Made[bytes] = _Made("content")
+_SLOTS: _Made[tuple[bytes, ...]] = _Made("slots", ())
 
 
 @dataclass(frozen=True)
@@ -156,10 +164,10 @@ class OutgoingMessage:
     sender: str  # envelope sender (MAIL FROM), the From address
     recipients: tuple[str, ...]  # envelope recipients (RCPT TO)
     message_id: str  # the Message-ID header, `<…@domain>`
-    content: _Made[bytes] = _Made("content")
+    content: _Made[bytes] = _CONTENT
     template: MessageTemplate | None = field(default=None, compare=False, repr=False)
     recipient: Recipient | None = field(default=None, compare=False, repr=False)
-    slots: _Made[tuple[bytes, ...]] = field(default=_Made("slots", ()), compare=False, repr=False)
+    slots: _Made[tuple[bytes, ...]] = field(default=_SLOTS, compare=False, repr=False)
     lines: bytes | Later[bytes] = field(default=b"", compare=False, repr=False)
     values: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
@@ -189,8 +197,8 @@ class OutgoingMessage:
     def intact_template(self) -> MessageTemplate | None:
         """The template this copy was rendered from, unless `content` was replaced since."""
         template = self.template
-        made = vars(self).get("_content")
-        if template is None or (isinstance(made, Later) and made is vars(self).get("_slots")):
+        made = _CONTENT.given(self)
+        if template is None or (isinstance(made, Later) and made is _SLOTS.given(self)):
             return template  # still what `render` gave it: no need to make the bytes
         return template if template.length(self.slots) == len(self.content) else None
 
