@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 from urllib.parse import quote
 
 import pytest
 from helpers import NOW, add_post, add_subscriber, received_by, ticking_from
 from smtp_server import SMTPServer
-from sqlalchemy import create_engine, select, text, update
+from sqlalchemy import create_engine, event, select, text, update
 from sqlalchemy.engine import make_url
 
 from pipeline.digest.runs import start_run
@@ -254,3 +256,48 @@ def test_a_limited_pass_stops_after_its_rows_and_the_last_pass_finishes_the_run(
         (1, False, "done"),
     ]
     assert received_by(smtp_server) == {f"reader{n}@example.org": 1 for n in range(7)}
+
+
+@pytest.mark.parametrize("plans", ["force_custom_plan", "force_generic_plan"])
+def test_postgresql_marks_probe_each_row_by_its_key(
+    database_url: str, db: Database, smtp_settings: Settings, plans: str
+) -> None:
+    """Whatever the planner believes of the claim column (its statistics predate the
+    claims), a group of marks finds its rows by primary key, not by scanning every row
+    the sender holds once per mark."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("the plan of PostgreSQL's one-statement marks")
+    run = planned_run(db, smtp_settings, readers=600)
+    with senders.SenderLife(db, lambda: NOW, timeout=15) as life:
+        claimed = db.patiently(lambda session: rows.claim(session, run.id, life.id, NOW, 500))
+        marks = [rows.Mark(row.id, OutboxStatus.SENT, 1, sent_at=NOW) for row in claimed]
+        held = db.held_connection(flush=False, single_statements=True)
+        sent: list[tuple[str, object]] = []
+        event.listen(
+            held.engine,
+            "before_cursor_execute",
+            lambda _c, _cursor, statement, parameters, *_: sent.append((statement, parameters)),
+        )
+        try:
+            refused = rows.record(held, life.id, marks)
+        finally:
+            held.close()
+    assert refused == [] and len(sent) == 1
+    statement, parameters = sent[0]
+    with db.engine.connect() as connection:
+        driver = connection.connection.driver_connection
+        assert driver is not None
+        with driver.cursor() as cursor:
+            cursor.execute(f"SET plan_cache_mode TO {plans}")
+            cursor.execute(f"EXPLAIN (FORMAT JSON) {statement}", parameters, prepare=True)
+            row = cursor.fetchone()
+    assert row is not None
+    nodes = list(_nodes(row[0][0]["Plan"]))
+    assert "ix_outbox_claim" not in {node.get("Index Name") for node in nodes}
+    assert not [node for node in nodes if node.get("Join Filter")]  # no pairing of every row
+
+
+def _nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield plan
+    for child in plan.get("Plans", ()):
+        yield from _nodes(child)
