@@ -5,12 +5,14 @@ processing per row, result setup) cost as much as a one-row UPDATE itself."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from operator import itemgetter
 from typing import Any, cast
 
 from sqlalchemy import ClauseElement, Connection, Dialect
 from sqlalchemy.sql.compiler import SQLCompiler
 
 Convert = Callable[[Any], Any]
+Value = Callable[[Mapping[str, Any]], Any]  # a row's values -> one bind's, as the driver takes it
 
 
 class Prepared:
@@ -23,16 +25,7 @@ class Prepared:
         compiled = cast(SQLCompiler, statement.compile(dialect=dialect))
         self.sql = compiled.string
         names = compiled.positiontup if compiled.positional else list(compiled.params)
-        # (name, whether each row gives it, its type's conversion, the fixed value)
-        self._fields: tuple[tuple[str, bool, Convert | None, Any], ...] = tuple(
-            (
-                name,
-                compiled.binds[name].required,
-                compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect),
-                compiled.params[name],
-            )
-            for name in names or ()
-        )
+        self._values = tuple((name, _value(compiled, name, dialect)) for name in names or ())
         self._positional = compiled.positional
 
     def execute(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
@@ -45,13 +38,23 @@ class Prepared:
         return list(connection.exec_driver_sql(self.sql, self._bound(values)).scalars())
 
     def _bound(self, values: Mapping[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
-        converted = []
-        for name, given, convert, fixed in self._fields:
-            value = values[name] if given else fixed
-            converted.append((name, value if convert is None else convert(value)))
         if self._positional:
-            return tuple(value for _, value in converted)
-        return dict(converted)
+            return tuple([value(values) for _, value in self._values])
+        return {name: value(values) for name, value in self._values}
+
+
+def _value(compiled: SQLCompiler, name: str, dialect: Dialect) -> Value:
+    """How to get bind `name`'s value, as the driver takes it, from a row's values: the
+    row's own if the statement leaves it open, else the statement's, converted once."""
+    bind = compiled.binds[name]
+    convert: Convert | None = bind.type.dialect_impl(dialect).bind_processor(dialect)
+    if not bind.required:
+        fixed = compiled.params[name]
+        fixed = fixed if convert is None else convert(fixed)
+        return lambda _values: fixed
+    if convert is None:
+        return itemgetter(name)
+    return lambda values: convert(values[name])
 
 
 _PREPARED: dict[tuple[ClauseElement, str], Prepared] = {}
