@@ -3,6 +3,8 @@ the same exact bytes and the same per-recipient outcomes either way."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -10,6 +12,7 @@ import pytest
 from smtp_server import SMTPServer
 
 from pipeline.delivery import SendResult, SMTPBackend, smtp_connection
+from pipeline.delivery.base import Finished
 from pipeline.mail import OutgoingMessage, compose
 from pipeline.settings import load_settings
 
@@ -183,3 +186,49 @@ def test_an_address_no_command_can_carry_sends_nothing(server: SMTPServer) -> No
     ]
     assert "not an address SMTP can carry" in (results[0].error or "")
     assert [r.rcpt_tos for r in server.received] == [("ada@example.org",)]
+
+
+class HeldTicket:
+    """A recording that completes only when the test says so."""
+
+    def __init__(self) -> None:
+        self.recorded = threading.Event()
+
+    def wait(self) -> None:
+        assert self.recorded.wait(10), "never recorded"
+
+
+def test_a_message_ends_only_once_the_one_before_its_previous_is_recorded(
+    server: SMTPServer,
+) -> None:
+    """At most two messages per connection are out but unrecorded, and the wait for the
+    older one comes after the next message's envelope, not before it."""
+    messages = [message(f"reader{n}@example.org") for n in range(3)]
+    tickets: list[HeldTicket] = []
+
+    def done(finished: Finished) -> HeldTicket:
+        tickets.append(HeldTicket())
+        return tickets[-1]
+
+    connection = backend(server)
+    sending = threading.Thread(target=connection.send, args=(messages, done))
+    sending.start()
+    deadline = time.monotonic() + 10
+    while b"RCPT TO:<reader2@example.org>" not in b"".join(server.segments):
+        assert time.monotonic() < deadline, "the third envelope never went"
+        time.sleep(0.01)
+    time.sleep(0.2)  # time enough for the third message's body, were it to go
+    assert [r.rcpt_tos for r in server.received] == [
+        ("reader0@example.org",),
+        ("reader1@example.org",),
+    ]
+    tickets[0].recorded.set()
+    deadline = time.monotonic() + 10
+    while len(server.received) < 3:
+        assert time.monotonic() < deadline, "the third message never went"
+        time.sleep(0.01)
+    for ticket in tickets:  # `send` returns once all are recorded
+        ticket.recorded.set()
+    sending.join(10)
+    connection.close()
+    assert not sending.is_alive() and len(tickets) == 3

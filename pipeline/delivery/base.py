@@ -7,6 +7,7 @@ batch always yields a result per recipient that the outbox can record.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -107,26 +108,32 @@ _B = TypeVar("_B", bound=Closing)
 
 
 class Pipeline:
-    """One connection's view of recording: wait for the outcome before the previous one
-    before going on, so at most two of its messages are sent but unrecorded at any time."""
+    """One connection's view of recording: a message's end goes out only once the outcome
+    of the one before its previous is recorded (`ready`), so at most two of its messages
+    are sent but unrecorded at any time. Waiting as late as that, not before the next
+    message starts, leaves the recorder the time of the envelope's round trip."""
 
     def __init__(self, done: Done | None) -> None:
         self.done = done
-        self._pending: Ticket | None = None
+        self._unrecorded: deque[Ticket] = deque()  # oldest first
 
     def finished(self, message: OutgoingMessage, results: list[SendResult]) -> None:
         if self.done is None:
             return
-        ticket = self.done([(message, results)])
-        if self._pending is not None:
-            self._pending.wait()
-        self._pending = ticket
+        self._unrecorded.append(self.done([(message, results)]))
+        self._wait_until(2)  # messages that never reached their end ask no `ready`
+
+    def ready(self) -> None:
+        """Before a message's end goes: wait until at most one outcome is unrecorded."""
+        self._wait_until(1)
 
     def drain(self) -> None:
         """Wait until everything handed over is recorded."""
-        if self._pending is not None:
-            self._pending.wait()
-            self._pending = None
+        self._wait_until(0)
+
+    def _wait_until(self, unrecorded: int) -> None:
+        while len(self._unrecorded) > unrecorded:
+            self._unrecorded.popleft().wait()
 
 
 def delivered(message: OutgoingMessage, provider_id: str | None = None) -> list[SendResult]:
@@ -169,6 +176,7 @@ def one_by_one(
     line = Pipeline(done)
     results: list[SendResult] = []
     for message in messages:
+        line.ready()
         outcome = deliver(message)
         results += outcome
         line.finished(message, outcome)

@@ -102,7 +102,7 @@ class SMTPPool(Closing):
                 self.limiter.acquire()
                 message = batch.messages[index]
                 try:
-                    results = connection.deliver(message)
+                    results = connection.deliver(message, line.ready)
                 except Unreachable as exc:
                     batch.give_up(index, str(exc))
                     return

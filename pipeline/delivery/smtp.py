@@ -27,7 +27,14 @@ from pipeline.delivery.base import (
     SendResult,
     failed,
 )
-from pipeline.delivery.transaction import ConnectionLost, Reply, sendable, transact
+from pipeline.delivery.transaction import (
+    ConnectionLost,
+    Ready,
+    Reply,
+    at_once,
+    sendable,
+    transact,
+)
 from pipeline.mail.compose import OutgoingMessage
 from pipeline.settings import ENV_PREFIX, Settings
 
@@ -85,7 +92,7 @@ class SMTPBackend(Closing):
         results: list[SendResult] = []
         for index, message in enumerate(messages):
             try:
-                outcome = self.deliver(message)
+                outcome = self.deliver(message, line.ready)
             except Unreachable as exc:
                 for unsent in messages[index:]:
                     outcome = failed(unsent, str(exc), permanent=False, channel=True)
@@ -106,27 +113,30 @@ class SMTPBackend(Closing):
                 connection.quit()
             connection.close()
 
-    def deliver(self, message: OutgoingMessage) -> list[SendResult]:
-        """One message's results; raises `Unreachable` if no connection can be opened."""
+    def deliver(self, message: OutgoingMessage, ready: Ready = at_once) -> list[SendResult]:
+        """One message's results; raises `Unreachable` if no connection can be opened.
+        `ready` runs just before the message itself goes."""
         for address in (message.sender, *message.recipients):
             if not sendable(address):  # no command may carry it, so nothing goes
                 return failed(
                     message, f"not an address SMTP can carry: {address!r}", permanent=True
                 )
         data = message.wire()
-        outcome = self._attempt(message, data)
+        outcome = self._attempt(message, data, ready)
         if isinstance(outcome, str):  # the connection went away: once more on a fresh one
-            outcome = self._attempt(message, data)
+            outcome = self._attempt(message, data, ready)
         if isinstance(outcome, str):
             return failed(message, outcome, permanent=False)
         return _outcome(message, outcome)
 
-    def _attempt(self, message: OutgoingMessage, data: bytes) -> dict[str, Reply] | str:
+    def _attempt(
+        self, message: OutgoingMessage, data: bytes, ready: Ready
+    ) -> dict[str, Reply] | str:
         """Each recipient's deciding reply, or why the connection was lost before the
         message was accepted."""
         connection = self._connect()
         try:
-            replies = transact(connection, message.sender, message.recipients, data)
+            replies = transact(connection, message.sender, message.recipients, data, ready)
         except ConnectionLost as exc:
             self.close()
             return f"connection to {self.host}:{self.port} lost: {exc}"

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 import smtplib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 CLOSING = 421  # "service not available, closing transmission channel"
@@ -24,6 +24,12 @@ START_INPUT = 354  # "start mail input": the answer DATA needs before the messag
 # An address SMTP can carry in a command without quoting: printable ASCII, no spaces,
 # angle brackets or line breaks (a line break would smuggle in a command of its own).
 _SENDABLE = re.compile(r"[!-;=?-~]+@[!-;=?-~]+")
+
+Ready = Callable[[], None]  # runs just before a message itself goes; may wait
+
+
+def at_once() -> None:
+    """A `Ready` for a sender that need not wait before a message goes."""
 
 
 @dataclass(frozen=True)
@@ -51,10 +57,15 @@ def sendable(address: str) -> bool:
 
 
 def transact(
-    connection: smtplib.SMTP, sender: str, recipients: Sequence[str], data: bytes
+    connection: smtplib.SMTP,
+    sender: str,
+    recipients: Sequence[str],
+    data: bytes,
+    ready: Ready = at_once,
 ) -> dict[str, Reply]:
     """Send one message (`data` as DATA carries it, terminator included) and return the
-    reply that decided each recipient's fate. Addresses must be `sendable`.
+    reply that decided each recipient's fate. Addresses must be `sendable`. `ready` runs
+    just before the message itself goes (see `pipeline.delivery.base.Pipeline`).
 
     Raises ConnectionLost; a connection that cannot be reset after a refusal is closed
     (its `sock` is None then), so the caller opens a new one for the next message.
@@ -64,14 +75,18 @@ def transact(
         mail = _command("MAIL FROM", sender, _size(connection, data))
         rcpts = {recipient: _command("RCPT TO", recipient) for recipient in recipients}
         if connection.has_extn("pipelining"):
-            return _pipelined(connection, mail, rcpts, data)
-        return _lockstep(connection, mail, rcpts, data)
+            return _pipelined(connection, mail, rcpts, data, ready)
+        return _lockstep(connection, mail, rcpts, data, ready)
     except (smtplib.SMTPException, OSError) as exc:  # disconnected, reset, timed out
         raise ConnectionLost(str(exc) or type(exc).__name__) from exc
 
 
 def _pipelined(
-    connection: smtplib.SMTP, mail: bytes, rcpts: dict[str, bytes], data: bytes
+    connection: smtplib.SMTP,
+    mail: bytes,
+    rcpts: dict[str, bytes],
+    data: bytes,
+    ready: Ready,
 ) -> dict[str, Reply]:
     """RFC 2920: the envelope and DATA in one write, then every reply in order."""
     connection.send(b"".join([mail, *rcpts.values(), b"DATA\r\n"]))
@@ -80,11 +95,15 @@ def _pipelined(
     data_reply = _read(connection)
     if not mail_reply.positive:
         return _abandon(connection, data_reply, dict.fromkeys(rcpts, mail_reply))
-    return _finish(connection, replies, data_reply, data)
+    return _finish(connection, replies, data_reply, data, ready)
 
 
 def _lockstep(
-    connection: smtplib.SMTP, mail: bytes, rcpts: dict[str, bytes], data: bytes
+    connection: smtplib.SMTP,
+    mail: bytes,
+    rcpts: dict[str, bytes],
+    data: bytes,
+    ready: Ready,
 ) -> dict[str, Reply]:
     """Each command waits for the reply to the one before, as servers without
     PIPELINING require; a refused MAIL or every RCPT refused stops before DATA."""
@@ -94,11 +113,15 @@ def _lockstep(
     replies = {recipient: _ask(connection, rcpt) for recipient, rcpt in rcpts.items()}
     if not any(reply.positive for reply in replies.values()):
         return _abandon(connection, None, replies)
-    return _finish(connection, replies, _ask(connection, b"DATA\r\n"), data)
+    return _finish(connection, replies, _ask(connection, b"DATA\r\n"), data, ready)
 
 
 def _finish(
-    connection: smtplib.SMTP, replies: dict[str, Reply], data_reply: Reply, data: bytes
+    connection: smtplib.SMTP,
+    replies: dict[str, Reply],
+    data_reply: Reply,
+    data: bytes,
+    ready: Ready,
 ) -> dict[str, Reply]:
     """The message itself, if DATA was accepted for at least one recipient."""
     accepted = [recipient for recipient, reply in replies.items() if reply.positive]
@@ -106,6 +129,7 @@ def _finish(
         if data_reply.code != START_INPUT:
             replies |= dict.fromkeys(accepted, data_reply)
         return _abandon(connection, data_reply, replies)
+    ready()
     return replies | dict.fromkeys(accepted, _ask(connection, data))
 
 
