@@ -62,9 +62,10 @@ class Backend(Protocol):
 
     `max_batch` is how many messages one `send` should get. With `done`, each message is
     handed over as soon as its results are known (an API's request, all its messages at
-    once), and a backend starts a message only once the outcome of the one before the
-    previous on that connection (for an API: the previous request) is recorded, which
-    bounds what a crash can leave sent but unrecorded.
+    once), and a backend ends a message (for SMTP, sends its body; for an API, sends the
+    request) only once the outcome of the one before the previous on that connection
+    (for an API: the previous request) is recorded, which bounds what a crash can leave
+    sent but unrecorded.
     """
 
     @property

@@ -6,7 +6,7 @@ its own long-lived worker thread, which takes messages from the batch being sent
 slow message holds up only its own connection. Results come back in the order of the input.
 
 With a `done` callback each message's results are handed over as soon as they are known,
-and a connection goes on to its next message only once the one before the previous is
+and a connection ends its next message only once the one before the previous is
 recorded: a crash leaves at most two messages per connection sent but unrecorded.
 
 A worker that cannot connect (the server refuses more connections, or is down) puts its
