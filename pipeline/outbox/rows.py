@@ -227,8 +227,9 @@ _MARK = (
 # it writes the rows still held and names them. Each row must be found by its primary
 # key, one probe per mark, whatever the planner believes of the claim column: its
 # statistics date from before the claims, so an indexable `claim = :holder` looked rare
-# and drew a scan of every claimed row, nested with the marks (0.2 s for 500 marks,
-# twice the time of 4 marks alone). `IS NOT DISTINCT FROM` cannot use that index.
+# and drew a scan of every claimed row, nested with the marks (95 ms for 500 marks under
+# psycopg's prepared plans, 11 ms now; 1.0 ms for 4 marks, 0.5 ms now). `IS NOT DISTINCT
+# FROM` cannot use that index.
 _MARK_AT_ONCE = text(
     """
     UPDATE outbox AS o SET status = v.status, claim = NULL, attempts = v.attempts,
