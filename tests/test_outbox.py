@@ -152,9 +152,9 @@ def planned_run(db: Database, settings: Settings, *, readers: int) -> DigestRun:
     return start_run(db, settings, "weekly", NOW).run
 
 
-def claim(db: Database, run_id: int, sender: str) -> list[rows.Claimed]:
-    """Up to 10 of the run's rows, claimed by `sender`."""
-    return db.patiently(lambda session: rows.claim(session, run_id, sender, NOW, 10))
+def claim(db: Database, run_id: int, sender: str, limit: int = 10) -> list[rows.Claimed]:
+    """Up to `limit` of the run's rows, claimed by `sender`."""
+    return db.patiently(lambda session: rows.claim(session, run_id, sender, NOW, limit))
 
 
 def test_a_stopped_senders_rows_are_taken_back_and_its_late_marks_refused(
@@ -269,7 +269,7 @@ def test_postgresql_marks_probe_each_row_by_its_key(
         pytest.skip("the plan of PostgreSQL's one-statement marks")
     run = planned_run(db, smtp_settings, readers=600)
     with senders.SenderLife(db, lambda: NOW, timeout=15) as life:
-        claimed = db.patiently(lambda session: rows.claim(session, run.id, life.id, NOW, 500))
+        claimed = claim(db, run.id, life.id, limit=500)
         marks = [rows.Mark(row.id, OutboxStatus.SENT, 1, sent_at=NOW) for row in claimed]
         held = db.held_connection(flush=False, single_statements=True)
         sent: list[tuple[str, object]] = []
