@@ -29,6 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, aliased
 
 from pipeline.outbox.status import ENDED_ROWS, FINISHED, OutboxStatus, RunStatus
+from pipeline.storage import arrays
 from pipeline.storage.db import HeldConnection, changed
 from pipeline.storage.models import DigestRun, OutboxItem, Sender
 from pipeline.storage.prepared import prepared
@@ -135,9 +136,9 @@ def _queued_columns(run_id: int, chunk: Sequence[Queued]) -> dict[str, object]:
     return {
         "run_id": run_id,
         "queued": str(OutboxStatus.QUEUED),
-        "selections": [item.selection_id for item in chunk],
-        "subscribers": [item.subscriber_id for item in chunk],
-        "due": [item.due for item in chunk],
+        "selections": arrays.integers(item.selection_id for item in chunk),
+        "subscribers": arrays.integers(item.subscriber_id for item in chunk),
+        "due": arrays.texts(item.due for item in chunk),
     }
 
 
@@ -298,18 +299,18 @@ def mark(connection: Connection, sender: str, marks: Sequence[Mark]) -> list[int
 
 
 def _columns(sender: str, marks: Sequence[Mark]) -> dict[str, object]:
-    """`marks` as one array per column, for _MARK_AT_ONCE."""
+    """`marks` as one array literal per column, for _MARK_AT_ONCE."""
     return {
         "holder": sender,
         "sending": str(OutboxStatus.SENDING),
-        "ids": [item.id for item in marks],
-        "statuses": [str(item.status) for item in marks],
-        "attempts": [item.attempts for item in marks],
-        "errors": [item.last_error for item in marks],
-        "sent": [item.sent_at for item in marks],
-        "next": [item.next_attempt_at for item in marks],
-        "message_ids": [item.message_id for item in marks],
-        "provider_ids": [item.provider_id for item in marks],
+        "ids": arrays.integers(item.id for item in marks),
+        "statuses": arrays.texts(item.status for item in marks),
+        "attempts": arrays.integers(item.attempts for item in marks),
+        "errors": arrays.texts(item.last_error for item in marks),
+        "sent": arrays.texts(item.sent_at for item in marks),
+        "next": arrays.texts(item.next_attempt_at for item in marks),
+        "message_ids": arrays.texts(item.message_id for item in marks),
+        "provider_ids": arrays.texts(item.provider_id for item in marks),
     }
 
 
