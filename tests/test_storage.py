@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
+import pytest
 from sqlalchemy import inspect, select, text
+from sqlalchemy.exc import ProgrammingError
 
 from pipeline.storage import Database, open_database
 from pipeline.storage.migrate import current_revision, head_revision, upgrade
@@ -79,3 +82,31 @@ def test_migrations_create_exactly_what_the_models_describe(db: Database) -> Non
             if not any(table in str(diff) for table in not_ours)
         ]
     assert differences == []
+
+
+def test_work_alone_on_a_held_connection_commits_by_itself_and_outlives_a_killed_backend(
+    database_url: str, db: Database
+) -> None:
+    """`alone` is for PostgreSQL's single statements: each commits as it runs, a backend
+    killed under it is replaced, and a statement's own error is raised at once."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("kills a PostgreSQL server process")
+
+    def backend(driver: Any) -> int:
+        return int(driver.execute("SELECT pg_backend_pid()").fetchone()[0])
+
+    held = db.held_connection(flush=False, single_statements=True)
+    try:
+        held.alone(lambda driver: driver.execute("CREATE TABLE alone_probe (id integer)"))
+        held.alone(lambda driver: driver.execute("INSERT INTO alone_probe VALUES (1)"))
+        with db.session() as session:  # another connection sees it: committed
+            assert session.scalar(text("SELECT count(*) FROM alone_probe")) == 1
+        first = held.alone(backend)
+        with db.session() as session:
+            assert session.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
+        assert held.alone(backend) != first
+        with pytest.raises(ProgrammingError, match="no_such_table"):
+            held.alone(lambda driver: driver.execute("SELECT * FROM no_such_table"))
+        assert held.alone(lambda driver: driver.execute("SELECT 2").fetchone()[0]) == 2
+    finally:
+        held.close()

@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Connection,
+    Dialect,
     bindparam,
     delete,
     exists,
@@ -32,7 +33,7 @@ from pipeline.outbox.status import ENDED_ROWS, FINISHED, OutboxStatus, RunStatus
 from pipeline.storage import arrays
 from pipeline.storage.db import HeldConnection, changed
 from pipeline.storage.models import DigestRun, OutboxItem, Sender
-from pipeline.storage.prepared import prepared
+from pipeline.storage.prepared import Prepared, prepared
 from subscribers import Subscriber
 
 RETENTION = timedelta(days=90)
@@ -258,7 +259,8 @@ def record(held: HeldConnection, sender: str, marks: Sequence[Mark]) -> list[int
     written as if every claim were held (the common case) and, if one was not, the
     transaction is rolled back and they are written the careful way."""
     if held.engine.dialect.name == "postgresql":
-        return held.transact(lambda connection: mark(connection, sender, marks))
+        statement, columns = marks_at_once(held.engine.dialect, sender, marks)
+        return _refused(marks, held.alone(lambda driver: statement.scalars_alone(driver, columns)))
     try:
         held.transact(lambda connection: mark_all(connection, sender, marks))
     except MarksRefused:  # rare: find out exactly which claims were lost
@@ -277,30 +279,28 @@ def mark(connection: Connection, sender: str, marks: Sequence[Mark]) -> list[int
     """Record `marks` for the rows `sender` still holds; the ids of those it no longer
     holds (taken back after its heartbeat stopped), whose marks are refused. On
     PostgreSQL one statement, which needs no transaction around it."""
-    wanted = [item.id for item in marks]
     if not marks:
         return []
     if connection.dialect.name == "postgresql":
-        held = set(
-            prepared(_MARK_AT_ONCE, connection.dialect).scalars(connection, _columns(sender, marks))
+        statement, columns = marks_at_once(connection.dialect, sender, marks)
+        return _refused(marks, statement.scalars(connection, columns))
+    kept = connection.scalars(
+        select(OutboxItem.id).where(
+            OutboxItem.id.in_([item.id for item in marks]),
+            OutboxItem.claim == sender,
+            OutboxItem.status == OutboxStatus.SENDING,
         )
-    else:
-        held = set(
-            connection.scalars(
-                select(OutboxItem.id).where(
-                    OutboxItem.id.in_(wanted),
-                    OutboxItem.claim == sender,
-                    OutboxItem.status == OutboxStatus.SENDING,
-                )
-            )
-        )
-        _write_marks(connection, sender, [item for item in marks if item.id in held])
-    return [row for row in wanted if row not in held]
+    ).all()
+    _write_marks(connection, sender, [item for item in marks if item.id in kept])
+    return _refused(marks, kept)
 
 
-def _columns(sender: str, marks: Sequence[Mark]) -> dict[str, object]:
-    """`marks` as one array literal per column, for _MARK_AT_ONCE."""
-    return {
+def marks_at_once(
+    dialect: Dialect, sender: str, marks: Sequence[Mark]
+) -> tuple[Prepared, dict[str, object]]:
+    """PostgreSQL's one statement for `marks` (`_MARK_AT_ONCE`), with its values: one
+    array literal per column. It returns the ids of the rows it wrote."""
+    return prepared(_MARK_AT_ONCE, dialect), {
         "holder": sender,
         "sending": str(OutboxStatus.SENDING),
         "ids": arrays.integers(item.id for item in marks),
@@ -312,6 +312,12 @@ def _columns(sender: str, marks: Sequence[Mark]) -> dict[str, object]:
         "message_ids": arrays.texts(item.message_id for item in marks),
         "provider_ids": arrays.texts(item.provider_id for item in marks),
     }
+
+
+def _refused(marks: Sequence[Mark], kept: Iterable[int]) -> list[int]:
+    """The ids of `marks` whose rows are not among those `kept`."""
+    held = set(kept)
+    return [item.id for item in marks if item.id not in held]
 
 
 def _write_marks(connection: Connection, sender: str, marks: Sequence[Mark]) -> int:

@@ -108,6 +108,29 @@ class HeldConnection:
 
         return _patiently(attempt, patience)
 
+    def alone(self, work: Callable[[Any], T], *, patience: float = PATIENCE_SECONDS) -> T:
+        """`work` on the driver's own connection, outside any SQLAlchemy transaction: for
+        a statement that commits by itself (`single_statements` on PostgreSQL), where
+        SQLAlchemy's transaction and execution bookkeeping cost the writer more CPU than
+        the statement. The driver's errors are raised as SQLAlchemy's, and a lost
+        connection is tried again on a new one, as in `transact`."""
+        dialect = self.engine.dialect
+
+        def attempt() -> T:
+            if self._connection is None:
+                self._connection = self.engine.connect()
+            driver = self._connection.connection.driver_connection
+            try:
+                return work(driver)
+            except dialect.loaded_dbapi.Error as exc:
+                lost = dialect.is_disconnect(exc, driver, None)
+                self._drop()
+                raise DBAPIError.instance(
+                    None, None, exc, dialect.loaded_dbapi.Error, connection_invalidated=lost
+                ) from exc
+
+        return _patiently(attempt, patience)
+
     def close(self) -> None:
         self._drop()
         self.engine.dispose()

@@ -37,6 +37,16 @@ class Prepared:
         """Run it once; the first column of what it returns."""
         return list(connection.exec_driver_sql(self.sql, self._bound(values)).scalars())
 
+    def scalars_alone(self, driver: Any, values: Mapping[str, Any]) -> list[Any]:
+        """`scalars` on a driver connection of the same dialect, with no SQLAlchemy in
+        between (see `pipeline.storage.db.HeldConnection.alone`)."""
+        cursor = driver.cursor()
+        try:
+            cursor.execute(self.sql, self._bound(values))
+            return [row[0] for row in cursor.fetchall()]
+        finally:
+            cursor.close()
+
     def _bound(self, values: Mapping[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
         if self._positional:
             return tuple([value(values) for _, value in self._values])
