@@ -173,3 +173,38 @@ def test_send_rate_caps_messages_per_second_across_connections(smtp_server: SMTP
 
     assert all(r.ok for r in results)
     assert elapsed >= 1.8  # 20 messages at 10/s: the first at once, the last 1.9 s later
+
+
+def announced(server: SMTPServer) -> int:
+    """Reads in which a message's end brought the next message's envelope with it."""
+    return sum(b"\r\n.\r\nMAIL FROM:" in segment for segment in server.segments)
+
+
+def test_with_pipelining_each_connection_announces_its_next_message_with_an_end() -> None:
+    with SMTPServer(pipelining=True) as server:
+        messages = numbered(40)
+        results = pool(server, smtp_connections=4).send(messages)
+        assert [(r.message_id, r.ok) for r in results] == [(m.message_id, True) for m in messages]
+        assert Counter(r.rcpt_tos for r in server.received) == Counter(
+            m.recipients for m in messages
+        )
+        assert announced(server) >= 40 - 2 * 4  # all but each connection's first and last
+
+
+def test_under_send_rate_no_message_is_announced_ahead_of_its_turn() -> None:
+    with SMTPServer(pipelining=True) as server:
+        results = pool(server, smtp_connections=2, send_rate=200).send(numbered(6))
+        assert all(r.ok for r in results) and len(server.received) == 6
+        assert announced(server) == 0
+
+
+def test_a_connection_that_cannot_connect_gives_back_what_it_took_ahead() -> None:
+    with SMTPServer() as gone:
+        dead_port = gone.port
+    with SMTPServer(pipelining=True) as server:
+        settings = load_settings(**server.settings)
+        dead = SMTPBackend(host=server.host, port=dead_port, security="none")
+        messages = numbered(10)
+        results = SMTPPool([dead, smtp_connection(settings)], TokenBucket(0)).send(messages)
+        assert [(r.message_id, r.ok) for r in results] == [(m.message_id, True) for m in messages]
+        assert sorted(r.rcpt_tos for r in server.received) == sorted(m.recipients for m in messages)

@@ -8,8 +8,10 @@ import json
 import os
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from cli_runner import run, start_sending
 from helpers import prepare_readers, received_by
 from smtp_server import SMTPServer
@@ -36,18 +38,25 @@ def environment(database_url: str, smtp_server: SMTPServer) -> dict[str, str]:
     }
 
 
+@pytest.fixture(params=[True, False], ids=["pipelining", "lockstep"])
+def relay(request: pytest.FixtureRequest) -> Iterator[SMTPServer]:
+    """With PIPELINING a connection's next envelope goes with each message's end."""
+    with SMTPServer(pipelining=request.param) as server:
+        yield server
+
+
 def test_kill_nine_then_resume_at_once(
-    tmp_path: Path, database_url: str, smtp_server: SMTPServer
+    tmp_path: Path, database_url: str, relay: SMTPServer
 ) -> None:
     prepare_readers(database_url, SUBSCRIBERS)
-    settings = environment(database_url, smtp_server)
+    settings = environment(database_url, relay)
     sender = start_sending(tmp_path, settings)
     deadline = time.monotonic() + 120
-    while len(smtp_server.received) < KILL_AFTER and time.monotonic() < deadline:
+    while len(relay.received) < KILL_AFTER and time.monotonic() < deadline:
         time.sleep(0.01)
     os.kill(sender.pid, signal.SIGKILL)
     sender.wait()
-    before = len(smtp_server.received)
+    before = len(relay.received)
     assert KILL_AFTER <= before < SUBSCRIBERS, "the kill should land in the middle of the run"
     db = open_database(database_url)
     with db.session() as session:
@@ -58,11 +67,11 @@ def test_kill_nine_then_resume_at_once(
     assert resumed.returncode == 0, resumed.stderr
     assert f"took over {in_flight} messages from a stopped sender" in resumed.stdout
 
-    tally = received_by(smtp_server)
+    tally = received_by(relay)
     duplicates = sum(count - 1 for count in tally.values())
     print(
         f"\nkilled after {before} messages with {in_flight} claimed; "
-        f"{len(smtp_server.received)} received in all, {duplicates} duplicates"
+        f"{len(relay.received)} received in all, {duplicates} duplicates"
     )
     assert len(tally) == SUBSCRIBERS
     assert duplicates <= 2 * CONNECTIONS

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
-from smtp_server import SMTPServer
+from smtp_server import DROP, SMTPServer
 
 from pipeline.delivery import SendResult, SMTPBackend, smtp_connection
 from pipeline.delivery.base import Finished
@@ -239,3 +239,62 @@ def test_a_message_ends_only_once_the_one_before_its_previous_is_recorded(
         sending.join(10)
         connection.close()
     assert not sending.is_alive() and len(tickets) == 3
+
+
+def announced(server: SMTPServer) -> int:
+    """Reads in which a message's end brought the next message's envelope with it."""
+    return sum(b"\r\n.\r\nMAIL FROM:" in segment for segment in server.segments)
+
+
+def test_the_next_envelope_goes_with_a_message_end_only_where_offered(
+    server: SMTPServer,
+) -> None:
+    sent = [message(f"reader{n}@example.org", text=f"Copy {n}.\n") for n in range(3)]
+    results = backend(server).send(sent)
+    assert all(result.ok for result in results)
+    assert [r.raw for r in server.received] == [copy.raw for copy in sent]
+    assert announced(server) == (2 if server.pipelining else 0)
+    assert server.connections == 1
+
+
+def test_an_announced_message_survives_the_end_before_it_failing(server: SMTPServer) -> None:
+    """The next envelope went with an end the server answered 451, or dropped: each
+    message still gets its own outcome and goes exactly once."""
+    server.data_replies += ["451 4.3.0 Try again later", DROP]
+    first, second, third = (message(f"reader{n}@example.org") for n in range(3))
+    results = backend(server).send([first, second, third])
+    assert outcome(results) == [
+        ("reader0@example.org", False, False, "451 4.3.0 Try again later"),
+        ("reader1@example.org", True, False, None),  # once more, on a fresh connection
+        ("reader2@example.org", True, False, None),
+    ]
+    assert [r.raw for r in server.received] == [second.raw, third.raw]
+    assert server.connections == 2
+
+
+def test_a_connection_whose_announced_message_never_comes_is_dropped_not_filled(
+    server: SMTPServer,
+) -> None:
+    """If the message announced with the last end is not the one sent next (its batch
+    stopped), the server waiting for its content gets none: it never arrives."""
+    first, dropped, other = (message(f"reader{n}@example.org") for n in range(3))
+    connection = backend(server)
+    try:
+        assert connection.deliver(first, upcoming=dropped)[0].ok
+        assert connection.deliver(other)[0].ok
+    finally:
+        connection.close()
+    assert [r.rcpt_tos for r in server.received] == [(first.recipients), (other.recipients)]
+    assert server.connections == (2 if server.pipelining else 1)
+
+
+def test_the_last_message_a_connection_may_carry_announces_none(server: SMTPServer) -> None:
+    connection = SMTPBackend(host=server.host, port=server.port, security="none", max_messages=2)
+    sent = [message(f"reader{n}@example.org") for n in range(5)]
+    try:
+        assert all(result.ok for result in connection.send(sent))
+    finally:
+        connection.close()
+    assert [r.raw for r in server.received] == [copy.raw for copy in sent]
+    assert server.connections == 3
+    assert announced(server) == (2 if server.pipelining else 0)  # 1st and 3rd, 5th is last

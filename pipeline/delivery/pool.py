@@ -96,18 +96,29 @@ class SMTPPool(Closing):
                 batch.leave()
 
     def _work(self, connection: SMTPBackend, batch: _Batch) -> None:
+        """Deliver messages of `batch` until none is left, each with the next one this
+        connection takes (already taken, so its envelope can go with this one's end).
+        Under SEND_RATE nothing is taken ahead: a server waiting for the content of a
+        message announced early would wait for the pace too."""
         line = Pipeline(batch.done)
+        index = batch.take()
         try:
-            while (index := batch.take()) is not None:
+            while index is not None:
                 self.limiter.acquire()
                 message = batch.messages[index]
+                upcoming = None if self.limiter.paced else batch.take()
                 try:
-                    results = connection.deliver(message, line.ready)
+                    results = connection.deliver(
+                        message, line.ready, None if upcoming is None else batch.messages[upcoming]
+                    )
                 except Unreachable as exc:
-                    batch.give_up(index, str(exc))
+                    for unsent in (upcoming, index):
+                        if unsent is not None:
+                            batch.give_up(unsent, str(exc))
                     return
                 batch.results[index] = results
                 line.finished(message, results)
+                index = batch.take() if upcoming is None else upcoming
         finally:
             line.drain()
 

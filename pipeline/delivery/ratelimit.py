@@ -23,9 +23,14 @@ class TokenBucket:
         self._stamp = time.monotonic()
         self._lock = threading.Lock()
 
+    @property
+    def paced(self) -> bool:
+        """Whether there is a cap (callers may then wait in `acquire`)."""
+        return self.rate > 0
+
     def acquire(self, count: int = 1) -> None:
         """Take `count` tokens, sleeping until they are due (at once if there is no cap)."""
-        if self.rate <= 0:
+        if not self.paced:
             return
         with self._lock:
             now = time.monotonic()

@@ -7,7 +7,10 @@ connection can be made at all, the rest of the batch fails at once as transient 
 waiting for a timeout per message. After `max_messages` on one connection it says QUIT and
 opens a new one: many servers limit messages per session, and some leak state across long
 ones. smtplib opens the connection (TLS, AUTH); each message is one `transact` on it,
-pipelined where the server offers it.
+pipelined where the server offers it, and then told the message that comes next on the
+connection, so that its envelope goes with this one's end. A connection whose server waits
+for the content of a message announced that way is never used for anything else: it is
+closed without QUIT (which would be read as content), and the server drops the message.
 """
 
 from __future__ import annotations
@@ -31,7 +34,10 @@ from pipeline.delivery.transaction import (
     ConnectionLost,
     Ready,
     Reply,
+    Then,
     at_once,
+    envelope,
+    nothing,
     sendable,
     transact,
 )
@@ -84,6 +90,9 @@ class SMTPBackend(Closing):
         self.timeout, self.max_messages = timeout, max_messages
         self._connection: smtplib.SMTP | None = None
         self._used = 0  # transactions on the current connection
+        # The message whose envelope went with the last one's end, and its bytes: the
+        # server now waits for its content.
+        self._ahead: tuple[OutgoingMessage, bytes] | None = None
 
     def send(
         self, messages: Sequence[OutgoingMessage], done: Done | None = None
@@ -91,8 +100,9 @@ class SMTPBackend(Closing):
         line = Pipeline(done)
         results: list[SendResult] = []
         for index, message in enumerate(messages):
+            upcoming = messages[index + 1] if index + 1 < len(messages) else None
             try:
-                outcome = self.deliver(message, line.ready)
+                outcome = self.deliver(message, line.ready, upcoming)
             except Unreachable as exc:
                 for unsent in messages[index:]:
                     outcome = failed(unsent, str(exc), permanent=False, channel=True)
@@ -105,44 +115,81 @@ class SMTPBackend(Closing):
         return results
 
     def close(self) -> None:
-        """Say QUIT if the server still listens, and drop the connection."""
+        """Say QUIT if the server still listens (and waits for no content), and drop the
+        connection."""
         connection, self._connection = self._connection, None
+        announced, self._ahead = self._ahead, None
         self._used = 0
         if connection is not None:
-            with contextlib.suppress(smtplib.SMTPException, OSError):
-                connection.quit()
+            if announced is None:
+                with contextlib.suppress(smtplib.SMTPException, OSError):
+                    connection.quit()
             connection.close()
 
-    def deliver(self, message: OutgoingMessage, ready: Ready = at_once) -> list[SendResult]:
+    def deliver(
+        self,
+        message: OutgoingMessage,
+        ready: Ready = at_once,
+        upcoming: OutgoingMessage | None = None,
+    ) -> list[SendResult]:
         """One message's results; raises `Unreachable` if no connection can be opened.
-        `ready` runs just before the message itself goes."""
-        for address in (message.sender, *message.recipients):
-            if not sendable(address):  # no command may carry it, so nothing goes
-                return failed(
-                    message, f"not an address SMTP can carry: {address!r}", permanent=True
-                )
-        data = message.wire()
-        outcome = self._attempt(message, data, ready)
+        `ready` runs just before the message itself goes; `upcoming`, the message this
+        connection delivers next, if known, is announced with its end."""
+        if not _sendable(message):  # no command may carry an address, so nothing goes
+            bad = next(a for a in (message.sender, *message.recipients) if not sendable(a))
+            return failed(message, f"not an address SMTP can carry: {bad!r}", permanent=True)
+        ahead = self._ahead
+        data = ahead[1] if ahead is not None and ahead[0] is message else message.wire()
+        outcome = self._attempt(message, data, ready, upcoming)
         if isinstance(outcome, str):  # the connection went away: once more on a fresh one
-            outcome = self._attempt(message, data, ready)
+            outcome = self._attempt(message, data, ready, upcoming)
         if isinstance(outcome, str):
             return failed(message, outcome, permanent=False)
         return _outcome(message, outcome)
 
     def _attempt(
-        self, message: OutgoingMessage, data: bytes, ready: Ready
+        self,
+        message: OutgoingMessage,
+        data: bytes,
+        ready: Ready,
+        upcoming: OutgoingMessage | None,
     ) -> dict[str, Reply] | str:
         """Each recipient's deciding reply, or why the connection was lost before the
         message was accepted."""
-        connection = self._connect()
+        if self._ahead is not None and self._ahead[0] is not message:
+            self.close()  # the server waits for another message's content: never give it
+        connection = self._connect()  # a fresh connection forgets what was announced
+        sent, self._ahead = self._ahead is not None, None
         try:
-            replies = transact(connection, message.sender, message.recipients, data, ready)
+            replies = transact(
+                connection,
+                message.sender,
+                message.recipients,
+                data,
+                ready,
+                sent=sent,
+                then=self._announce(connection, upcoming),
+            )
         except ConnectionLost as exc:
             self.close()
             return f"connection to {self.host}:{self.port} lost: {exc}"
         if connection.sock is None:  # refused, and the server would not reset
             self.close()
         return replies
+
+    def _announce(self, connection: smtplib.SMTP, upcoming: OutgoingMessage | None) -> Then:
+        """What goes with a message's end: `upcoming`'s envelope, unless there is none to
+        send on this connection (it closes after this message, or an address cannot go)."""
+        if upcoming is None or self._used >= self.max_messages or not _sendable(upcoming):
+            return nothing
+
+        def then() -> bytes:
+            data = upcoming.wire()
+            commands = envelope(connection, upcoming.sender, upcoming.recipients, data)
+            self._ahead = (upcoming, data)
+            return commands
+
+        return then
 
     def _connect(self) -> smtplib.SMTP:
         if self._used >= self.max_messages:
@@ -177,6 +224,11 @@ class SMTPBackend(Closing):
             connection.close()
             raise
         return connection
+
+
+def _sendable(message: OutgoingMessage) -> bool:
+    """Whether every address of `message` can go into a command as it is."""
+    return all(sendable(address) for address in (message.sender, *message.recipients))
 
 
 def _outcome(message: OutgoingMessage, replies: dict[str, Reply]) -> list[SendResult]:

@@ -3,7 +3,10 @@
 smtplib keeps what it does well: connecting, EHLO, STARTTLS or implicit TLS, AUTH. The
 transaction is ours for two reasons. Where the server offers PIPELINING (RFC 2920), MAIL
 FROM, every RCPT TO and DATA go out in one write and their replies are read afterwards:
-one round trip instead of two or more per message. And the message's bytes are written
+one round trip instead of two or more per message; and the next message's envelope goes
+in the same write as this message's end (`then`: RFC 2920 lets message content lead a
+group of commands), so a message costs one write and one wait for replies, not two. And
+the message's bytes are written
 as they come, already prepared for DATA (see `pipeline.mail.wire`), instead of smtplib
 running its line-end and dot-stuffing regexes over every copy.
 
@@ -16,7 +19,7 @@ from __future__ import annotations
 
 import re
 import smtplib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 CLOSING = 421  # "service not available, closing transmission channel"
@@ -26,10 +29,16 @@ START_INPUT = 354  # "start mail input": the answer DATA needs before the messag
 _SENDABLE = re.compile(r"[!-;=?-~]+@[!-;=?-~]+")
 
 Ready = Callable[[], None]  # runs just before a message itself goes; may wait
+Then = Callable[[], bytes]  # what goes in the same write as a message's end
 
 
 def at_once() -> None:
     """A `Ready` for a sender that need not wait before a message goes."""
+
+
+def nothing() -> bytes:
+    """A `Then` for a message with no next one to announce."""
+    return b""
 
 
 @dataclass(frozen=True)
@@ -62,10 +71,16 @@ def transact(
     recipients: Sequence[str],
     data: bytes,
     ready: Ready = at_once,
+    *,
+    sent: bool = False,
+    then: Then = nothing,
 ) -> dict[str, Reply]:
     """Send one message (`data` as DATA carries it, terminator included) and return the
     reply that decided each recipient's fate. Addresses must be `sendable`. `ready` runs
-    just before the message itself goes (see `pipeline.delivery.base.Pipeline`).
+    just before the message itself goes (see `pipeline.delivery.base.Pipeline`). Where the
+    server offers PIPELINING: `sent` says the envelope already went, after the previous
+    message's end, and `then()`, called only if this message's end goes, gives what goes
+    with it (the next message's `envelope`).
 
     Raises ConnectionLost; a connection that cannot be reset after a refusal is closed
     (its `sock` is None then), so the caller opens a new one for the next message.
@@ -75,10 +90,23 @@ def transact(
         mail = _command("MAIL FROM", sender, _size(connection, data))
         rcpts = {recipient: _command("RCPT TO", recipient) for recipient in recipients}
         if connection.has_extn("pipelining"):
-            return _pipelined(connection, mail, rcpts, data, ready)
+            return _pipelined(connection, mail, rcpts, data, ready, sent, then)
         return _lockstep(connection, mail, rcpts, data, ready)
     except (smtplib.SMTPException, OSError) as exc:  # disconnected, reset, timed out
         raise ConnectionLost(str(exc) or type(exc).__name__) from exc
+
+
+def envelope(
+    connection: smtplib.SMTP, sender: str, recipients: Sequence[str], data: bytes
+) -> bytes:
+    """A message's MAIL FROM, RCPT TOs and DATA as one pipelined write (see `transact`'s
+    `then`). Addresses must be `sendable`."""
+    rcpts = (_command("RCPT TO", recipient) for recipient in dict.fromkeys(recipients))
+    return _commands(_command("MAIL FROM", sender, _size(connection, data)), rcpts)
+
+
+def _commands(mail: bytes, rcpts: Iterable[bytes]) -> bytes:
+    return b"".join([mail, *rcpts, b"DATA\r\n"])
 
 
 def _pipelined(
@@ -87,15 +115,19 @@ def _pipelined(
     rcpts: dict[str, bytes],
     data: bytes,
     ready: Ready,
+    sent: bool,
+    then: Then,
 ) -> dict[str, Reply]:
-    """RFC 2920: the envelope and DATA in one write, then every reply in order."""
-    connection.send(b"".join([mail, *rcpts.values(), b"DATA\r\n"]))
+    """RFC 2920: the envelope and DATA in one write (unless it went ahead), then every
+    reply in order."""
+    if not sent:
+        connection.send(_commands(mail, rcpts.values()))
     mail_reply = _read(connection)
     replies = {recipient: _read(connection) for recipient in rcpts}
     data_reply = _read(connection)
     if not mail_reply.positive:
         return _abandon(connection, data_reply, dict.fromkeys(rcpts, mail_reply))
-    return _finish(connection, replies, data_reply, data, ready)
+    return _finish(connection, replies, data_reply, data, ready, then)
 
 
 def _lockstep(
@@ -122,15 +154,18 @@ def _finish(
     data_reply: Reply,
     data: bytes,
     ready: Ready,
+    then: Then = nothing,
 ) -> dict[str, Reply]:
-    """The message itself, if DATA was accepted for at least one recipient."""
+    """The message itself, if DATA was accepted for at least one recipient, and with it
+    what `then` gives."""
     accepted = [recipient for recipient, reply in replies.items() if reply.positive]
     if not accepted or data_reply.code != START_INPUT:
         if data_reply.code != START_INPUT:
             replies |= dict.fromkeys(accepted, data_reply)
         return _abandon(connection, data_reply, replies)
+    following = then()
     ready()
-    return replies | dict.fromkeys(accepted, _ask(connection, data))
+    return replies | dict.fromkeys(accepted, _ask(connection, data + following))
 
 
 def _abandon(
