@@ -298,3 +298,16 @@ def test_the_last_message_a_connection_may_carry_announces_none(server: SMTPServ
     assert [r.raw for r in server.received] == [copy.raw for copy in sent]
     assert server.connections == 3
     assert announced(server) == (2 if server.pipelining else 0)  # 1st and 3rd, 5th is last
+
+
+def test_a_message_no_command_can_carry_is_never_announced(server: SMTPServer) -> None:
+    first, last = message("ada@example.org"), message("grace@example.org")
+    smuggled = replace(message(), recipients=("eve@example.org>\r\nRCPT TO:<spy@example.org",))
+    results = backend(server).send([first, smuggled, last])
+    assert [(r.recipient, r.ok, r.permanent) for r in results] == [
+        ("ada@example.org", True, False),
+        ("eve@example.org>\r\nRCPT TO:<spy@example.org", False, True),
+        ("grace@example.org", True, False),
+    ]
+    assert [r.rcpt_tos for r in server.received] == [first.recipients, last.recipients]
+    assert b"spy@example.org" not in b"".join(server.segments)

@@ -135,8 +135,7 @@ class SMTPBackend(Closing):
         """One message's results; raises `Unreachable` if no connection can be opened.
         `ready` runs just before the message itself goes; `upcoming`, the message this
         connection delivers next, if known, is announced with its end."""
-        if not _sendable(message):  # no command may carry an address, so nothing goes
-            bad = next(a for a in (message.sender, *message.recipients) if not sendable(a))
+        if (bad := _unsendable(message)) is not None:  # no command may carry it: nothing goes
             return failed(message, f"not an address SMTP can carry: {bad!r}", permanent=True)
         ahead = self._ahead
         data = ahead[1] if ahead is not None and ahead[0] is message else message.wire()
@@ -180,7 +179,7 @@ class SMTPBackend(Closing):
     def _announce(self, connection: smtplib.SMTP, upcoming: OutgoingMessage | None) -> Then:
         """What goes with a message's end: `upcoming`'s envelope, unless there is none to
         send on this connection (it closes after this message, or an address cannot go)."""
-        if upcoming is None or self._used >= self.max_messages or not _sendable(upcoming):
+        if upcoming is None or self._used >= self.max_messages or _unsendable(upcoming) is not None:
             return nothing
 
         def then() -> bytes:
@@ -226,9 +225,12 @@ class SMTPBackend(Closing):
         return connection
 
 
-def _sendable(message: OutgoingMessage) -> bool:
-    """Whether every address of `message` can go into a command as it is."""
-    return all(sendable(address) for address in (message.sender, *message.recipients))
+def _unsendable(message: OutgoingMessage) -> str | None:
+    """The first address of `message` that no command can carry as it is, if any."""
+    return next(
+        (address for address in (message.sender, *message.recipients) if not sendable(address)),
+        None,
+    )
 
 
 def _outcome(message: OutgoingMessage, replies: dict[str, Reply]) -> list[SendResult]:
