@@ -16,8 +16,12 @@ from itertools import islice
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
     Connection,
     Dialect,
+    Integer,
+    any_,
     bindparam,
     delete,
     exists,
@@ -185,13 +189,21 @@ def claim(session: Session, run_id: int, sender: str, now: datetime, limit: int)
             Subscriber.token_nonce,
         )
         .outerjoin(Subscriber, Subscriber.id == OutboxItem.subscriber_id)
-        .where(OutboxItem.id.in_(ids))
+        .where(_among(session, ids))
         .order_by(OutboxItem.id)
     ).all()
     return [
         Claimed(row.id, row.selection_id, row.attempts, Person(*row[3:]) if row.email else None)
         for row in rows
     ]
+
+
+def _among(session: Session, ids: Sequence[int]) -> ColumnElement[bool]:
+    """Rows whose id is one of `ids`: on PostgreSQL one array (a bind per id cost the
+    claim more CPU than reading its rows), elsewhere an IN list."""
+    if session.get_bind().dialect.name == "postgresql":
+        return OutboxItem.id == any_(bindparam("ids", list(ids), type_=ARRAY(Integer)))
+    return OutboxItem.id.in_(ids)
 
 
 class Person(NamedTuple):
