@@ -6,9 +6,9 @@ FROM, every RCPT TO and DATA go out in one write and their replies are read afte
 one round trip instead of two or more per message; and the next message's envelope goes
 in the same write as this message's end (`then`: RFC 2920 lets message content lead a
 group of commands), so a message costs one write and one wait for replies, not two. And
-the message's bytes are written
-as they come, already prepared for DATA (see `pipeline.mail.wire`), instead of smtplib
-running its line-end and dot-stuffing regexes over every copy.
+the message's bytes are written as they come, already prepared for DATA (see
+`pipeline.mail.wire`), instead of smtplib running its line-end and dot-stuffing regexes
+over every copy.
 
 Each recipient gets the reply that decided its fate: a refused RCPT its own reply, the
 others the reply to DATA or to the message's end. A 421, a reply that cannot be read or

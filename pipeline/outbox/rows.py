@@ -296,13 +296,15 @@ def mark(connection: Connection, sender: str, marks: Sequence[Mark]) -> list[int
     if connection.dialect.name == "postgresql":
         statement, columns = marks_at_once(connection.dialect, sender, marks)
         return _refused(marks, statement.scalars(connection, columns))
-    kept = connection.scalars(
-        select(OutboxItem.id).where(
-            OutboxItem.id.in_([item.id for item in marks]),
-            OutboxItem.claim == sender,
-            OutboxItem.status == OutboxStatus.SENDING,
+    kept = set(
+        connection.scalars(
+            select(OutboxItem.id).where(
+                OutboxItem.id.in_([item.id for item in marks]),
+                OutboxItem.claim == sender,
+                OutboxItem.status == OutboxStatus.SENDING,
+            )
         )
-    ).all()
+    )
     _write_marks(connection, sender, [item for item in marks if item.id in kept])
     return _refused(marks, kept)
 
