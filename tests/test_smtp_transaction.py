@@ -14,6 +14,7 @@ from smtp_server import DROP, SMTPServer
 from pipeline.delivery import SendResult, SMTPBackend, smtp_connection
 from pipeline.delivery.base import Finished
 from pipeline.mail import OutgoingMessage, compose
+from pipeline.mail.template import Later
 from pipeline.settings import load_settings
 
 
@@ -311,3 +312,27 @@ def test_a_message_no_command_can_carry_is_never_announced(server: SMTPServer) -
     ]
     assert [r.rcpt_tos for r in server.received] == [first.recipients, last.recipients]
     assert b"spy@example.org" not in b"".join(server.segments)
+
+
+def test_a_next_message_that_cannot_be_made_leaves_the_one_before_untouched(
+    server: SMTPServer,
+) -> None:
+    """Its bytes are made when it is announced; if making them fails, nothing is
+    announced, the message before goes as it would have, and the failure is the next
+    message's own, raised when it is delivered."""
+
+    def broken() -> bytes:
+        raise RuntimeError("cannot sign")
+
+    first, last = message("ada@example.org"), message("grace@example.org")
+    unmade = message("eve@example.org").with_head(Later(broken))
+    connection = backend(server)
+    try:
+        assert connection.deliver(first, upcoming=unmade)[0].ok
+        with pytest.raises(RuntimeError, match="cannot sign"):
+            connection.deliver(unmade, upcoming=last)
+        assert connection.deliver(last)[0].ok
+    finally:
+        connection.close()
+    assert [r.raw for r in server.received] == [first.raw, last.raw]
+    assert server.connections == 1

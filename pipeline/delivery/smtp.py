@@ -183,7 +183,10 @@ class SMTPBackend(Closing):
             return nothing
 
         def then() -> bytes:
-            data = upcoming.wire()
+            try:
+                data = upcoming.wire()
+            except Exception:  # its own `deliver` raises it again; this message goes on
+                return b""
             commands = envelope(connection, upcoming.sender, upcoming.recipients, data)
             self._ahead = (upcoming, data)
             return commands
