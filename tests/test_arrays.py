@@ -57,3 +57,12 @@ def test_integers(connection: Connection) -> None:
     read = connection.scalar(text("SELECT CAST(:v AS integer[])"), {"v": arrays.integers(values)})
     assert read == values
     assert connection.scalar(text("SELECT CAST(:v AS integer[])"), {"v": arrays.integers([])}) == []
+
+
+def test_a_nul_which_postgresql_text_cannot_hold_becomes_a_replacement_character(
+    connection: Connection,
+) -> None:
+    read = connection.scalar(
+        text("SELECT CAST(:v AS text[])"), {"v": arrays.texts(["550 bad\0reply", None])}
+    )
+    assert read == ["550 bad\ufffdreply", None]

@@ -16,6 +16,7 @@ from helpers import NOW, add_post, add_subscriber, received_by, ticking_from
 from smtp_server import SMTPServer
 from sqlalchemy import create_engine, select, text, update
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 
 from pipeline.digest.runs import start_run
 from pipeline.outbox import OutboxStatus, counts, rows, send_run, senders
@@ -142,6 +143,43 @@ def test_a_postgresql_connection_killed_mid_send_is_reconnected(
     tally = received_by(smtp_server)
     assert len(tally) == 300
     print(f"\n{len(killed)} connections killed; {sum(tally.values()) - 300} duplicates")
+
+
+def test_outcomes_the_database_refuses_stop_the_send_within_the_bound(
+    database_url: str, db: Database, smtp_settings: Settings, smtp_server: SMTPServer
+) -> None:
+    """Mid-run the database starts refusing every outcome (here a rule against marking
+    anything sent): the connections stop before their next message ends instead of
+    sending the rest of the batch unrecorded, so at most two per connection went out that
+    the outbox does not know of, and the error reaches the caller."""
+    run = planned_run(db, smtp_settings, readers=600)
+    smtp_server.data_delay = 0.005
+    refusing = threading.Event()
+
+    def refuse_outcomes() -> None:
+        while len(smtp_server.received) < 50:
+            time.sleep(0.005)
+        rule = (
+            "ALTER TABLE outbox ADD CONSTRAINT no_more_sent CHECK (status <> 'sent') NOT VALID"
+            if database_url.startswith("postgresql")
+            else "CREATE TRIGGER no_more_sent BEFORE UPDATE OF status ON outbox"
+            " WHEN NEW.status = 'sent' BEGIN SELECT RAISE(ABORT, 'no more sent'); END"
+        )
+        with db.engine.begin() as connection:
+            connection.execute(text(rule))
+        refusing.set()
+
+    refuser = threading.Thread(target=refuse_outcomes)
+    refuser.start()
+    with pytest.raises(IntegrityError):
+        send_run(db, smtp_settings, run.id, clock=lambda: NOW)
+    refuser.join()
+    tally = counts(db, [run.id])[run.id]
+    unrecorded = len(smtp_server.received) - tally["sent"]
+    print(f"\n{len(smtp_server.received)} sent, {tally['sent']} recorded, {unrecorded} unrecorded")
+    assert refusing.is_set() and tally["sent"] >= 50 and tally["sending"] == 0
+    assert 0 <= unrecorded <= 2 * smtp_settings.smtp_connections
+    assert len(smtp_server.received) < 600
 
 
 def planned_run(db: Database, settings: Settings, *, readers: int) -> DigestRun:

@@ -336,3 +336,33 @@ def test_a_next_message_that_cannot_be_made_leaves_the_one_before_untouched(
         connection.close()
     assert [r.raw for r in server.received] == [first.raw, last.raw]
     assert server.connections == 1
+
+
+class FailedTicket:
+    """A recording that will never be made: the writer stopped."""
+
+    def wait(self) -> None:
+        raise RuntimeError("the recorder stopped")
+
+
+def test_a_connection_stops_before_the_next_end_once_recording_fails(server: SMTPServer) -> None:
+    """Outcomes that can no longer be recorded stop the connection before another message
+    ends: at most the two handed over go unrecorded. It drops the connection without a
+    QUIT, which the server, waiting for content, would take as part of a message."""
+    messages = [message(f"reader{n}@example.org") for n in range(6)]
+    handed: list[Finished] = []
+
+    def done(finished: Finished) -> FailedTicket:
+        handed.append(finished)
+        return FailedTicket()
+
+    connection = SMTPBackend(host=server.host, port=server.port, security="none", timeout=3)
+    with pytest.raises(RuntimeError, match="the recorder stopped"):
+        connection.send(messages, done)
+    assert len(server.received) == len(handed) == 2
+    assert connection.deliver(messages[5])[0].ok  # a fresh connection for what comes next
+    connection.close()
+    assert server.connections == 2
+    sent = b"".join(server.segments)
+    assert sent.count(b"MAIL FROM:") == 4  # 3 on the stopped connection, none as its content
+    assert sent.count(b"\r\nquit\r\n") == 1  # only the fresh connection's

@@ -7,6 +7,7 @@ batch always yields a result per recipient that the outbox can record.
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -106,6 +107,7 @@ class Closing:
 
 
 _B = TypeVar("_B", bound=Closing)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class Pipeline:
@@ -153,8 +155,10 @@ def failed(
     recipients: Sequence[str] = (),
     channel: bool = False,
 ) -> list[SendResult]:
-    """Failure for `recipients` (all of the message's by default), with a one-line error."""
-    line = " ".join(error.split())
+    """Failure for `recipients` (all of the message's by default), with a one-line error
+    (a server's control characters, a NUL among them, become spaces: the error is shown
+    in terminals and pages, and PostgreSQL text cannot hold a NUL)."""
+    line = " ".join(_CONTROL.sub(" ", error).split())
     return [
         SendResult(
             message.message_id,

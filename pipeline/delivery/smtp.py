@@ -117,13 +117,17 @@ class SMTPBackend(Closing):
     def close(self) -> None:
         """Say QUIT if the server still listens (and waits for no content), and drop the
         connection."""
+        if self._connection is not None and self._ahead is None:
+            with contextlib.suppress(smtplib.SMTPException, OSError):
+                self._connection.quit()
+        self._drop()
+
+    def _drop(self) -> None:
+        """Drop the connection without a word: in the middle of a transaction a QUIT would
+        be read as content, and the server, given no end, delivers nothing of it."""
         connection, self._connection = self._connection, None
-        announced, self._ahead = self._ahead, None
-        self._used = 0
+        self._ahead, self._used = None, 0
         if connection is not None:
-            if announced is None:
-                with contextlib.suppress(smtplib.SMTPException, OSError):
-                    connection.quit()
             connection.close()
 
     def deliver(
@@ -156,7 +160,7 @@ class SMTPBackend(Closing):
         """Each recipient's deciding reply, or why the connection was lost before the
         message was accepted."""
         if self._ahead is not None and self._ahead[0] is not message:
-            self.close()  # the server waits for another message's content: never give it
+            self._drop()  # the server waits for another message's content: never give it
         connection = self._connect()  # a fresh connection forgets what was announced
         sent, self._ahead = self._ahead is not None, None
         try:
@@ -172,6 +176,9 @@ class SMTPBackend(Closing):
         except ConnectionLost as exc:
             self.close()
             return f"connection to {self.host}:{self.port} lost: {exc}"
+        except BaseException:  # e.g. the recorder stopped: mid-transaction, never reused
+            self._drop()
+            raise
         if connection.sock is None:  # refused, and the server would not reset
             self.close()
         return replies

@@ -38,21 +38,30 @@ GROUP = 4  # marks that make the writer commit before anyone waits: about one pe
 
 
 class Ticket:
-    """Set once its marks are committed; waiting on it asks the writer to commit now."""
+    """Set once its marks are committed; waiting on it asks the writer to commit now, and
+    raises what stopped the writer if they never will be: a connection then stops before
+    its next message goes, instead of sending the rest of its batch unrecorded."""
 
-    __slots__ = ("_committed", "_hurry")
+    __slots__ = ("_committed", "_failed", "_hurry")
 
     def __init__(self, hurry: Callable[[], None]) -> None:
         self._committed = threading.Event()
         self._hurry = hurry
+        self._failed: BaseException | None = None
 
     def set(self) -> None:
+        self._committed.set()
+
+    def fail(self, error: BaseException) -> None:
+        self._failed = error
         self._committed.set()
 
     def wait(self) -> None:
         if not self._committed.is_set():
             self._hurry()
             self._committed.wait()
+        if self._failed is not None:
+            raise self._failed
 
 
 class Recorder:
@@ -75,7 +84,7 @@ class Recorder:
         committed = Ticket(self._hurry)
         with self._wake:
             if self._error is not None:
-                committed.set()
+                committed.fail(self._error)
                 return committed
             self._pending.append((marks, committed))
             self._gathered += len(marks)
@@ -129,9 +138,10 @@ class Recorder:
                 log.error("could not record %d outcomes: %s", len(marks), exc)
                 with self._wake:
                     self._error = exc
-                    for _, committed in self._pending:
-                        committed.set()
-                    self._pending = []
+                    unrecorded, self._pending = [*taken, *self._pending], []
+                for _, committed in unrecorded:
+                    committed.fail(exc)
+                return
             for _, committed in taken:
                 committed.set()
 

@@ -16,7 +16,9 @@ def integers(values: Iterable[int]) -> str:
 
 
 def texts(values: Iterable[object]) -> str:
-    """Each value quoted as text (datetimes in ISO 8601, with their offset); None is NULL."""
+    """Each value quoted as text (datetimes in ISO 8601, with their offset); None is NULL.
+    PostgreSQL text cannot hold a NUL: one becomes U+FFFD, where it would have stopped
+    the whole statement."""
     return "{" + ",".join(map(_element, values)) + "}"
 
 
@@ -24,4 +26,4 @@ def _element(value: object) -> str:
     if value is None:
         return "NULL"
     text = value.isoformat() if isinstance(value, datetime) else str(value)
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\0", "\ufffd") + '"'
