@@ -366,3 +366,10 @@ def test_a_connection_stops_before_the_next_end_once_recording_fails(server: SMT
     sent = b"".join(server.segments)
     assert sent.count(b"MAIL FROM:") == 4  # 3 on the stopped connection, none as its content
     assert sent.count(b"\r\nquit\r\n") == 1  # only the fresh connection's
+
+
+def test_a_reply_with_control_characters_gives_a_plain_error_line(server: SMTPServer) -> None:
+    server.rcpt_replies["ada@example.org"] = "550 5.1.1 gone\x1b[2J\x00for good"
+    [result] = backend(server).send([message()])
+    assert (result.ok, result.permanent) == (False, True)
+    assert result.error == "550 5.1.1 gone [2J for good"
