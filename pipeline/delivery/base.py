@@ -7,7 +7,6 @@ batch always yields a result per recipient that the outbox can record.
 
 from __future__ import annotations
 
-import re
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from types import TracebackType
 from typing import Protocol, TypeVar
 
 from pipeline.mail.compose import OutgoingMessage
+from pipeline.sanitize import clean_text
 from pipeline.settings import SettingsProblem
 
 
@@ -107,7 +107,6 @@ class Closing:
 
 
 _B = TypeVar("_B", bound=Closing)
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class Pipeline:
@@ -156,9 +155,9 @@ def failed(
     channel: bool = False,
 ) -> list[SendResult]:
     """Failure for `recipients` (all of the message's by default), with a one-line error
-    (a server's control characters, a NUL among them, become spaces: the error is shown
-    in terminals and pages, and PostgreSQL text cannot hold a NUL)."""
-    line = " ".join(_CONTROL.sub(" ", error).split())
+    and no invisible control characters (a server's reply is shown in terminals and
+    pages, and a NUL would stop PostgreSQL's writer)."""
+    line = " ".join(clean_text(error).split())
     return [
         SendResult(
             message.message_id,
