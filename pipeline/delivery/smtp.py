@@ -185,16 +185,17 @@ class SMTPBackend(Closing):
 
     def _announce(self, connection: smtplib.SMTP, upcoming: OutgoingMessage | None) -> Then:
         """What goes with a message's end: `upcoming`'s envelope, unless there is none to
-        send on this connection (it closes after this message, or an address cannot go)."""
-        if upcoming is None or self._used >= self.max_messages or _unsendable(upcoming) is not None:
+        send on this connection (it closes after this message), or it cannot be made (its
+        bytes, or an address no command can carry: its own `deliver` meets that again)."""
+        if upcoming is None or self._used >= self.max_messages:
             return nothing
 
         def then() -> bytes:
             try:
                 data = upcoming.wire()
-            except Exception:  # its own `deliver` raises it again; this message goes on
+                commands = envelope(connection, upcoming.sender, upcoming.recipients, data)
+            except Exception:  # the next message's fault: this one goes on
                 return b""
-            commands = envelope(connection, upcoming.sender, upcoming.recipients, data)
             self._ahead = (upcoming, data)
             return commands
 
