@@ -208,3 +208,16 @@ def test_a_connection_that_cannot_connect_gives_back_what_it_took_ahead() -> Non
         results = SMTPPool([dead, smtp_connection(settings)], TokenBucket(0)).send(messages)
         assert [(r.message_id, r.ok) for r in results] == [(m.message_id, True) for m in messages]
         assert sorted(r.rcpt_tos for r in server.received) == sorted(m.recipients for m in messages)
+
+
+def test_messages_taken_ahead_by_a_connection_that_cannot_connect_all_get_a_result() -> None:
+    """The only connection cannot connect: it gives back the message it took ahead with
+    its own, and every message fails as a fault of the channel; none is left without one."""
+    with SMTPServer() as gone:
+        dead_port = gone.port
+    dead = SMTPBackend(host="127.0.0.1", port=dead_port, security="none")
+    messages = numbered(5)
+    results = SMTPPool([dead], TokenBucket(0)).send(messages)
+    assert [(r.message_id, r.ok, r.channel) for r in results] == [
+        (m.message_id, False, True) for m in messages
+    ]
