@@ -26,10 +26,11 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import partial
+from functools import lru_cache, partial
 from pathlib import Path
 
 import dkim
@@ -64,6 +65,7 @@ CANONICALIZE = b"relaxed/relaxed"
 POLICY = CanonicalizationPolicy.from_c_value(CANONICALIZE)
 HEADER = b"DKIM-Signature"
 MIN_RSA_BITS = 1024  # receivers ignore shorter keys (RFC 8301)
+ED25519_BYTES = 64  # of a signature
 _PLAN = "dkim-relaxed"
 _MARK = b"\0%d\0"  # stands for a slot while the template's headers are parsed
 INCLUDE = tuple(name.lower().encode("ascii") for name in SIGNED_HEADERS)  # the h= tag
@@ -78,6 +80,7 @@ class _Key:
     algorithm: bytes  # the a= tag
     selector: bytes
     sign: KeySign
+    length: int  # of a signature, in bytes
 
 
 def dkim_signer(settings: Settings, clock: Callable[[], float] = time.time) -> Signer | None:
@@ -89,10 +92,14 @@ def dkim_signer(settings: Settings, clock: Callable[[], float] = time.time) -> S
     """
     if not (settings.dkim_key_file and settings.dkim_selector and settings.dkim_domain):
         return None
-    keys = [_Key(b"rsa-sha256", settings.dkim_selector.encode("ascii"), _rsa(settings))]
+    keys = [_Key(b"rsa-sha256", settings.dkim_selector.encode("ascii"), *_rsa(settings))]
     if settings.dkim_ed25519_key_file and settings.dkim_ed25519_selector:
         selector = settings.dkim_ed25519_selector.encode("ascii")
-        keys.append(_Key(b"ed25519-sha256", selector, _ed25519(settings.dkim_ed25519_key_file)))
+        keys.append(
+            _Key(
+                b"ed25519-sha256", selector, _ed25519(settings.dkim_ed25519_key_file), ED25519_BYTES
+            )
+        )
     domain = settings.dkim_domain.encode("ascii")
 
     def signatures(message: OutgoingMessage) -> bytes:
@@ -101,10 +108,11 @@ def dkim_signer(settings: Settings, clock: Callable[[], float] = time.time) -> S
         plan = template.derived(_PLAN, _plan) if template is not None else None
         if plan is None:
             headers, body_hash = _whole(message.raw)
+            selected = _selected(headers)
         else:
-            headers, body_hash = plan.headers(message), plan.body_hash(message)
+            selected, body_hash = plan.selected(message), plan.body_hash(message)
         tags = base64.b64encode(body_hash), str(int(clock())).encode("ascii")
-        return b"".join(_signature(headers, domain, key, *tags) for key in keys)
+        return b"".join(_signature(selected, domain, key, *tags) for key in keys)
 
     def sign(message: OutgoingMessage) -> OutgoingMessage:
         """`message` with its DKIM-Signature headers first, made when first needed."""
@@ -113,14 +121,50 @@ def dkim_signer(settings: Settings, clock: Callable[[], float] = time.time) -> S
     return sign
 
 
-def _signature(
-    headers: list[tuple[bytes, bytes]],
-    domain: bytes,
-    key: _Key,
-    body_hash: bytes,
-    now: bytes,
-) -> bytes:
-    """One DKIM-Signature header line, assembled as dkimpy's `DKIM.sign` does it."""
+def _signature(selected: bytes, domain: bytes, key: _Key, body_hash: bytes, now: bytes) -> bytes:
+    """One DKIM-Signature header line for headers whose canonical, selected form
+    (`_selected`) is `selected`: hashed and folded as dkimpy's `DKIM.sign` does it."""
+    layout = _layout(domain, key, now)
+    hasher = hashlib.sha256(selected)
+    hasher.update(layout.before + body_hash + layout.after)
+    return layout.header(body_hash, base64.b64encode(key.sign(hasher.digest())))
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """A key's DKIM-Signature header for one t=, worked out through dkimpy with stand-ins
+    of the right lengths for bh= and b=: folding depends only on where the blanks are,
+    and neither value has any, so every copy's header is this one with its values put in.
+    `before` and `after` surround bh= in the header's own contribution to the hash."""
+
+    before: bytes
+    after: bytes
+    pieces: tuple[bytes | tuple[int, int], ...]  # literal bytes, or (value, length) to take
+
+    def header(self, body_hash: bytes, signature: bytes) -> bytes:
+        values, taken = (body_hash, signature), [0, 0]
+        line = []
+        for piece in self.pieces:
+            if isinstance(piece, bytes):
+                line.append(piece)
+                continue
+            which, length = piece
+            start = taken[which]
+            line.append(values[which][start : start + length])
+            taken[which] += length
+        if taken != [len(body_hash), len(signature)]:
+            raise ValueError("a DKIM value is not the length its header was laid out for")
+        return b"".join(line)
+
+
+_HOLES = b"\x00\x01"  # stand-ins for bh= and b= (nothing else in the header has them)
+
+
+@lru_cache(maxsize=8)
+def _layout(domain: bytes, key: _Key, now: bytes) -> _Layout:
+    """The `_Layout` for `key` at t=`now`; kept, since every copy signed within that
+    second shares it."""
+    hash_length = len(base64.b64encode(bytes(hashlib.sha256().digest_size)))
     fields = [
         (b"v", b"1"),
         (b"a", key.algorithm),
@@ -131,16 +175,26 @@ def _signature(
         (b"s", key.selector),
         (b"t", now),
         (b"h", b" : ".join(INCLUDE)),
-        (b"bh", body_hash),
+        (b"bh", _HOLES[:1] * hash_length),
         (b"b", b"0" * 60),  # a stand-in that makes b= fold onto a line of its own
     ]
     value = dkim.fold(b"; ".join(b"=".join(field) for field in fields), namelen=len(HEADER))
     unsigned = (HEADER, b" " + dkim.RE_BTAG.sub(rb"\1", value))
-    hasher = hashlib.sha256()
-    dkim.hash_headers(hasher, POLICY, headers, INCLUDE, unsigned, {})
-    fields[-1] = (b"b", base64.b64encode(key.sign(hasher.digest())))
+    [(name, canonical)] = POLICY.canonicalize_headers([unsigned])
+    before, after = (name + b":" + canonical.rstrip()).split(_HOLES[:1] * hash_length)
+    fields[-1] = (b"b", _HOLES[1:] * len(base64.b64encode(bytes(key.length))))
     value = b"; ".join(b"=".join(field) for field in fields) + b"\r\n"
-    return HEADER + b": " + dkim.fold(value, namelen=len(HEADER), linesep=b"\r\n")
+    line = HEADER + b": " + dkim.fold(value, namelen=len(HEADER), linesep=b"\r\n")
+    pieces: list[bytes | tuple[int, int]] = []
+    for run in re.split(b"([\x00]+|[\x01]+)", line):
+        if run:
+            pieces.append((_HOLES.index(run[:1]), len(run)) if run[:1] in _HOLES else run)
+    return _Layout(before, after, tuple(pieces))
+
+
+def _selected(headers: list[tuple[bytes, bytes]]) -> bytes:
+    """Canonical `headers` as the signature hashes them: those it names, in its order."""
+    return b"".join(name + b":" + value for name, value in dkim.select_headers(headers, INCLUDE))
 
 
 def _whole(raw: bytes) -> tuple[list[tuple[bytes, bytes]], bytes]:
@@ -153,33 +207,30 @@ def _whole(raw: bytes) -> tuple[list[tuple[bytes, bytes]], bytes]:
 
 
 Piece = bytes | int  # literal bytes, or the index of the slot whose value stands there
+Field = tuple[bytes, bytes | tuple[Piece, ...]]  # name and canonical value, or raw pieces
 
 
 @dataclass(frozen=True)
 class _Plan:
     """What every copy of a template shares, canonicalised once: the signed header
-    fields (a field with a slot in it as pieces) and the body (pieces too)."""
+    fields (a field with a slot in it as pieces), those `_selected` picks in its order
+    (literal runs joined), and the body (pieces too)."""
 
-    fields: tuple[tuple[bytes, bytes | tuple[Piece, ...]], ...]
+    fields: tuple[Field, ...]
+    chosen: tuple[bytes | Field, ...]
     body: tuple[Piece, ...]
 
-    def headers(self, message: OutgoingMessage) -> list[tuple[bytes, bytes]]:
-        """The copy's signed header fields, canonical (any `head` lines first)."""
+    def selected(self, message: OutgoingMessage) -> bytes:
+        """The copy's signed header fields as the signature hashes them (`_selected`)."""
         slots = message.slots
-        filled = [
-            (name, value if isinstance(value, bytes) else _filled(value, slots))
-            for name, value in self.fields
-        ]
-        canonical = [
-            (name, value)
-            if isinstance(given, bytes)
-            else POLICY.canonicalize_headers([(name, value)])[0]
-            for (name, value), (_, given) in zip(filled, self.fields, strict=True)
-        ]
-        if message.head:
+        if message.head:  # lines put in front since may be among those selected
             extra, _ = dkim.rfc822_parse(message.head + b"\r\n")
-            canonical = POLICY.canonicalize_headers(extra) + canonical
-        return canonical
+            canonical = [_canonical(field, slots) for field in self.fields]
+            return _selected(POLICY.canonicalize_headers(extra) + canonical)
+        return b"".join(
+            chosen if isinstance(chosen, bytes) else b":".join(_canonical(chosen, slots))
+            for chosen in self.chosen
+        )
 
     def body_hash(self, message: OutgoingMessage) -> bytes:
         slots = message.slots
@@ -188,6 +239,30 @@ class _Plan:
             for piece in self.body
         )
         return hashlib.sha256(body).digest()  # one call: hashlib lets go of the GIL for it
+
+
+def _canonical(field: Field, slots: Sequence[bytes]) -> tuple[bytes, bytes]:
+    name, value = field
+    if isinstance(value, bytes):
+        return name, value
+    return POLICY.canonicalize_headers([(name, _filled(value, slots))])[0]
+
+
+def _chosen(fields: tuple[Field, ...]) -> tuple[bytes | Field, ...]:
+    """`fields` as `_selected` picks them, with runs of canonical ones joined as hashed."""
+    picked = dkim.select_headers(
+        [(name, number) for number, (name, _) in enumerate(fields)], INCLUDE
+    )
+    chosen: list[bytes | Field] = []
+    for _, number in picked:
+        name, value = fields[number]
+        if not isinstance(value, bytes):
+            chosen.append(fields[number])
+        elif chosen and isinstance(chosen[-1], bytes):
+            chosen[-1] += name + b":" + value
+        else:
+            chosen.append(name + b":" + value)
+    return tuple(chosen)
 
 
 def _filled(pieces: tuple[Piece, ...], slots: Sequence[bytes]) -> bytes:
@@ -199,12 +274,10 @@ def _plan(template: MessageTemplate) -> _Plan | None:
     (then each copy is canonicalised whole)."""
     body = _body_pieces(template)
     fields = _header_fields(template)
-    return None if body is None or fields is None else _Plan(fields, body)
+    return None if body is None or fields is None else _Plan(fields, _chosen(fields), body)
 
 
-def _header_fields(
-    template: MessageTemplate,
-) -> tuple[tuple[bytes, bytes | tuple[Piece, ...]], ...] | None:
+def _header_fields(template: MessageTemplate) -> tuple[Field, ...] | None:
     """The signed header fields in order: canonical bytes when the same in every copy,
     else the raw value in pieces around its slots (canonicalised per copy)."""
     marked = b"".join(
@@ -212,7 +285,7 @@ def _header_fields(
         for chunk in _numbered(template.chunks[: template.body_start])
     )
     parsed, _ = dkim.rfc822_parse(marked)
-    fields: list[tuple[bytes, bytes | tuple[Piece, ...]]] = []
+    fields: list[Field] = []
     for name, value in parsed:
         if b"\0" in name:
             return None
@@ -271,15 +344,16 @@ def _line_canonical(data: bytes) -> bytes:
     return compress_whitespace(strip_trailing_whitespace(data))
 
 
-def _rsa(settings: Settings) -> KeySign:
-    """The RSA key of DKIM_KEY_FILE (PEM, PKCS#1 or PKCS#8), as a signing function."""
+def _rsa(settings: Settings) -> tuple[KeySign, int]:
+    """The RSA key of DKIM_KEY_FILE (PEM, PKCS#1 or PKCS#8), as a signing function, and
+    the length of its signatures."""
     path = settings.dkim_key_file
     assert path is not None
     key = _pem_key(path, "DKIM_KEY_FILE")
     if not isinstance(key, rsa.RSAPrivateKey) or key.key_size < MIN_RSA_BITS:
         raise _key_problem("DKIM_KEY_FILE", f"{path} is not a PEM RSA private key of 1024+ bits")
     scheme, digest = padding.PKCS1v15(), utils.Prehashed(hashes.SHA256())
-    return lambda data: key.sign(data, scheme, digest)
+    return (lambda data: key.sign(data, scheme, digest)), (key.key_size + 7) // 8
 
 
 def _ed25519(path: Path) -> KeySign:
