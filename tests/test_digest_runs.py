@@ -4,6 +4,8 @@ outbox through a real SMTP server (aiosmtpd) exactly once per subscriber."""
 from __future__ import annotations
 
 import email
+import os
+import signal
 import socket
 import threading
 from datetime import UTC, datetime, timedelta
@@ -19,6 +21,8 @@ from sqlalchemy import select
 from pipeline.digest.runs import start_run
 from pipeline.digest.select import plan, planned
 from pipeline.frequencies import period_of
+from pipeline.mail import dkim as dkim_module
+from pipeline.mail.keyprocess import KeyProcess, PrivateKey
 from pipeline.outbox import SendReport, cancel_run, counts, pause_run, resume_run, send_run
 from pipeline.settings import Settings, SettingsProblem
 from pipeline.storage import Database
@@ -340,3 +344,40 @@ def test_a_dkim_key_lost_mid_run(
         send(db, settings, next_run.id, clock=lambda: next_week)
     assert counts(db, [next_run.id])[next_run.id]["queued"] == 30
     assert len(smtp_server.received) == 30
+
+
+def test_dkim_signing_goes_on_when_its_key_process_is_killed_mid_run(
+    db: Database,
+    smtp_settings: Settings,
+    smtp_server: SMTPServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A run's signatures are made in a key process; killed after the first batch, the
+    sender signs what it still owed, and the rest of the run, itself: every reader gets
+    one message, and every signature verifies."""
+    keys, started = Keys(tmp_path), []
+
+    class Watched(KeyProcess):
+        def __init__(self, private: list[PrivateKey]) -> None:
+            super().__init__(private)
+            started.append(self)
+
+    def kill(_: SendReport) -> None:
+        for process in started:
+            if process.pid is not None:
+                os.kill(process.pid, signal.SIGKILL)
+
+    monkeypatch.setattr(dkim_module, "KeyProcess", Watched)
+    add_post(db, "Signed", NOW - timedelta(hours=1))
+    for number in range(300):
+        add_subscriber(db, f"reader{number}@example.org")
+    dkim = {"dkim_key_file": keys.rsa_file, "dkim_selector": "mail", "dkim_domain": DOMAIN}
+    settings = smtp_settings.model_copy(update=dkim)
+    run = start_run(db, settings, "weekly", NOW).run
+    report = send(db, settings, run.id, batch_size=100, progress=kill)
+
+    assert (report.sent, report.status) == (300, "done")
+    assert len(started) == 1
+    assert received_by(smtp_server) == {f"reader{number}@example.org": 1 for number in range(300)}
+    assert all(keys.verify(message.raw) for message in smtp_server.received)

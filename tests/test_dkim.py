@@ -5,9 +5,13 @@ OpenSSL and an optional Ed25519 signature beside it."""
 from __future__ import annotations
 
 import base64
+import os
+import signal
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
+from typing import ClassVar
 
 import dkim
 import pytest
@@ -19,7 +23,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.mail import OutgoingMessage
-from pipeline.mail.dkim import INCLUDE, dkim_signer
+from pipeline.mail import dkim as dkim_module
+from pipeline.mail.dkim import INCLUDE, KEY_PROCESS_MIN, dkim_signer
+from pipeline.mail.keyprocess import KeyProcess, PrivateKey
 from pipeline.mail.template import Recipient, build_template
 from pipeline.mail.wire import data_payload
 from pipeline.settings import SettingsProblem, load_settings
@@ -175,7 +181,9 @@ def test_an_ed25519_signature_goes_beside_the_rsa_one(keys: Keys) -> None:
     assert not keys.verify(signed.raw.replace(b"tok-1", b"tok-2"), 1)
 
 
-def test_dknewkey_ed25519_files_are_read_too(keys: Keys, tmp_path: Path) -> None:
+def test_dknewkey_ed25519_files_are_read_too(
+    keys: Keys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     seed = ed25519.Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
     public = seed.public_key().public_bytes(
         serialization.Encoding.Raw, serialization.PublicFormat.Raw
@@ -186,7 +194,8 @@ def test_dknewkey_ed25519_files_are_read_too(keys: Keys, tmp_path: Path) -> None
     )
     sign = dkim_signer(settings)
     assert sign is not None
-    keys.records[f"ed._domainkey.{DOMAIN}.".encode()] = b"k=ed25519; p=" + base64.b64encode(public)
+    record = b"k=ed25519; p=" + base64.b64encode(public)
+    monkeypatch.setitem(keys.records, f"ed._domainkey.{DOMAIN}.".encode(), record)
     assert keys.verify(sign(digest_like().render(reader())).raw, 1)
 
 
@@ -226,3 +235,89 @@ def test_an_ed25519_key_needs_its_selector_and_the_rsa_key(keys: Keys) -> None:
             dkim_domain=DOMAIN,
             dkim_ed25519_key_file=keys.ed_file,
         )
+
+
+class Watched(KeyProcess):
+    """A real key process, kept where the test can reach it."""
+
+    started: ClassVar[list[KeyProcess]] = []
+
+    def __init__(self, keys: list[PrivateKey]) -> None:
+        super().__init__(keys)
+        Watched.started.append(self)
+
+
+@pytest.fixture
+def watched(monkeypatch: pytest.MonkeyPatch) -> list[KeyProcess]:
+    Watched.started = []
+    monkeypatch.setattr(dkim_module, "KeyProcess", Watched)
+    return Watched.started
+
+
+def copies(count: int) -> list[OutgoingMessage]:
+    template = digest_like()
+    return [
+        template.render(reader(f"Reader {n}", f"https://b.example/u/{n}"), message_key=str(n))
+        for n in range(count)
+    ]
+
+
+def test_a_batch_is_signed_in_a_key_process_byte_for_byte_as_one_by_one(
+    keys: Keys, watched: list[KeyProcess]
+) -> None:
+    """`many` hands the private-key operations to a child process; the copies carry the
+    very bytes a one-by-one signer makes, both signatures verify."""
+    sign = keys.signer(ed25519=True)
+    batch = copies(100)
+    try:
+        signed = sign.many(batch)
+        [process] = watched
+        assert process.pid is not None and process.pid != os.getpid()
+        assert process.sign([(0, bytes(32)), (1, bytes(32))]).get(1) is not None  # it answers
+        assert [message.raw for message in signed] == [sign(message).raw for message in batch]
+    finally:
+        sign.close()
+    assert all(keys.verify(message.raw, 0) and keys.verify(message.raw, 1) for message in signed)
+    assert [message.message_id for message in signed] == [message.message_id for message in batch]
+
+
+def test_a_few_copies_are_signed_without_starting_a_process(
+    keys: Keys, watched: list[KeyProcess]
+) -> None:
+    sign = keys.signer()
+    signed = sign.many(copies(KEY_PROCESS_MIN - 1))
+    assert watched == []
+    assert all(keys.verify(message.raw) for message in signed)
+
+
+def test_copies_are_signed_here_when_the_key_process_is_killed(
+    keys: Keys, watched: list[KeyProcess]
+) -> None:
+    """A key process killed with chunks still owed: those copies, and every later batch,
+    are signed in this process; nothing is lost and every signature verifies."""
+    sign = keys.signer()
+    batch = copies(400)
+    try:
+        first = sign.many(batch[:200])
+        [process] = watched
+        assert process.pid is not None
+        os.kill(process.pid, signal.SIGKILL)
+        later = sign.many(batch[200:])
+        signed = first + later
+        assert [message.raw for message in signed] == [sign(message).raw for message in batch]
+    finally:
+        sign.close()
+    assert all(keys.verify(message.raw) for message in signed)
+
+
+def test_copies_are_signed_here_when_no_key_process_can_start(
+    keys: Keys, watched: list[KeyProcess], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "no-python-here"))
+    sign = keys.signer()
+    try:
+        signed = sign.many(copies(KEY_PROCESS_MIN))
+        assert [process.pid for process in watched] == [None]
+    finally:
+        sign.close()
+    assert all(keys.verify(message.raw) for message in signed)

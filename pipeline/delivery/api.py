@@ -90,6 +90,8 @@ class Provider(Protocol):
 class APIBackend(Closing):
     """Sends through `provider` over one Session, paced per recipient by `limiter`."""
 
+    sends_bytes = False
+
     def __init__(
         self,
         provider: Provider,

@@ -61,7 +61,9 @@ class Backend(Protocol):
     """Sends messages; `close` releases connections (safe to call more than once); a
     context manager that closes on exit.
 
-    `max_batch` is how many messages one `send` should get. With `done`, each message is
+    `max_batch` is how many messages one `send` should get. `sends_bytes` says whether
+    each message goes out as its bytes (and so needs its DKIM signature made here); an
+    email API is sent the parts, and the provider signs. With `done`, each message is
     handed over as soon as its results are known (an API's request, all its messages at
     once), and a backend ends a message (for SMTP, sends its body; for an API, sends the
     request) only once the outcome of the one before the previous on that connection
@@ -71,6 +73,9 @@ class Backend(Protocol):
 
     @property
     def max_batch(self) -> int: ...
+
+    @property
+    def sends_bytes(self) -> bool: ...
 
     def send(
         self, messages: Sequence[OutgoingMessage], done: Done | None = None

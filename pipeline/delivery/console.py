@@ -15,6 +15,7 @@ class ConsoleBackend(Closing):
     """Writes each message, as it would go on the wire, between separator lines."""
 
     max_batch = DEFAULT_BATCH
+    sends_bytes = True
 
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream

@@ -32,6 +32,7 @@ class FileBackend(Closing):
     """Writes `<timestamp>-<message-id>.eml` files into `outbox`."""
 
     max_batch = DEFAULT_BATCH
+    sends_bytes = True
 
     def __init__(self, outbox: Path) -> None:
         self.outbox = outbox

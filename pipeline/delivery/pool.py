@@ -33,6 +33,8 @@ class SMTPPool(Closing):
     """Sends through `connections` (unconnected `SMTPBackend`s are fine: each connects on
     first use), one worker thread per connection, paced by `limiter`."""
 
+    sends_bytes = True
+
     def __init__(self, connections: Sequence[SMTPBackend], limiter: TokenBucket) -> None:
         self.connections = tuple(connections)
         self.limiter = limiter

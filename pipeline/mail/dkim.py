@@ -26,6 +26,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import os
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -35,8 +36,8 @@ from pathlib import Path
 
 import dkim
 from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa, utils
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from dkim.canonicalization import (
     CanonicalizationPolicy,
     compress_whitespace,
@@ -44,6 +45,7 @@ from dkim.canonicalization import (
     strip_trailing_whitespace,
 )
 
+from pipeline.mail.keyprocess import Chunk, KeyProcess, PrivateKey, sign
 from pipeline.mail.template import Later, MessageTemplate, OutgoingMessage
 from pipeline.settings import ENV_PREFIX, Settings, SettingsProblem
 
@@ -71,21 +73,115 @@ _MARK = b"\0%d\0"  # stands for a slot while the template's headers are parsed
 INCLUDE = tuple(name.lower().encode("ascii") for name in SIGNED_HEADERS)  # the h= tag
 SIGNED = frozenset(INCLUDE)
 
-Signer = Callable[[OutgoingMessage], OutgoingMessage]
-KeySign = Callable[[bytes], bytes]  # a SHA-256 digest of the signed headers -> signature
+KEY_PROCESSES = max(1, (os.cpu_count() or 1) // 2)  # each signs on a core of its own
+CHUNK = 16  # copies whose signatures a key process makes and sends back together
+# Fewer copies than this are signed here: a key process takes about as long to start as
+# a few hundred signatures.
+KEY_PROCESS_MIN = 64
 
 
 @dataclass(frozen=True)
 class _Key:
     algorithm: bytes  # the a= tag
     selector: bytes
-    sign: KeySign
+    private: PrivateKey
     length: int  # of a signature, in bytes
 
 
-def dkim_signer(settings: Settings, clock: Callable[[], float] = time.time) -> Signer | None:
-    """A function that signs a message with DKIM_KEY_FILE (and DKIM_ED25519_KEY_FILE when
-    set), or None when DKIM is not set up. `clock` gives the t= tag (Unix seconds).
+@dataclass(frozen=True)
+class _Hashed:
+    """One key's signature of one copy, all but the private-key operation."""
+
+    layout: _Layout
+    body_hash: bytes  # the bh= tag
+    digest: bytes  # of what the signature covers
+
+
+class DkimSigner:
+    """Signs messages with DKIM_KEY_FILE (and DKIM_ED25519_KEY_FILE when set): a call
+    signs one, the signature made when its bytes are first needed; `many` a batch, with
+    the private-key operations in key processes (`pipeline.mail.keyprocess`), which
+    `close` stops."""
+
+    def __init__(self, keys: Sequence[_Key], domain: bytes, clock: Callable[[], float]) -> None:
+        self._keys, self._domain, self._clock = tuple(keys), domain, clock
+        self._processes: list[KeyProcess] = []
+        self._turn = 0
+
+    def __call__(self, message: OutgoingMessage) -> OutgoingMessage:
+        """`message` with its DKIM-Signature headers first, made when first needed."""
+        return message.with_head(Later(partial(self._signatures, message)))
+
+    def many(self, messages: Sequence[OutgoingMessage]) -> list[OutgoingMessage]:
+        """`messages` signed: what each signature covers hashed now, the private-key
+        operations queued in a key process, each copy's headers made when first needed
+        (waiting for its signatures if they are not back yet). A few are signed as a call
+        signs them."""
+        if len(messages) < KEY_PROCESS_MIN and not self._processes:
+            return [self(message) for message in messages]
+        if not self._processes:
+            keys = [key.private for key in self._keys]
+            self._processes = [KeyProcess(keys) for _ in range(KEY_PROCESSES)]
+        signed: list[OutgoingMessage] = []
+        for start in range(0, len(messages), CHUNK):
+            hashed: list[tuple[OutgoingMessage, list[_Hashed]]] = []
+            for message in messages[start : start + CHUNK]:
+                try:
+                    hashed.append((message, self._hashed(message)))
+                except Exception:  # this copy's fault: it meets it again when read
+                    signed.append(self(message))
+            process = self._processes[self._turn % len(self._processes)]
+            self._turn += 1
+            chunk = process.sign(
+                [(number, one.digest) for _, each in hashed for number, one in enumerate(each)]
+            )
+            signed += [
+                message.with_head(Later(partial(self._lines, each, chunk, place * len(each))))
+                for place, (message, each) in enumerate(hashed)
+            ]
+        return signed
+
+    def close(self) -> None:
+        processes, self._processes = self._processes, []
+        for process in processes:
+            process.close()
+
+    def _signatures(self, message: OutgoingMessage) -> bytes:
+        """The DKIM-Signature header lines of `message`, signed here."""
+        return self._lines(self._hashed(message))
+
+    def _hashed(self, message: OutgoingMessage) -> list[_Hashed]:
+        template = message.intact_template
+        plan = template.derived(_PLAN, _plan) if template is not None else None
+        if plan is None:
+            headers, digest = _whole(message.raw)
+            selected = _selected(headers)
+        else:
+            selected, digest = plan.selected(message), plan.body_hash(message)
+        body_hash, now = base64.b64encode(digest), str(int(self._clock())).encode("ascii")
+        hashed = []
+        for key in self._keys:
+            layout = _layout(self._domain, key, now)
+            hasher = hashlib.sha256(selected)
+            hasher.update(layout.before + body_hash + layout.after)
+            hashed.append(_Hashed(layout, body_hash, hasher.digest()))
+        return hashed
+
+    def _lines(self, hashed: list[_Hashed], chunk: Chunk | None = None, first: int = 0) -> bytes:
+        """The header lines, with the signatures from `chunk` (from its `first` on) or,
+        without one or if its process failed, made here."""
+        lines = []
+        for number, (key, one) in enumerate(zip(self._keys, hashed, strict=True)):
+            signature = chunk.get(first + number) if chunk is not None else None
+            if signature is None:
+                signature = sign(key.private, one.digest)
+            lines.append(one.layout.header(one.body_hash, base64.b64encode(signature)))
+        return b"".join(lines)
+
+
+def dkim_signer(settings: Settings, clock: Callable[[], float] = time.time) -> DkimSigner | None:
+    """A signer for DKIM_KEY_FILE (and DKIM_ED25519_KEY_FILE when set), or None when DKIM
+    is not set up. `clock` gives the t= tag (Unix seconds).
 
     The keys are read and checked here, once: a missing or unusable key stops the command
     with a SettingsProblem before any mail goes out.
@@ -95,39 +191,9 @@ def dkim_signer(settings: Settings, clock: Callable[[], float] = time.time) -> S
     keys = [_Key(b"rsa-sha256", settings.dkim_selector.encode("ascii"), *_rsa(settings))]
     if settings.dkim_ed25519_key_file and settings.dkim_ed25519_selector:
         selector = settings.dkim_ed25519_selector.encode("ascii")
-        keys.append(
-            _Key(
-                b"ed25519-sha256", selector, _ed25519(settings.dkim_ed25519_key_file), ED25519_BYTES
-            )
-        )
-    domain = settings.dkim_domain.encode("ascii")
-
-    def signatures(message: OutgoingMessage) -> bytes:
-        """The DKIM-Signature header lines of `message`."""
-        template = message.intact_template
-        plan = template.derived(_PLAN, _plan) if template is not None else None
-        if plan is None:
-            headers, body_hash = _whole(message.raw)
-            selected = _selected(headers)
-        else:
-            selected, body_hash = plan.selected(message), plan.body_hash(message)
-        tags = base64.b64encode(body_hash), str(int(clock())).encode("ascii")
-        return b"".join(_signature(selected, domain, key, *tags) for key in keys)
-
-    def sign(message: OutgoingMessage) -> OutgoingMessage:
-        """`message` with its DKIM-Signature headers first, made when first needed."""
-        return message.with_head(Later(partial(signatures, message)))
-
-    return sign
-
-
-def _signature(selected: bytes, domain: bytes, key: _Key, body_hash: bytes, now: bytes) -> bytes:
-    """One DKIM-Signature header line for headers whose canonical, selected form
-    (`_selected`) is `selected`: hashed and folded as dkimpy's `DKIM.sign` does it."""
-    layout = _layout(domain, key, now)
-    hasher = hashlib.sha256(selected)
-    hasher.update(layout.before + body_hash + layout.after)
-    return layout.header(body_hash, base64.b64encode(key.sign(hasher.digest())))
+        ed_key = _ed25519(settings.dkim_ed25519_key_file)
+        keys.append(_Key(b"ed25519-sha256", selector, ed_key, ED25519_BYTES))
+    return DkimSigner(keys, settings.dkim_domain.encode("ascii"), clock)
 
 
 @dataclass(frozen=True)
@@ -344,19 +410,18 @@ def _line_canonical(data: bytes) -> bytes:
     return compress_whitespace(strip_trailing_whitespace(data))
 
 
-def _rsa(settings: Settings) -> tuple[KeySign, int]:
-    """The RSA key of DKIM_KEY_FILE (PEM, PKCS#1 or PKCS#8), as a signing function, and
-    the length of its signatures."""
+def _rsa(settings: Settings) -> tuple[rsa.RSAPrivateKey, int]:
+    """The RSA key of DKIM_KEY_FILE (PEM, PKCS#1 or PKCS#8), and the length of its
+    signatures."""
     path = settings.dkim_key_file
     assert path is not None
     key = _pem_key(path, "DKIM_KEY_FILE")
     if not isinstance(key, rsa.RSAPrivateKey) or key.key_size < MIN_RSA_BITS:
         raise _key_problem("DKIM_KEY_FILE", f"{path} is not a PEM RSA private key of 1024+ bits")
-    scheme, digest = padding.PKCS1v15(), utils.Prehashed(hashes.SHA256())
-    return (lambda data: key.sign(data, scheme, digest)), (key.key_size + 7) // 8
+    return key, (key.key_size + 7) // 8
 
 
-def _ed25519(path: Path) -> KeySign:
+def _ed25519(path: Path) -> ed25519.Ed25519PrivateKey:
     """The Ed25519 key of DKIM_ED25519_KEY_FILE: PEM (`openssl genpkey -algorithm
     ed25519`) or the base64 seed that dkimpy's `dknewkey --ktype ed25519` writes."""
     try:
@@ -374,7 +439,7 @@ def _ed25519(path: Path) -> KeySign:
             key = None
     if not isinstance(key, ed25519.Ed25519PrivateKey):
         raise _key_problem("DKIM_ED25519_KEY_FILE", f"{path} is not an Ed25519 private key")
-    return key.sign
+    return key
 
 
 def _pem_key(path: Path, variable: str) -> object:

@@ -147,6 +147,8 @@ def send_run(
                 pipe.run(wait, progress, sleep)
             pipe.keep_archive()
         finally:
+            if pipe.sign is not None:
+                pipe.sign.close()
             db.patiently(lambda session: rows.release(session, life.id))
     return report
 
@@ -293,10 +295,19 @@ class _Pipe:
                 except ValueError as exc:  # one person's fault, e.g. an address SMTP cannot carry
                     marks.append(rows.Mark(row.id, OutboxStatus.FAILED, row.attempts, str(exc)))
                     continue
-                messages.append(self.sign(message) if self.sign else message)
+                messages.append(message)
         if marks:
             self.recorder.record(marks).wait()
-        return messages
+        return self._signed(messages)
+
+    def _signed(self, messages: list[OutgoingMessage]) -> list[OutgoingMessage]:
+        """`messages` with DKIM signatures, if on: made in key processes for a backend
+        that sends the bytes, else only if something reads them."""
+        if self.sign is None:
+            return messages
+        if self.backend.sends_bytes:
+            return self.sign.many(messages)
+        return [self.sign(message) for message in messages]
 
     def _kind(self) -> str:
         if self.run_key is None:
