@@ -70,6 +70,7 @@ MIN_RSA_BITS = 1024  # receivers ignore shorter keys (RFC 8301)
 ED25519_BYTES = 64  # of a signature
 _PLAN = "dkim-relaxed"
 _MARK = b"\0%d\0"  # stands for a slot while the template's headers are parsed
+_BLANK = re.compile(rb"[ \t\r\n]")  # what relaxed canonicalisation changes
 INCLUDE = tuple(name.lower().encode("ascii") for name in SIGNED_HEADERS)  # the h= tag
 SIGNED = frozenset(INCLUDE)
 
@@ -283,7 +284,7 @@ class _Plan:
     (literal runs joined), and the body (pieces too)."""
 
     fields: tuple[Field, ...]
-    chosen: tuple[bytes | Field, ...]
+    chosen: tuple[bytes | _SlotField, ...]
     body: tuple[Piece, ...]
 
     def selected(self, message: OutgoingMessage) -> bytes:
@@ -294,8 +295,7 @@ class _Plan:
             canonical = [_canonical(field, slots) for field in self.fields]
             return _selected(POLICY.canonicalize_headers(extra) + canonical)
         return b"".join(
-            chosen if isinstance(chosen, bytes) else b":".join(_canonical(chosen, slots))
-            for chosen in self.chosen
+            chosen if isinstance(chosen, bytes) else chosen.hashed(slots) for chosen in self.chosen
         )
 
     def body_hash(self, message: OutgoingMessage) -> bytes:
@@ -314,21 +314,48 @@ def _canonical(field: Field, slots: Sequence[bytes]) -> tuple[bytes, bytes]:
     return POLICY.canonicalize_headers([(name, _filled(value, slots))])[0]
 
 
-def _chosen(fields: tuple[Field, ...]) -> tuple[bytes | Field, ...]:
+def _chosen(fields: tuple[Field, ...]) -> tuple[bytes | _SlotField, ...]:
     """`fields` as `_selected` picks them, with runs of canonical ones joined as hashed."""
     picked = dkim.select_headers(
         [(name, number) for number, (name, _) in enumerate(fields)], INCLUDE
     )
-    chosen: list[bytes | Field] = []
+    chosen: list[bytes | _SlotField] = []
     for _, number in picked:
         name, value = fields[number]
         if not isinstance(value, bytes):
-            chosen.append(fields[number])
+            chosen.append(_SlotField.of(name, value))
         elif chosen and isinstance(chosen[-1], bytes):
             chosen[-1] += name + b":" + value
         else:
             chosen.append(name + b":" + value)
     return tuple(chosen)
+
+
+@dataclass(frozen=True)
+class _SlotField:
+    """A signed field with slots in it: its raw pieces, and its canonical form (as hashed)
+    in pieces, worked out by dkimpy with a stand-in for each slot. Relaxed header
+    canonicalisation only touches blanks and line breaks, and leaves a non-blank run
+    where it is: a value without either (most are: addresses, links, ids) stands in the
+    canonical form as it is. Any other value has the field canonicalised whole."""
+
+    name: bytes
+    pieces: tuple[Piece, ...]
+    canonical: tuple[Piece, ...]
+
+    @classmethod
+    def of(cls, name: bytes, pieces: tuple[Piece, ...]) -> _SlotField:
+        marked = b"".join(piece if isinstance(piece, bytes) else _MARK % piece for piece in pieces)
+        [(lower, value)] = POLICY.canonicalize_headers([(name, marked)])
+        parts = (lower + b":" + value).split(b"\0")  # text, slot number, text, ...
+        canonical = tuple(int(part) if odd % 2 else part for odd, part in enumerate(parts))
+        return cls(name, pieces, canonical)
+
+    def hashed(self, slots: Sequence[bytes]) -> bytes:
+        values = [slots[piece] for piece in self.canonical if isinstance(piece, int)]
+        if all(value and _BLANK.search(value) is None for value in values):
+            return _filled(self.canonical, slots)
+        return b":".join(_canonical((self.name, self.pieces), slots))
 
 
 def _filled(pieces: tuple[Piece, ...], slots: Sequence[bytes]) -> bytes:
