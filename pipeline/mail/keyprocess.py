@@ -7,8 +7,9 @@ holding the keys signs queued digests in order, on a core of its own, while the 
 goes on rendering and sending; a copy waits for its signature only if it is not back by
 the time its bytes are needed.
 
-The child is this file run by path (`python -I keyprocess.py`), so it imports only the
-standard library and `cryptography`. What its pipes carry:
+The child is this file run by path (`python -P keyprocess.py`: its folder is not put on
+the path, where `dkim.py` would hide dkimpy), so it imports only the standard library
+and `cryptography`. What its pipes carry:
 - in, once: the number of keys (4 bytes), then each key as PKCS#8 DER, its length first;
 - in, per chunk: the number of requests (4 bytes), then each request's key number
   (1 byte) and SHA-256 digest (32 bytes);
@@ -85,7 +86,7 @@ class KeyProcess:
         ]
         try:
             self._child: subprocess.Popen[bytes] | None = subprocess.Popen(
-                [sys.executable, "-I", __file__],
+                [sys.executable, "-P", __file__],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
