@@ -16,7 +16,7 @@ from typing import ClassVar
 import dkim
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from dkim.util import parse_tag_value
 from helpers import DOMAIN, SIGNED_AT, Keys
 from hypothesis import given, settings
@@ -321,3 +321,15 @@ def test_copies_are_signed_here_when_no_key_process_can_start(
     finally:
         sign.close()
     assert all(keys.verify(message.raw) for message in signed)
+
+
+def test_a_closed_key_process_answers_nothing_and_closes_once(keys: Keys) -> None:
+    key = serialization.load_pem_private_key(keys.rsa_file.read_bytes(), password=None)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    process = KeyProcess([key])
+    assert process.sign([(0, bytes(32))]).get(0) is not None
+    owed = process.sign([(0, bytes(range(32)))] * 3)
+    process.close()
+    assert [owed.get(index) for index in range(3)] == [owed.get(0)] * 3 != [None] * 3
+    assert process.sign([(0, bytes(32))]).get(0) is None
+    process.close()

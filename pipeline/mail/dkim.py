@@ -4,21 +4,23 @@ RFC 8058: mailbox providers honour one-click unsubscribe only when a valid DKIM 
 covers List-Unsubscribe and List-Unsubscribe-Post, so both are among the signed headers.
 Each copy is signed on its own: its To, Message-ID and links differ.
 
-dkimpy does the canonicalisation and the header hashing (the parts receivers must agree
-with byte for byte); the private-key operation runs in OpenSSL through `cryptography`
-instead of dkimpy's pure-Python RSA, which took most of the time. A copy rendered from a
-template has its body hashed from the template's canonical pieces, worked out once, and
-its own slot values: relaxed body canonicalisation works line by line, and every body
-slot starts a line and is followed by a soft line break, so the pieces canonicalise
-alone as they do together. With DKIM_ED25519_KEY_FILE each copy also gets an Ed25519
-signature (RFC 8463) under its own selector.
+dkimpy does the canonicalisation, header selection and folding (the parts receivers
+must agree with byte for byte); the private-key operation runs in OpenSSL through
+`cryptography` instead of dkimpy's pure-Python RSA. A copy rendered from a template is
+hashed from what every copy shares, worked out once: the body's canonical pieces
+(relaxed body canonicalisation works line by line, and every body slot starts a line
+and is followed by a soft line break, so the pieces canonicalise alone as they do
+together), the signed fields in the order the signature takes them, and per key and t=
+the DKIM-Signature header itself (`_Layout`). With DKIM_ED25519_KEY_FILE each copy also
+gets an Ed25519 signature (RFC 8463) under its own selector.
 
-An RSA-2048 signature still takes most of a millisecond of OpenSSL, longer than the rest
-of a copy's way to the wire: `sign` returns at once and the signature is made when the
-copy's bytes are first read (`pipeline.mail.template.Later`), for SMTP by the pool's
-connection threads side by side (OpenSSL lets go of the GIL, so they use the spare
-cores), not in the sender's render step. Handing each copy to signing threads of its own
-cost more CPU than it saved.
+An RSA-2048 signature takes a quarter of a millisecond of OpenSSL, about as long as the
+rest of a copy's way to the wire. A lone message is signed when its bytes are first
+read (`pipeline.mail.template.Later`); a sender's batch (`DkimSigner.many`) is hashed as
+it is rendered and its private-key operations queued in key processes
+(`pipeline.mail.keyprocess`), so the sending threads never wait for OpenSSL nor hand
+the GIL back and forth for it. A copy for an email API is never signed: the provider
+signs what it builds.
 """
 
 from __future__ import annotations

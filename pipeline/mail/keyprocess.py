@@ -60,7 +60,8 @@ class Chunk:
         """The `index`-th request's signature, waiting for it; None if the child could
         not make it."""
         self._ready.wait()
-        return None if self._signatures is None else self._signatures[index]
+        signatures = self._signatures or ()
+        return signatures[index] if index < len(signatures) else None
 
     def settle(self, signatures: list[bytes] | None) -> None:
         self._signatures = signatures
@@ -111,26 +112,30 @@ class KeyProcess:
         )
         with self._sending:
             with self._lock:
-                broken = self._broken
-                if not broken:
+                owing = not self._broken and self._open()
+                if owing:
                     self._owed.append(chunk)
-            if broken:
-                chunk.settle(None)
-            else:
+            if owing:
                 self._write(data)
+            else:
+                chunk.settle(None)
         return chunk
 
     def close(self) -> None:
-        """Let the child finish what it owes and stop."""
-        child = self._child
-        if child is None:
-            return
-        self._child = None
-        assert child.stdin is not None
-        with contextlib.suppress(OSError):
-            child.stdin.close()
+        """Let the child finish what it owes and stop (safe to call more than once)."""
+        with self._sending:
+            if not self._open():
+                return
+            assert self._child is not None and self._child.stdin is not None
+            with contextlib.suppress(OSError):
+                self._child.stdin.close()
         self._reader.join()
-        child.wait()
+        self._child.wait()
+
+    def _open(self) -> bool:
+        return self._child is not None and not (
+            self._child.stdin is None or self._child.stdin.closed
+        )
 
     def _write(self, data: bytes) -> None:
         assert self._child is not None and self._child.stdin is not None

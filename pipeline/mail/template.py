@@ -75,10 +75,9 @@ class Recipient:
 class Later(Generic[T]):
     """A value worked out when first needed, once, by whichever thread needs it first.
 
-    A DKIM signature costs most of a millisecond of OpenSSL, which lets go of the GIL:
-    deferred, copies are signed by the threads that put them on the wire, side by side,
-    and never for a backend that sends parts instead of bytes; nor are a copy's bytes
-    made for such a backend.
+    A copy's bytes and its DKIM signature are made only if something reads them: never
+    for a backend that sends parts instead of bytes. A signature made in a key process
+    is picked up here, waiting for it if it is not back yet.
     """
 
     def __init__(self, make: Callable[[], T]) -> None:
