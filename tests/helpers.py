@@ -7,15 +7,16 @@ import base64
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import dkim
 import html5lib
+import pytest
 import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
@@ -24,7 +25,9 @@ from pydantic import SecretStr
 from smtp_server import SMTPServer
 
 from pipeline.mail import OutgoingMessage, compose
+from pipeline.mail import dkim as dkim_module
 from pipeline.mail.dkim import dkim_signer
+from pipeline.mail.keyprocess import KeyProcess, PrivateKey
 from pipeline.outbox import FINISHED, get_run
 from pipeline.settings import Settings, load_settings
 from pipeline.storage import Database, open_database
@@ -375,3 +378,20 @@ def prepare_readers(database_url: str, subscribers: int) -> None:
     ]
     store.add_many(signups, method="import")
     db.close()
+
+
+class _Watched(KeyProcess):
+    """A real key process, kept where a test can reach it."""
+
+    started: ClassVar[list[KeyProcess]] = []
+
+    def __init__(self, keys: Sequence[PrivateKey]) -> None:
+        super().__init__(keys)
+        _Watched.started.append(self)
+
+
+def watch_key_processes(monkeypatch: pytest.MonkeyPatch) -> list[KeyProcess]:
+    """The DKIM key processes started from now on, in order."""
+    _Watched.started = []
+    monkeypatch.setattr(dkim_module, "KeyProcess", _Watched)
+    return _Watched.started

@@ -14,19 +14,26 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from helpers import DOMAIN, NOW, Keys, add_post, add_subscriber, received_by, ticking_from
+from helpers import (
+    DOMAIN,
+    NOW,
+    Keys,
+    add_post,
+    add_subscriber,
+    received_by,
+    ticking_from,
+    watch_key_processes,
+)
 from smtp_server import SMTPServer
 from sqlalchemy import select
 
 from pipeline.digest.runs import start_run
 from pipeline.digest.select import plan, planned
 from pipeline.frequencies import period_of
-from pipeline.mail import dkim as dkim_module
-from pipeline.mail.keyprocess import KeyProcess, PrivateKey
 from pipeline.outbox import SendReport, cancel_run, counts, pause_run, resume_run, send_run
 from pipeline.settings import Settings, SettingsProblem
 from pipeline.storage import Database
-from pipeline.storage.models import OutboxItem, Post
+from pipeline.storage.models import DigestRun, OutboxItem, Post
 from subscribers import SubscriberStore
 
 pytest_plugins = ["smtp_server"]
@@ -318,6 +325,18 @@ def test_a_post_updated_after_it_was_sent_is_not_sent_again(
         assert plan(session, "weekly", NOW + timedelta(days=7)).groups == {}
 
 
+def signed_run(
+    db: Database, smtp_settings: Settings, keys: Keys, readers: int
+) -> tuple[Settings, DigestRun]:
+    """A weekly run of one post to `readers` subscribers, with DKIM on."""
+    add_post(db, "Signed", NOW - timedelta(hours=1))
+    for number in range(readers):
+        add_subscriber(db, f"reader{number}@example.org")
+    dkim = {"dkim_key_file": keys.rsa_file, "dkim_selector": "mail", "dkim_domain": DOMAIN}
+    settings = smtp_settings.model_copy(update=dkim)
+    return settings, start_run(db, settings, "weekly", NOW).run
+
+
 def test_a_dkim_key_lost_mid_run(
     db: Database, smtp_settings: Settings, smtp_server: SMTPServer, tmp_path: Path
 ) -> None:
@@ -325,12 +344,7 @@ def test_a_dkim_key_lost_mid_run(
     end; a sender started after the key is gone stops at once, one line naming the
     setting, with nothing claimed or sent."""
     keys = Keys(tmp_path)
-    add_post(db, "Signed", NOW - timedelta(hours=1))
-    for number in range(30):
-        add_subscriber(db, f"reader{number}@example.org")
-    dkim = {"dkim_key_file": keys.rsa_file, "dkim_selector": "mail", "dkim_domain": DOMAIN}
-    settings = smtp_settings.model_copy(update=dkim)
-    run = start_run(db, settings, "weekly", NOW).run
+    settings, run = signed_run(db, smtp_settings, keys, 30)
     report = send(
         db, settings, run.id, batch_size=10, progress=lambda _: keys.rsa_file.unlink(True)
     )
@@ -356,25 +370,14 @@ def test_dkim_signing_goes_on_when_its_key_process_is_killed_mid_run(
     """A run's signatures are made in a key process; killed after the first batch, the
     sender signs what it still owed, and the rest of the run, itself: every reader gets
     one message, and every signature verifies."""
-    keys, started = Keys(tmp_path), []
-
-    class Watched(KeyProcess):
-        def __init__(self, private: list[PrivateKey]) -> None:
-            super().__init__(private)
-            started.append(self)
+    keys, started = Keys(tmp_path), watch_key_processes(monkeypatch)
 
     def kill(_: SendReport) -> None:
         for process in started:
             if process.pid is not None:
                 os.kill(process.pid, signal.SIGKILL)
 
-    monkeypatch.setattr(dkim_module, "KeyProcess", Watched)
-    add_post(db, "Signed", NOW - timedelta(hours=1))
-    for number in range(300):
-        add_subscriber(db, f"reader{number}@example.org")
-    dkim = {"dkim_key_file": keys.rsa_file, "dkim_selector": "mail", "dkim_domain": DOMAIN}
-    settings = smtp_settings.model_copy(update=dkim)
-    run = start_run(db, settings, "weekly", NOW).run
+    settings, run = signed_run(db, smtp_settings, keys, 300)
     report = send(db, settings, run.id, batch_size=100, progress=kill)
 
     assert (report.sent, report.status) == (300, "done")

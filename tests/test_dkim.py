@@ -11,21 +11,19 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
-from typing import ClassVar
 
 import dkim
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from dkim.util import parse_tag_value
-from helpers import DOMAIN, SIGNED_AT, Keys
+from helpers import DOMAIN, SIGNED_AT, Keys, watch_key_processes
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.mail import OutgoingMessage
-from pipeline.mail import dkim as dkim_module
 from pipeline.mail.dkim import INCLUDE, KEY_PROCESS_MIN, dkim_signer
-from pipeline.mail.keyprocess import KeyProcess, PrivateKey
+from pipeline.mail.keyprocess import KeyProcess
 from pipeline.mail.template import Recipient, build_template
 from pipeline.mail.wire import data_payload
 from pipeline.settings import SettingsProblem, load_settings
@@ -237,21 +235,9 @@ def test_an_ed25519_key_needs_its_selector_and_the_rsa_key(keys: Keys) -> None:
         )
 
 
-class Watched(KeyProcess):
-    """A real key process, kept where the test can reach it."""
-
-    started: ClassVar[list[KeyProcess]] = []
-
-    def __init__(self, keys: list[PrivateKey]) -> None:
-        super().__init__(keys)
-        Watched.started.append(self)
-
-
 @pytest.fixture
 def watched(monkeypatch: pytest.MonkeyPatch) -> list[KeyProcess]:
-    Watched.started = []
-    monkeypatch.setattr(dkim_module, "KeyProcess", Watched)
-    return Watched.started
+    return watch_key_processes(monkeypatch)
 
 
 def copies(count: int) -> list[OutgoingMessage]:
