@@ -7,7 +7,9 @@ from __future__ import annotations
 import base64
 import os
 import signal
+import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -319,3 +321,44 @@ def test_a_closed_key_process_answers_nothing_and_closes_once(keys: Keys) -> Non
     assert [owed.get(index) for index in range(3)] == [owed.get(0)] * 3 != [None] * 3
     assert process.sign([(0, bytes(32))]).get(0) is None
     process.close()
+
+
+def test_a_key_process_stops_when_its_sender_is_killed(keys: Keys) -> None:
+    """`kill -9` of the sending process leaves no key process behind: its pipe closes,
+    and the child stops."""
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys\n"
+            "from cryptography.hazmat.primitives import serialization\n"
+            "from pipeline.mail.keyprocess import KeyProcess\n"
+            "key = serialization.load_pem_private_key(open(sys.argv[1], 'rb').read(), None)\n"
+            "process = KeyProcess([key])\n"
+            "assert process.sign([(0, bytes(32))]).get(0)\n"
+            "print(process.pid, flush=True)\n"
+            "sys.stdin.read()\n",
+            str(keys.rsa_file),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None
+    child = int(holder.stdout.readline())
+    assert Path(f"/proc/{child}").exists()
+    holder.kill()
+    holder.wait()
+    deadline = time.monotonic() + 10
+    while _running(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _running(child)
+
+
+def _running(pid: int) -> bool:
+    """Whether `pid` is a live process (not gone, nor a zombie waiting to be reaped)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
