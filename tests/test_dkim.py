@@ -279,7 +279,7 @@ def test_a_few_copies_are_signed_without_starting_a_process(
 
 
 def test_copies_are_signed_here_when_the_key_process_is_killed(
-    keys: Keys, watched: list[KeyProcess]
+    keys: Keys, watched: list[KeyProcess], caplog: pytest.LogCaptureFixture
 ) -> None:
     """A key process killed with chunks still owed: those copies, and every later batch,
     are signed in this process; nothing is lost and every signature verifies."""
@@ -296,10 +296,16 @@ def test_copies_are_signed_here_when_the_key_process_is_killed(
     finally:
         sign.close()
     assert all(keys.verify(message.raw) for message in signed)
+    [warning] = [record.getMessage() for record in caplog.records]
+    assert f"DKIM key process {process.pid} stopped" in warning and "exit status -9" in warning
 
 
 def test_copies_are_signed_here_when_no_key_process_can_start(
-    keys: Keys, watched: list[KeyProcess], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    keys: Keys,
+    watched: list[KeyProcess],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     monkeypatch.setattr(sys, "executable", str(tmp_path / "no-python-here"))
     sign = keys.signer()
@@ -309,15 +315,19 @@ def test_copies_are_signed_here_when_no_key_process_can_start(
     finally:
         sign.close()
     assert all(keys.verify(message.raw) for message in signed)
+    assert "DKIM key process could not start" in caplog.text
 
 
-def test_a_closed_key_process_answers_nothing_and_closes_once(keys: Keys) -> None:
+def test_a_closed_key_process_answers_nothing_and_closes_once(
+    keys: Keys, caplog: pytest.LogCaptureFixture
+) -> None:
     key = serialization.load_pem_private_key(keys.rsa_file.read_bytes(), password=None)
     assert isinstance(key, rsa.RSAPrivateKey)
     process = KeyProcess([key])
     assert process.sign([(0, bytes(32))]).get(0) is not None
     owed = process.sign([(0, bytes(range(32)))] * 3)
     process.close()
+    assert caplog.records == []  # a child told to stop is no news
     assert [owed.get(index) for index in range(3)] == [owed.get(0)] * 3 != [None] * 3
     assert process.sign([(0, bytes(32))]).get(0) is None
     process.close()

@@ -16,12 +16,13 @@ and `cryptography`. What its pipes carry:
 - out, per chunk: its length (4 bytes), then each signature, its length (2 bytes) first.
 
 If the child cannot start or stops, every chunk it still owes is settled with None and
-the caller signs those copies itself.
+the caller signs those copies itself; a warning says so.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import signal
 import struct
 import subprocess
@@ -33,6 +34,8 @@ from typing import BinaryIO
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa, utils
+
+log = logging.getLogger(__name__)
 
 PrivateKey = rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
 DIGEST_BYTES = 32  # SHA-256, what both DKIM algorithms sign
@@ -76,7 +79,7 @@ class KeyProcess:
         self._owed: deque[Chunk] = deque()  # sent, not answered yet; oldest first
         self._lock = threading.Lock()  # for `_owed`
         self._sending = threading.Lock()  # chunks go out in the order they are owed
-        self._broken = False
+        self._broken = self._closing = False
         ders = [
             key.private_bytes(
                 serialization.Encoding.DER,
@@ -92,7 +95,8 @@ class KeyProcess:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
             )
-        except OSError:
+        except OSError as exc:
+            log.warning("DKIM key process could not start (%s): signing in the sender", exc)
             self._child, self._broken = None, True
             return
         self._write(_COUNT.pack(len(ders)) + b"".join(_COUNT.pack(len(der)) + der for der in ders))
@@ -126,6 +130,7 @@ class KeyProcess:
         with self._sending:
             if not self._open():
                 return
+            self._closing = True
             assert self._child is not None and self._child.stdin is not None
             with contextlib.suppress(OSError):
                 self._child.stdin.close()
@@ -161,6 +166,14 @@ class KeyProcess:
             with self._lock:
                 self._broken = True
                 owed, self._owed = list(self._owed), deque()
+            if not self._closing:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self._child.wait(timeout=1)  # its pipe closes just before it ends
+                log.warning(
+                    "DKIM key process %d stopped (exit status %s): signing in the sender",
+                    self._child.pid,
+                    self._child.returncode,
+                )
             for chunk in owed:
                 chunk.settle(None)
 
