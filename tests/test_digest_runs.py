@@ -372,15 +372,19 @@ def test_dkim_signing_goes_on_when_its_key_process_is_killed_mid_run(
     one message, and every signature verifies."""
     keys, started = Keys(tmp_path), watch_key_processes(monkeypatch)
 
-    def kill(_: SendReport) -> None:
-        for process in started:
-            if process.pid is not None:
-                os.kill(process.pid, signal.SIGKILL)
+    killed: list[int] = []  # how many were sent when it was killed
+
+    def kill(report: SendReport) -> None:
+        if not killed:
+            [process] = started
+            assert process.pid is not None
+            os.kill(process.pid, signal.SIGKILL)
+            killed.append(report.sent)
 
     settings, run = signed_run(db, smtp_settings, keys, 300)
     report = send(db, settings, run.id, batch_size=100, progress=kill)
 
-    assert (report.sent, report.status) == (300, "done")
+    assert (report.sent, report.status, killed) == (300, "done", [100])
     assert len(started) == 1
     assert received_by(smtp_server) == {f"reader{number}@example.org": 1 for number in range(300)}
     assert all(keys.verify(message.raw) for message in smtp_server.received)
