@@ -72,9 +72,8 @@ def smtp_connection(settings: Settings) -> SMTPBackend:
 class SMTPBackend(Closing):
     """Sends through one SMTP server; STARTTLS or implicit TLS, AUTH when a username is set."""
 
-    sends_bytes = True
-
     max_batch = DEFAULT_BATCH
+    sends_bytes = True
 
     def __init__(
         self,
