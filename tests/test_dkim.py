@@ -372,3 +372,32 @@ def _running(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return state != "Z"
+
+
+def test_a_copy_that_cannot_be_hashed_keeps_its_place_and_fails_only_itself(
+    keys: Keys, watched: list[KeyProcess]
+) -> None:
+    """A message dkimpy cannot parse, amid a batch: the batch comes back in its order,
+    every other copy signed in the key process, and that one raises dkimpy's error only
+    when its bytes are read."""
+    bad = OutgoingMessage(
+        f"news@{DOMAIN}", ("ada@example.org",), "<bad@blog>", b"no colon\r\n\r\nx"
+    )
+    batch = copies(100)
+    batch.insert(3, bad)
+    sign = keys.signer()
+    try:
+        signed = sign.many(batch)
+        assert [message.message_id for message in signed] == [
+            message.message_id for message in batch
+        ]
+        with pytest.raises(dkim.MessageFormatError):
+            signed[3].raw  # noqa: B018 (reading it makes it)
+        good = signed[:3] + signed[4:]
+        assert [message.raw for message in good] == [
+            sign(message).raw for message in batch[:3] + batch[4:]
+        ]
+    finally:
+        sign.close()
+    assert len(watched) == 1
+    assert all(keys.verify(message.raw) for message in good)

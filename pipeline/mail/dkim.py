@@ -127,21 +127,20 @@ class DkimSigner:
             self._processes = [KeyProcess(keys) for _ in range(KEY_PROCESSES)]
         signed: list[OutgoingMessage] = []
         for start in range(0, len(messages), CHUNK):
-            hashed: list[tuple[OutgoingMessage, list[_Hashed]]] = []
-            for message in messages[start : start + CHUNK]:
-                try:
-                    hashed.append((message, self._hashed(message)))
-                except Exception:  # this copy's fault: it meets it again when read
-                    signed.append(self(message))
+            part = messages[start : start + CHUNK]
+            hashed = [self._hashed_if_possible(message) for message in part]
             process = self._processes[self._turn % len(self._processes)]
             self._turn += 1
             chunk = process.sign(
-                [(number, one.digest) for _, each in hashed for number, one in enumerate(each)]
+                [(number, one.digest) for each in hashed for number, one in enumerate(each or ())]
             )
-            signed += [
-                message.with_head(Later(partial(self._lines, each, chunk, place * len(each))))
-                for place, (message, each) in enumerate(hashed)
-            ]
+            first = 0
+            for message, each in zip(part, hashed, strict=True):
+                if each is None:  # this copy's fault: it meets it again when read
+                    signed.append(self(message))
+                    continue
+                signed.append(message.with_head(Later(partial(self._lines, each, chunk, first))))
+                first += len(each)
         return signed
 
     def close(self) -> None:
@@ -152,6 +151,12 @@ class DkimSigner:
     def _signatures(self, message: OutgoingMessage) -> bytes:
         """The DKIM-Signature header lines of `message`, signed here."""
         return self._lines(self._hashed(message))
+
+    def _hashed_if_possible(self, message: OutgoingMessage) -> list[_Hashed] | None:
+        try:
+            return self._hashed(message)
+        except Exception:  # e.g. headers dkimpy cannot parse
+            return None
 
     def _hashed(self, message: OutgoingMessage) -> list[_Hashed]:
         template = message.intact_template
