@@ -24,6 +24,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.mail import OutgoingMessage
+from pipeline.mail import dkim as dkim_module
 from pipeline.mail.dkim import INCLUDE, KEY_PROCESS_MIN, dkim_signer
 from pipeline.mail.keyprocess import KeyProcess
 from pipeline.mail.template import Recipient, build_template
@@ -250,18 +251,22 @@ def copies(count: int) -> list[OutgoingMessage]:
     ]
 
 
-def test_a_batch_is_signed_in_a_key_process_byte_for_byte_as_one_by_one(
-    keys: Keys, watched: list[KeyProcess]
+@pytest.mark.parametrize("processes", [1, 3])
+def test_a_batch_is_signed_in_key_processes_byte_for_byte_as_one_by_one(
+    keys: Keys, watched: list[KeyProcess], monkeypatch: pytest.MonkeyPatch, processes: int
 ) -> None:
-    """`many` hands the private-key operations to a child process; the copies carry the
-    very bytes a one-by-one signer makes, both signatures verify."""
+    """`many` hands the private-key operations to child processes, chunk by chunk in
+    turn; the copies come back in order with the very bytes a one-by-one signer makes,
+    both signatures verify."""
+    monkeypatch.setattr(dkim_module, "KEY_PROCESSES", processes)
     sign = keys.signer(ed25519=True)
     batch = copies(100)
     try:
         signed = sign.many(batch)
-        [process] = watched
-        assert process.pid is not None and process.pid != os.getpid()
-        assert process.sign([(0, bytes(32)), (1, bytes(32))]).get(1) is not None  # it answers
+        assert len(watched) == processes
+        for process in watched:
+            assert process.pid is not None and process.pid != os.getpid()
+            assert process.sign([(0, bytes(32)), (1, bytes(32))]).get(1) is not None  # answers
         assert [message.raw for message in signed] == [sign(message).raw for message in batch]
     finally:
         sign.close()
@@ -287,17 +292,20 @@ def test_copies_are_signed_here_when_the_key_process_is_killed(
     batch = copies(400)
     try:
         first = sign.many(batch[:200])
-        [process] = watched
-        assert process.pid is not None
-        os.kill(process.pid, signal.SIGKILL)
+        pids = [process.pid for process in watched]
+        for pid in pids:
+            assert pid is not None
+            os.kill(pid, signal.SIGKILL)
         later = sign.many(batch[200:])
         signed = first + later
         assert [message.raw for message in signed] == [sign(message).raw for message in batch]
     finally:
         sign.close()
     assert all(keys.verify(message.raw) for message in signed)
-    [warning] = [record.getMessage() for record in caplog.records]
-    assert f"DKIM key process {process.pid} stopped" in warning and "exit status -9" in warning
+    warnings = sorted(record.getMessage() for record in caplog.records)
+    assert warnings == sorted(
+        f"DKIM key process {pid} stopped (exit status -9): signing in the sender" for pid in pids
+    )
 
 
 def test_copies_are_signed_here_when_no_key_process_can_start(
@@ -311,7 +319,7 @@ def test_copies_are_signed_here_when_no_key_process_can_start(
     sign = keys.signer()
     try:
         signed = sign.many(copies(KEY_PROCESS_MIN))
-        assert [process.pid for process in watched] == [None]
+        assert [process.pid for process in watched] == [None] * dkim_module.KEY_PROCESSES
     finally:
         sign.close()
     assert all(keys.verify(message.raw) for message in signed)
@@ -399,5 +407,5 @@ def test_a_copy_that_cannot_be_hashed_keeps_its_place_and_fails_only_itself(
         ]
     finally:
         sign.close()
-    assert len(watched) == 1
+    assert len(watched) == dkim_module.KEY_PROCESSES
     assert all(keys.verify(message.raw) for message in good)
