@@ -12,7 +12,10 @@ alone (the high-water mark is reset after planning, where Linux allows it); "cpu
 sender's CPU time during the send over its wall time (all threads; near 100% means the
 GIL, not the network, set the pace), "sink busy" the same for the sink. Raw and ours
 alternate for --rounds rounds, so a machine busy with other work slows both alike; the
-ratios of each round and their spread are printed. A memory phase repeats ours via smtp
+ratios of each round and their spread are printed. With --dkim, each round also times
+a copy's private-key operations on one core and prints the ceiling of signed/unsigned
+that the CPUs allow (`ceiling`): where a signature costs as much CPU as the rest of a
+copy's sending, no scheduling reaches 0.8 on two CPUs. A memory phase repeats ours via smtp
 on 5,000 subscribers (200,000 and 1,000,000 with --huge, which takes many minutes) to
 show whether the peak stays flat. Figures are printed, never asserted; compare the
 ratios, not the seconds, across machines.
@@ -112,6 +115,36 @@ def dkim_settings(folder: Path, *, ed25519: bool) -> dict[str, Any]:
         )
         keys[setting] = path
     return keys
+
+
+def signature_seconds(ed25519: bool) -> float:
+    """CPU seconds of the private-key operations of one copy (RSA-2048, and Ed25519
+    beside it), timed in this process for about a second."""
+    from cryptography.hazmat.primitives.asymmetric import ed25519 as edwards
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from pipeline.mail.keyprocess import sign
+
+    keys: list[Any] = [rsa.generate_private_key(65537, 2048)]
+    if ed25519:
+        keys.append(edwards.Ed25519PrivateKey.generate())
+    copies, started = 0, time.process_time()
+    while (spent := time.process_time() - started) < 1:
+        for key in keys:
+            sign(key, copies.to_bytes(32, "big"))
+        copies += 1
+    return spent / copies
+
+
+def ceiling(unsigned: dict[str, Any], signature: float, cpus: int) -> float:
+    """The best signed/unsigned ratio these CPUs allow: at best, signing adds only the
+    private-key operations, and the sender, its key processes and the sink share `cpus`
+    (a signed send cannot beat the unsigned one, whose sender is held by the GIL)."""
+    messages = unsigned["messages"]
+    sender = unsigned["cpu_seconds"] / messages
+    sink = unsigned["sink_busy"] * unsigned["seconds"] / messages
+    best_rate = cpus / (sender + signature + sink)
+    return min(1.0, best_rate * unsigned["seconds"] / messages)
 
 
 def prepare(url: str, subscribers: int) -> None:
@@ -486,6 +519,7 @@ def main() -> None:
                 return
             results: list[tuple[str, dict[str, Any]]] = []
             ratios: dict[str, list[float]] = {"send": [], "end to end": [], "signed": []}
+            ceilings, signatures = [], []
             if args.api_only:
                 api_rounds(databases, count, connections, max(1, args.rounds))
                 return
@@ -500,6 +534,8 @@ def main() -> None:
                     dkim = measured(signed, databases, count, connections, args.sink)
                     results.append((f"ours {signed} #{number}", dkim))
                     ratios["signed"].append(ours["seconds"] / dkim["seconds"])
+                    signatures.append(signature_seconds(signed == "smtp+dkim2"))
+                    ceilings.append(ceiling(ours, signatures[-1], os.cpu_count() or 1))
             for kind in API:
                 results.append(
                     (f"ours {kind}", measured(kind, databases, count, connections, args.sink))
@@ -521,6 +557,12 @@ def main() -> None:
             rounds = ", ".join(f"{value:.2f}" for value in values)
             what = f"{signed}/smtp, send" if label == "signed" else f"ours/raw via smtp, {label}"
             print(f"{what}: {rounds}; {spread(values)}")
+    if ceilings:
+        print(
+            f"{signed}/smtp, ceiling on {os.cpu_count()} CPUs: {spread(ceilings)};"
+            f" a copy's private-key operations take"
+            f" {statistics.median(signatures) * 1e6:.0f} µs of CPU (median)"
+        )
     for name, figures in results:
         if name.startswith("ours smtp (") or name == "ours smtp #1":
             print(
