@@ -13,6 +13,7 @@ from email import policy
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import dkim
 import pytest
 from helpers import (
     DOMAIN,
@@ -30,7 +31,9 @@ from sqlalchemy import select
 from pipeline.digest.runs import start_run
 from pipeline.digest.select import plan, planned
 from pipeline.frequencies import period_of
+from pipeline.mail import OutgoingMessage
 from pipeline.mail import dkim as dkim_module
+from pipeline.mail.dkim import DkimSigner
 from pipeline.outbox import SendReport, cancel_run, counts, pause_run, resume_run, send_run
 from pipeline.settings import Settings, SettingsProblem
 from pipeline.storage import Database
@@ -388,4 +391,37 @@ def test_dkim_signing_goes_on_when_its_key_process_is_killed_mid_run(
     assert (report.sent, report.status, killed) == (300, "done", [100])
     assert len(started) == dkim_module.KEY_PROCESSES
     assert received_by(smtp_server) == {f"reader{number}@example.org": 1 for number in range(300)}
+    assert all(keys.verify(message.raw) for message in smtp_server.received)
+
+
+def test_a_copy_that_cannot_be_signed_fails_alone(
+    db: Database,
+    smtp_settings: Settings,
+    smtp_server: SMTPServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One copy that dkimpy refuses (as it refuses headers it cannot parse), in a batch
+    signed in key processes: its row fails with the reason, the others go out signed,
+    the run ends."""
+    keys = Keys(tmp_path)
+    settings, run = signed_run(db, smtp_settings, keys, 100)
+    hashed = DkimSigner._hashed
+
+    def refusing(self: DkimSigner, message: OutgoingMessage) -> object:
+        if message.recipients == ("reader7@example.org",):
+            raise dkim.MessageFormatError("unexpected characters in RFC822 header")
+        return hashed(self, message)
+
+    monkeypatch.setattr(DkimSigner, "_hashed", refusing)
+    report = send(db, settings, run.id)
+
+    assert (report.sent, report.failed, report.status) == (99, 1, "done")
+    expected = "cannot be DKIM-signed: unexpected characters in RFC822 header"
+    assert report.errors == [f"reader7@example.org: {expected}"]
+    with db.session() as session:
+        failed = session.scalars(select(OutboxItem.last_error).where(OutboxItem.status == "failed"))
+        assert list(failed) == [expected]
+    readers = {f"reader{number}@example.org": 1 for number in range(100) if number != 7}
+    assert received_by(smtp_server) == readers
     assert all(keys.verify(message.raw) for message in smtp_server.received)

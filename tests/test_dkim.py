@@ -262,7 +262,8 @@ def test_a_batch_is_signed_in_key_processes_byte_for_byte_as_one_by_one(
     sign = keys.signer(ed25519=True)
     batch = copies(100)
     try:
-        signed = sign.many(batch)
+        signed, unsignable = sign.many(batch)
+        assert unsignable == []
         assert len(watched) == processes
         for process in watched:
             assert process.pid is not None and process.pid != os.getpid()
@@ -278,8 +279,8 @@ def test_a_few_copies_are_signed_without_starting_a_process(
     keys: Keys, watched: list[KeyProcess]
 ) -> None:
     sign = keys.signer()
-    signed = sign.many(copies(KEY_PROCESS_MIN - 1))
-    assert watched == []
+    signed, unsignable = sign.many(copies(KEY_PROCESS_MIN - 1))
+    assert (watched, unsignable) == ([], [])
     assert all(keys.verify(message.raw) for message in signed)
 
 
@@ -291,12 +292,12 @@ def test_copies_are_signed_here_when_the_key_process_is_killed(
     sign = keys.signer()
     batch = copies(400)
     try:
-        first = sign.many(batch[:200])
+        first = sign.many(batch[:200]).messages
         pids = [process.pid for process in watched]
         for pid in pids:
             assert pid is not None
             os.kill(pid, signal.SIGKILL)
-        later = sign.many(batch[200:])
+        later = sign.many(batch[200:]).messages
         signed = first + later
         assert [message.raw for message in signed] == [sign(message).raw for message in batch]
     finally:
@@ -318,7 +319,7 @@ def test_copies_are_signed_here_when_no_key_process_can_start(
     monkeypatch.setattr(sys, "executable", str(tmp_path / "no-python-here"))
     sign = keys.signer()
     try:
-        signed = sign.many(copies(KEY_PROCESS_MIN))
+        signed = sign.many(copies(KEY_PROCESS_MIN)).messages
         assert [process.pid for process in watched] == [None] * dkim_module.KEY_PROCESSES
     finally:
         sign.close()
@@ -382,30 +383,24 @@ def _running(pid: int) -> bool:
     return state != "Z"
 
 
-def test_a_copy_that_cannot_be_hashed_keeps_its_place_and_fails_only_itself(
-    keys: Keys, watched: list[KeyProcess]
+@pytest.mark.parametrize("size", [KEY_PROCESS_MIN - 2, 100])
+def test_a_copy_that_cannot_be_hashed_is_left_out_with_its_reason(
+    keys: Keys, watched: list[KeyProcess], size: int
 ) -> None:
-    """A message dkimpy cannot parse, amid a batch: the batch comes back in its order,
-    every other copy signed in the key process, and that one raises dkimpy's error only
-    when its bytes are read."""
+    """A message dkimpy cannot parse, amid a batch signed here or in key processes: it
+    comes back apart with the reason, for its sender to fail alone; the rest in their
+    order, with the very bytes a one-by-one signer makes."""
     bad = OutgoingMessage(
         f"news@{DOMAIN}", ("ada@example.org",), "<bad@blog>", b"no colon\r\n\r\nx"
     )
-    batch = copies(100)
-    batch.insert(3, bad)
+    batch = copies(size)
     sign = keys.signer()
     try:
-        signed = sign.many(batch)
-        assert [message.message_id for message in signed] == [
-            message.message_id for message in batch
-        ]
-        with pytest.raises(dkim.MessageFormatError):
-            signed[3].raw  # noqa: B018 (reading it makes it)
-        good = signed[:3] + signed[4:]
-        assert [message.raw for message in good] == [
-            sign(message).raw for message in batch[:3] + batch[4:]
-        ]
+        signed, unsignable = sign.many([*batch[:3], bad, *batch[3:]])
+        assert [message.raw for message in signed] == [sign(message).raw for message in batch]
     finally:
         sign.close()
-    assert len(watched) == dkim_module.KEY_PROCESSES
-    assert all(keys.verify(message.raw) for message in good)
+    [(message, reason)] = unsignable
+    assert message is bad and reason.startswith("cannot be DKIM-signed: ")
+    assert len(watched) == (dkim_module.KEY_PROCESSES if size >= KEY_PROCESS_MIN else 0)
+    assert all(keys.verify(message.raw) for message in signed)

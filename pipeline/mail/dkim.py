@@ -35,6 +35,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache, partial
 from pathlib import Path
+from typing import NamedTuple
 
 import dkim
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -104,6 +105,14 @@ class _Hashed:
     digest: bytes  # of what the signature covers
 
 
+class Signed(NamedTuple):
+    """A batch's signed copies, in order, and those that could not be signed, each with
+    the reason."""
+
+    messages: list[OutgoingMessage]
+    unsignable: list[tuple[OutgoingMessage, str]]
+
+
 class DkimSigner:
     """Signs messages with DKIM_KEY_FILE (and DKIM_ED25519_KEY_FILE when set): a call
     signs one, the signature made when its bytes are first needed; `many` a batch, with
@@ -119,31 +128,39 @@ class DkimSigner:
         """`message` with its DKIM-Signature headers first, made when first needed."""
         return message.with_head(Later(partial(self._signatures, message)))
 
-    def many(self, messages: Sequence[OutgoingMessage]) -> list[OutgoingMessage]:
+    def many(self, messages: Sequence[OutgoingMessage]) -> Signed:
         """`messages` signed: what each signature covers hashed now, the private-key
         operations queued in key processes, each copy's headers made when first needed
-        (waiting for its signatures if they are not back yet). A few are signed as a call
-        signs them."""
-        if len(messages) < KEY_PROCESS_MIN and not self._processes:
-            return [self(message) for message in messages]
+        (waiting for its signatures if they are not back yet). A few are signed here, as
+        they are read. A copy that cannot be hashed (headers dkimpy cannot parse) is left
+        out, with the reason, for its sender to fail alone."""
+        signed = Signed([], [])
+        hashed = []
+        for message in messages:
+            try:
+                hashed.append((message, self._hashed(message)))
+            except Exception as exc:  # this copy's fault; the rest go on
+                signed.unsignable.append((message, f"cannot be DKIM-signed: {exc}"))
+        if len(hashed) < KEY_PROCESS_MIN and not self._processes:
+            signed.messages.extend(
+                message.with_head(Later(partial(self._lines, each))) for message, each in hashed
+            )
+            return signed
         if not self._processes:
             keys = [key.private for key in self._keys]
             self._processes = [KeyProcess(keys) for _ in range(KEY_PROCESSES)]
-        signed: list[OutgoingMessage] = []
-        for start in range(0, len(messages), CHUNK):
-            part = messages[start : start + CHUNK]
-            hashed = [self._hashed_if_possible(message) for message in part]
+        for start in range(0, len(hashed), CHUNK):
+            part = hashed[start : start + CHUNK]
             process = self._processes[self._turn % len(self._processes)]
             self._turn += 1
             chunk = process.sign(
-                [(number, one.digest) for each in hashed for number, one in enumerate(each or ())]
+                [(number, one.digest) for _, each in part for number, one in enumerate(each)]
             )
             first = 0
-            for message, each in zip(part, hashed, strict=True):
-                if each is None:  # this copy's fault: it meets it again when read
-                    signed.append(self(message))
-                    continue
-                signed.append(message.with_head(Later(partial(self._lines, each, chunk, first))))
+            for message, each in part:
+                signed.messages.append(
+                    message.with_head(Later(partial(self._lines, each, chunk, first)))
+                )
                 first += len(each)
         return signed
 
@@ -155,12 +172,6 @@ class DkimSigner:
     def _signatures(self, message: OutgoingMessage) -> bytes:
         """The DKIM-Signature header lines of `message`, signed here."""
         return self._lines(self._hashed(message))
-
-    def _hashed_if_possible(self, message: OutgoingMessage) -> list[_Hashed] | None:
-        try:
-            return self._hashed(message)
-        except Exception:  # e.g. headers dkimpy cannot parse
-            return None
 
     def _hashed(self, message: OutgoingMessage) -> list[_Hashed]:
         template = message.intact_template

@@ -296,18 +296,26 @@ class _Pipe:
                     marks.append(rows.Mark(row.id, OutboxStatus.FAILED, row.attempts, str(exc)))
                     continue
                 messages.append(message)
+        messages = self._signed(messages, marks)
         if marks:
             self.recorder.record(marks).wait()
-        return self._signed(messages)
+        return messages
 
-    def _signed(self, messages: list[OutgoingMessage]) -> list[OutgoingMessage]:
+    def _signed(
+        self, messages: list[OutgoingMessage], marks: list[rows.Mark]
+    ) -> list[OutgoingMessage]:
         """`messages` with DKIM signatures, if on: made in key processes for a backend
-        that sends the bytes, else only if something reads them."""
+        that sends the bytes (a copy that cannot be signed gets a failed mark in
+        `marks`), else only if something reads them."""
         if self.sign is None:
             return messages
-        if self.backend.sends_bytes:
-            return self.sign.many(messages)
-        return [self.sign(message) for message in messages]
+        if not self.backend.sends_bytes:
+            return [self.sign(message) for message in messages]
+        signed = self.sign.many(messages)
+        for message, reason in signed.unsignable:
+            row_id = _row_id(message)
+            marks.append(rows.Mark(row_id, OutboxStatus.FAILED, self.attempts[row_id], reason))
+        return signed.messages
 
     def _kind(self) -> str:
         if self.run_key is None:
