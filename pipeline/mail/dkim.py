@@ -31,7 +31,7 @@ import hashlib
 import os
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache, partial
 from pathlib import Path
@@ -135,22 +135,17 @@ class DkimSigner:
         they are read. A copy that cannot be hashed (headers dkimpy cannot parse) is left
         out, with the reason, for its sender to fail alone."""
         signed = Signed([], [])
-        hashed = []
-        for message in messages:
-            try:
-                hashed.append((message, self._hashed(message)))
-            except Exception as exc:  # this copy's fault; the rest go on
-                signed.unsignable.append((message, f"cannot be DKIM-signed: {exc}"))
-        if len(hashed) < KEY_PROCESS_MIN and not self._processes:
+        if len(messages) < KEY_PROCESS_MIN and not self._processes:
             signed.messages.extend(
-                message.with_head(Later(partial(self._lines, each))) for message, each in hashed
+                message.with_head(Later(partial(self._lines, each)))
+                for message, each in self._each_hashed(messages, signed.unsignable)
             )
             return signed
         if not self._processes:
             keys = [key.private for key in self._keys]
             self._processes = [KeyProcess(keys) for _ in range(KEY_PROCESSES)]
-        for start in range(0, len(hashed), CHUNK):
-            part = hashed[start : start + CHUNK]
+        for start in range(0, len(messages), CHUNK):  # a chunk goes as soon as it is hashed
+            part = list(self._each_hashed(messages[start : start + CHUNK], signed.unsignable))
             process = self._processes[self._turn % len(self._processes)]
             self._turn += 1
             chunk = process.sign(
@@ -172,6 +167,19 @@ class DkimSigner:
     def _signatures(self, message: OutgoingMessage) -> bytes:
         """The DKIM-Signature header lines of `message`, signed here."""
         return self._lines(self._hashed(message))
+
+    def _each_hashed(
+        self, messages: Sequence[OutgoingMessage], unsignable: list[tuple[OutgoingMessage, str]]
+    ) -> Iterator[tuple[OutgoingMessage, list[_Hashed]]]:
+        """Each copy with what its signatures cover; one that cannot be hashed goes to
+        `unsignable` with the reason instead."""
+        for message in messages:
+            try:
+                hashed = self._hashed(message)
+            except Exception as exc:  # this copy's fault (e.g. headers dkimpy cannot parse)
+                unsignable.append((message, f"cannot be DKIM-signed: {exc}"))
+                continue
+            yield message, hashed
 
     def _hashed(self, message: OutgoingMessage) -> list[_Hashed]:
         template = message.intact_template
