@@ -17,8 +17,8 @@ a copy's private-key operations on one core and prints the ceiling of signed/uns
 that the CPUs allow (`ceiling`), to read the measured ratio against: where RSA is slow
 next to the rest of a copy's sending, no scheduling reaches a high ratio on two CPUs.
 A memory phase repeats ours via smtp on 5,000 subscribers (200,000 and 1,000,000 with
---huge, which takes many minutes) to show whether the peak stays flat. Figures are printed, never asserted; compare the
-ratios, not the seconds, across machines.
+--huge, which takes many minutes) to show whether the peak stays flat. Figures are
+printed, never asserted; compare the ratios, not the seconds, across machines.
 
     .venv/bin/python -P bench/send.py [--subscribers 20000] [--connections 4] [--rounds 3]
                                       [--database sqlite|postgres] [--huge]
