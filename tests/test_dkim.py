@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from pipeline.mail import OutgoingMessage
 from pipeline.mail import dkim as dkim_module
 from pipeline.mail.dkim import INCLUDE, KEY_PROCESS_MIN, dkim_signer
-from pipeline.mail.keyprocess import KeyProcess
+from pipeline.mail.keyprocess import NICENESS, KeyProcess
 from pipeline.mail.template import Recipient, build_template
 from pipeline.mail.wire import data_payload
 from pipeline.settings import SettingsProblem, load_settings
@@ -257,7 +257,7 @@ def test_a_batch_is_signed_in_key_processes_byte_for_byte_as_one_by_one(
 ) -> None:
     """`many` hands the private-key operations to child processes, chunk by chunk in
     turn; the copies come back in order with the very bytes a one-by-one signer makes,
-    both signatures verify."""
+    both signatures verify. Each child runs at the lowest priority, below the sender."""
     monkeypatch.setattr(dkim_module, "KEY_PROCESSES", processes)
     sign = keys.signer(ed25519=True)
     batch = copies(100)
@@ -268,6 +268,8 @@ def test_a_batch_is_signed_in_key_processes_byte_for_byte_as_one_by_one(
         for process in watched:
             assert process.pid is not None and process.pid != os.getpid()
             assert process.sign([(0, bytes(32)), (1, bytes(32))]).get(1) is not None  # answers
+            lowest = min(19, os.getpriority(os.PRIO_PROCESS, 0) + NICENESS)
+            assert os.getpriority(os.PRIO_PROCESS, process.pid) == lowest
         assert [message.raw for message in signed] == [sign(message).raw for message in batch]
     finally:
         sign.close()
@@ -404,3 +406,22 @@ def test_a_copy_that_cannot_be_hashed_is_left_out_with_its_reason(
     assert message is bad and reason.startswith("cannot be DKIM-signed: ")
     assert len(watched) == (dkim_module.KEY_PROCESSES if size >= KEY_PROCESS_MIN else 0)
     assert all(keys.verify(message.raw) for message in signed)
+
+
+HEADER_TEXT = st.lists(
+    st.sampled_from(["a", "<", "@", " ", "  ", "\t", "\r\n ", "\x0b", "\x0c", ".", "é"]),
+    max_size=12,
+).map(lambda parts: "".join(parts).encode())
+
+
+@settings(max_examples=300, deadline=None)
+@given(before=HEADER_TEXT, value=HEADER_TEXT, after=HEADER_TEXT)
+def test_a_signed_field_with_a_slot_is_hashed_as_dkimpy_canonicalises_it(
+    before: bytes, value: bytes, after: bytes
+) -> None:
+    """Whether a slot's value is put into the field's canonical pieces as it is (single
+    spaces inside it and none at its ends) or the field is canonicalised whole, the
+    hashed bytes are dkimpy's, whatever blanks stand around the slot."""
+    field = dkim_module._SlotField.of(b"To", (before, 0, after))
+    [(name, canonical)] = dkim_module.POLICY.canonicalize_headers([(b"To", before + value + after)])
+    assert field.hashed([value]) == name + b":" + canonical

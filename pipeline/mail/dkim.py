@@ -73,7 +73,6 @@ MIN_RSA_BITS = 1024  # receivers ignore shorter keys (RFC 8301)
 ED25519_BYTES = 64  # of a signature
 _PLAN = "dkim-relaxed"
 _MARK = b"\0%d\0"  # stands for a slot while the template's headers are parsed
-_BLANK = re.compile(rb"[ \t\r\n]")  # what relaxed canonicalisation changes
 INCLUDE = tuple(name.lower().encode("ascii") for name in SIGNED_HEADERS)  # the h= tag
 SIGNED = frozenset(INCLUDE)
 
@@ -123,6 +122,7 @@ class DkimSigner:
         self._keys, self._domain, self._clock = tuple(keys), domain, clock
         self._processes: list[KeyProcess] = []
         self._turn = 0
+        self._at: tuple[bytes, tuple[_Layout, ...]] = (b"", ())  # t= and each key's layout
 
     def __call__(self, message: OutgoingMessage) -> OutgoingMessage:
         """`message` with its DKIM-Signature headers first, made when first needed."""
@@ -190,9 +190,10 @@ class DkimSigner:
         else:
             selected, digest = plan.selected(message), plan.body_hash(message)
         body_hash, now = base64.b64encode(digest), str(int(self._clock())).encode("ascii")
+        if self._at[0] != now:
+            self._at = (now, tuple(_layout(self._domain, key, now) for key in self._keys))
         hashed = []
-        for key in self._keys:
-            layout = _layout(self._domain, key, now)
+        for layout in self._at[1]:
             hasher = hashlib.sha256(selected)
             hasher.update(layout.before + body_hash + layout.after)
             hashed.append(_Hashed(layout, body_hash, hasher.digest()))
@@ -236,22 +237,17 @@ class _Layout:
 
     before: bytes
     after: bytes
-    pieces: tuple[bytes | tuple[int, int], ...]  # literal bytes, or (value, length) to take
+    pieces: tuple[bytes | tuple[int, int, int], ...]  # literal bytes, or (value, start, end)
+    lengths: tuple[int, int]  # of bh= and b=
 
     def header(self, body_hash: bytes, signature: bytes) -> bytes:
-        values, taken = (body_hash, signature), [0, 0]
-        line = []
-        for piece in self.pieces:
-            if isinstance(piece, bytes):
-                line.append(piece)
-                continue
-            which, length = piece
-            start = taken[which]
-            line.append(values[which][start : start + length])
-            taken[which] += length
-        if taken != [len(body_hash), len(signature)]:
+        if (len(body_hash), len(signature)) != self.lengths:
             raise ValueError("a DKIM value is not the length its header was laid out for")
-        return b"".join(line)
+        values = (body_hash, signature)
+        return b"".join(
+            piece if isinstance(piece, bytes) else values[piece[0]][piece[1] : piece[2]]
+            for piece in self.pieces
+        )
 
 
 _HOLES = b"\x00\x01"  # stand-ins for bh= and b= (nothing else in the header has them)
@@ -282,11 +278,16 @@ def _layout(domain: bytes, key: _Key, now: bytes) -> _Layout:
     fields[-1] = (b"b", _HOLES[1:] * len(base64.b64encode(bytes(key.length))))
     value = b"; ".join(b"=".join(field) for field in fields) + b"\r\n"
     line = HEADER + b": " + dkim.fold(value, namelen=len(HEADER), linesep=b"\r\n")
-    pieces: list[bytes | tuple[int, int]] = []
+    pieces: list[bytes | tuple[int, int, int]] = []
+    taken = [0, 0]
     for run in re.split(b"([\x00]+|[\x01]+)", line):
-        if run:
-            pieces.append((_HOLES.index(run[:1]), len(run)) if run[:1] in _HOLES else run)
-    return _Layout(before, after, tuple(pieces))
+        if run[:1] in _HOLES:
+            which = _HOLES.index(run[:1])
+            pieces.append((which, taken[which], taken[which] + len(run)))
+            taken[which] += len(run)
+        elif run:
+            pieces.append(run)
+    return _Layout(before, after, tuple(pieces), (taken[0], taken[1]))
 
 
 def _selected(headers: list[tuple[bytes, bytes]]) -> bytes:
@@ -366,12 +367,14 @@ class _SlotField:
     """A signed field with slots in it: its raw pieces, and its canonical form (as hashed)
     in pieces, worked out by dkimpy with a stand-in for each slot. Relaxed header
     canonicalisation only touches blanks and line breaks, and leaves a non-blank run
-    where it is: a value without either (most are: addresses, links, ids) stands in the
-    canonical form as it is. Any other value has the field canonicalised whole."""
+    where it is: a value with neither, or only single spaces between other bytes (most
+    are: addresses, names, links, ids), stands in the canonical form as it is. Any other
+    value has the field canonicalised whole."""
 
     name: bytes
     pieces: tuple[Piece, ...]
     canonical: tuple[Piece, ...]
+    numbers: tuple[int, ...]  # the slots in `canonical`
 
     @classmethod
     def of(cls, name: bytes, pieces: tuple[Piece, ...]) -> _SlotField:
@@ -379,13 +382,21 @@ class _SlotField:
         [(lower, value)] = POLICY.canonicalize_headers([(name, marked)])
         parts = (lower + b":" + value).split(b"\0")  # text, slot number, text, ...
         canonical = tuple(int(part) if odd % 2 else part for odd, part in enumerate(parts))
-        return cls(name, pieces, canonical)
+        return cls(name, pieces, canonical, tuple(map(int, parts[1::2])))
 
     def hashed(self, slots: Sequence[bytes]) -> bytes:
-        values = [slots[piece] for piece in self.canonical if isinstance(piece, int)]
-        if all(value and _BLANK.search(value) is None for value in values):
+        if all(_kept(slots[number]) for number in self.numbers):
             return _filled(self.canonical, slots)
         return b":".join(_canonical((self.name, self.pieces), slots))
+
+
+def _kept(value: bytes) -> bool:
+    """Whether relaxed header canonicalisation leaves `value` as it is between other
+    bytes: not empty, no line break, tab or run of spaces, nothing `strip` (as dkimpy's)
+    would take away at either end."""
+    if not value or value.strip() != value or b"  " in value:
+        return False
+    return b"\t" not in value and b"\r" not in value and b"\n" not in value
 
 
 def _filled(pieces: tuple[Piece, ...], slots: Sequence[bytes]) -> bytes:
