@@ -4,6 +4,7 @@ selection that cannot render fails alone, and a run where nothing went out says 
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from collections.abc import Iterator
@@ -296,6 +297,47 @@ def test_a_limited_pass_stops_after_its_rows_and_the_last_pass_finishes_the_run(
         (1, False, "done"),
     ]
     assert received_by(smtp_server) == {f"reader{n}@example.org": 1 for n in range(7)}
+
+
+def test_a_send_sets_what_the_process_held_aside_from_collection_and_hands_it_back(
+    db: Database, smtp_settings: Settings, smtp_server: SMTPServer
+) -> None:
+    """The garbage collector does not walk the objects held before the send while it
+    runs, and has them back after it, whether it ends or fails."""
+    add_post(db, "Post", NOW - timedelta(hours=3))
+    for number in range(4):
+        add_subscriber(db, f"reader{number}@example.org")
+    run = start_run(db, smtp_settings, "weekly", NOW).run
+    gc.collect()
+    assert gc.get_freeze_count() == 0
+    frozen_during: list[int] = []
+
+    def failing_at_the_second_batch(_: object) -> None:
+        frozen_during.append(gc.get_freeze_count())
+        if len(frozen_during) == 2:
+            raise RuntimeError("stopped")
+
+    with pytest.raises(RuntimeError):
+        send_run(
+            db,
+            smtp_settings,
+            run.id,
+            clock=lambda: NOW,
+            batch_size=1,
+            progress=failing_at_the_second_batch,
+        )
+    assert gc.get_freeze_count() == 0
+    report = send_run(
+        db,
+        smtp_settings,
+        run.id,
+        clock=lambda: NOW,
+        batch_size=1,
+        progress=lambda _: frozen_during.append(gc.get_freeze_count()),
+    )
+    assert (report.status, gc.get_freeze_count()) == ("done", 0)
+    assert len(frozen_during) == 4 and min(frozen_during) > 0
+    assert received_by(smtp_server) == {f"reader{n}@example.org": 1 for n in range(4)}
 
 
 @pytest.mark.parametrize("plans", ["force_custom_plan", "force_generic_plan"])
