@@ -15,7 +15,7 @@ from urllib.parse import quote
 import pytest
 from helpers import NOW, add_post, add_subscriber, received_by, ticking_from
 from smtp_server import SMTPServer
-from sqlalchemy import create_engine, select, text, update
+from sqlalchemy import create_engine, func, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
@@ -371,3 +371,77 @@ def _nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
     yield plan
     for child in plan.get("Plans", ()):
         yield from _nodes(child)
+
+
+def test_sqlite_marks_probe_each_row_by_its_key(
+    database_url: str, db: Database, smtp_settings: Settings
+) -> None:
+    """With no statistics (as SQLite runs unless ANALYZE was run), the claim column's
+    index looks selective; with them, it does not: either way the one-statement marks
+    walk the marks and find each row by its primary key."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("the plan of SQLite's one-statement marks")
+    run = planned_run(db, smtp_settings, readers=600)
+    with senders.SenderLife(db, lambda: NOW, timeout=15) as life:
+        claimed = claim(db, run.id, life.id, limit=500)
+        marks = [rows.Mark(row.id, OutboxStatus.SENT, 1, sent_at=NOW) for row in claimed]
+    statement, values = rows.marks_from_json(db.engine.dialect, life.id, marks)
+    for analyze in (False, True):
+        with db.engine.connect() as connection:
+            if analyze:
+                connection.exec_driver_sql("ANALYZE")
+            plan = connection.execute(text(f"EXPLAIN QUERY PLAN {statement.text}"), values)
+            steps = [step.detail for step in plan]
+        assert "SEARCH outbox USING INTEGER PRIMARY KEY (rowid=?)" in steps, steps
+        assert not [step for step in steps if "outbox USING INDEX" in step or "SCAN outbox" in step]
+
+
+MARKED_AT = NOW + timedelta(minutes=5)
+
+
+def test_sqlite_marks_in_one_statement_write_what_one_statement_per_mark_writes(
+    database_url: str, db: Database, smtp_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where SQLite is older than UPDATE ... FROM, each mark is its own statement; both
+    ways store the same values (times in the same text, so due rows compare alike), and
+    both skip a row another sender holds."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("SQLite's two ways of writing marks")
+    run = planned_run(db, smtp_settings, readers=8)
+    with senders.SenderLife(db, lambda: NOW, timeout=15) as life:
+        claimed = [row.id for row in claim(db, run.id, life.id, limit=8)]
+    kinds = [
+        lambda row: rows.Mark(row, OutboxStatus.SENT, 1, sent_at=MARKED_AT, message_id="<m@x>"),
+        lambda row: rows.Mark(
+            row, OutboxStatus.QUEUED, 2, last_error="451 'busy' \u00e9", next_attempt_at=MARKED_AT
+        ),
+        lambda row: rows.Mark(row, OutboxStatus.FAILED, 1, last_error='550 "no"\n'),
+        lambda row: rows.Mark(row, OutboxStatus.SENT, 1, sent_at=NOW, provider_id="p-1"),
+    ]
+    columns = ("status", "claim", "attempts", "last_error", "sent_at", "next_attempt_at")
+    written = {}
+    for way, (first, rest) in {"json": (0, 4), "each": (4, 8)}.items():
+        if way == "each":
+            monkeypatch.setattr(rows, "SQLITE_UPDATE_FROM", (99,))
+        ids = claimed[first:rest]
+        marks = [make(row) for make, row in zip(kinds, ids, strict=True)]
+        marks.append(rows.Mark(-1, OutboxStatus.SENT, 1))  # no such row: not counted
+        with db.engine.begin() as connection:
+            assert rows._write_marks(connection, life.id, marks) == 4
+            stored = connection.execute(
+                text(
+                    f"SELECT {', '.join(columns)}, message_id, provider_id FROM outbox"
+                    " WHERE id IN (:a, :b, :c, :d) ORDER BY id"
+                ),
+                dict(zip("abcd", ids, strict=True)),
+            ).all()
+        written[way] = [tuple(row) for row in stored]
+    assert written["json"] == written["each"]
+    assert written["json"][0][:2] == ("sent", None)
+    with db.engine.connect() as connection:  # the retry is due exactly when the other way says
+        due = connection.scalar(
+            select(func.count())
+            .select_from(OutboxItem)
+            .where(OutboxItem.next_attempt_at <= MARKED_AT)
+        )
+    assert due == 2

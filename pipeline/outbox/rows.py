@@ -9,6 +9,8 @@ and its busy timeout absorbs the waits.
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,6 +23,7 @@ from sqlalchemy import (
     Connection,
     Dialect,
     Integer,
+    TextClause,
     any_,
     bindparam,
     delete,
@@ -261,6 +264,30 @@ _MARK_AT_ONCE = text(
 )
 
 
+# SQLite's marks when it has UPDATE ... FROM (3.33): one statement for all, the marks one
+# JSON array. The driver lets go of the GIL for each statement it steps; run once per
+# mark, each step had to win the GIL back from the thread rendering the next batch, and
+# 500 marks took 28 ms for 10 ms of work. Each row is found by its primary key: the
+# unary `+` keeps the planner off the claim and status indexes, which drew a scan of the
+# claimed rows with the marks nested in it (790 us a mark).
+_MARK_FROM_JSON = text(
+    """
+    UPDATE outbox SET status = v.status, claim = NULL, attempts = v.attempts,
+        last_error = v.last_error, sent_at = v.sent_at, next_attempt_at = v.next_attempt_at,
+        message_id = v.message_id, provider_id = v.provider_id
+    FROM (SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS status,
+            json_extract(value, '$[2]') AS attempts, json_extract(value, '$[3]') AS last_error,
+            json_extract(value, '$[4]') AS sent_at,
+            json_extract(value, '$[5]') AS next_attempt_at,
+            json_extract(value, '$[6]') AS message_id,
+            json_extract(value, '$[7]') AS provider_id
+        FROM json_each(:marks)) AS v
+    WHERE outbox.id = v.id AND +outbox.claim = :holder AND +outbox.status = :sending
+    """
+)
+SQLITE_UPDATE_FROM = (3, 33)
+
+
 class MarksRefused(Exception):
     """A claim among the marks was lost: the transaction must be rolled back."""
 
@@ -344,7 +371,11 @@ def _write_marks(connection: Connection, sender: str, marks: Sequence[Mark]) -> 
     """
     if not marks:
         return 0
-    return prepared(_MARK, connection.dialect).execute(
+    dialect = connection.dialect
+    if dialect.name == "sqlite" and sqlite3.sqlite_version_info >= SQLITE_UPDATE_FROM:
+        statement, values = marks_from_json(dialect, sender, marks)
+        return connection.execute(statement, values).rowcount
+    return prepared(_MARK, dialect).execute(
         connection,
         [
             {
@@ -361,6 +392,33 @@ def _write_marks(connection: Connection, sender: str, marks: Sequence[Mark]) -> 
             for item in marks
         ],
     )
+
+
+def marks_from_json(
+    dialect: Dialect, sender: str, marks: Sequence[Mark]
+) -> tuple[TextClause, dict[str, object]]:
+    """SQLite's one statement for `marks` (`_MARK_FROM_JSON`), with its values: times as
+    SQLAlchemy stores them, so they compare as text with those written elsewhere."""
+    stamp = _ROWS.c.sent_at.type.dialect_impl(dialect).bind_processor(dialect)
+    assert stamp is not None
+    values = [
+        [
+            item.id,
+            str(item.status),
+            item.attempts,
+            item.last_error,
+            stamp(item.sent_at),
+            stamp(item.next_attempt_at),
+            item.message_id,
+            item.provider_id,
+        ]
+        for item in marks
+    ]
+    return _MARK_FROM_JSON, {
+        "marks": json.dumps(values),
+        "holder": sender,
+        "sending": str(OutboxStatus.SENDING),
+    }
 
 
 def release(session: Session, sender: str) -> int:
