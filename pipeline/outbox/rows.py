@@ -364,10 +364,11 @@ def _refused(marks: Sequence[Mark], kept: Iterable[int]) -> list[int]:
 def _write_marks(connection: Connection, sender: str, marks: Sequence[Mark]) -> int:
     """Apply `marks` where `sender` holds the claim; how many rows changed.
 
-    One statement per mark, each finding its row by its primary key whatever the planner
-    knows of the table, all in one executemany of the statement compiled once (a group
-    commit is often of one mark, and SQLAlchemy's own work per execution cost as much as
-    the write).
+    On SQLite 3.33+ one statement for all (`_MARK_FROM_JSON`); elsewhere one statement
+    per mark, each finding its row by its primary key whatever the planner knows of the
+    table, all in one executemany of the statement compiled once (a group commit is
+    often of one mark, and SQLAlchemy's own work per execution cost as much as the
+    write).
     """
     if not marks:
         return 0
