@@ -349,11 +349,8 @@ def test_postgresql_marks_probe_each_row_by_its_key(
     the sender holds once per mark."""
     if not database_url.startswith("postgresql"):
         pytest.skip("the plan of PostgreSQL's one-statement marks")
-    run = planned_run(db, smtp_settings, readers=600)
-    with senders.SenderLife(db, lambda: NOW, timeout=15) as life:
-        claimed = claim(db, run.id, life.id, limit=500)
-        marks = [rows.Mark(row.id, OutboxStatus.SENT, 1, sent_at=NOW) for row in claimed]
-    statement, values = rows.marks_at_once(db.engine.dialect, life.id, marks)  # as recorded
+    sender, marks = sent_marks(db, smtp_settings)
+    statement, values = rows.marks_at_once(db.engine.dialect, sender, marks)  # as recorded
     with db.engine.connect() as connection:
         driver = connection.connection.driver_connection
         assert driver is not None
@@ -365,6 +362,37 @@ def test_postgresql_marks_probe_each_row_by_its_key(
     nodes = list(_nodes(row[0][0]["Plan"]))
     assert "ix_outbox_claim" not in {node.get("Index Name") for node in nodes}
     assert not [node for node in nodes if node.get("Join Filter")]  # no pairing of every row
+
+
+def sent_marks(db: Database, settings: Settings) -> tuple[str, list[rows.Mark]]:
+    """A stopped sender and its marks for 500 of 600 rows it claimed (none written yet)."""
+    run = planned_run(db, settings, readers=600)
+    with senders.SenderLife(db, lambda: NOW, timeout=15) as life:
+        claimed = claim(db, run.id, life.id, limit=500)
+    return life.id, [rows.Mark(row.id, OutboxStatus.SENT, 1, sent_at=NOW) for row in claimed]
+
+
+def test_an_error_any_source_gives_is_stored_as_text_the_database_gives_back(
+    db: Database, smtp_settings: Settings
+) -> None:
+    """A provider's JSON or an exception can carry a NUL or a lone surrogate: the mark
+    keeps the rest of the error, and the row reads back."""
+    run = planned_run(db, smtp_settings, readers=1)
+    with senders.SenderLife(db, lambda: NOW, timeout=15) as life:
+        [row] = claim(db, run.id, life.id)
+        error = 'Postmark: HTTP 422: bad \ud800 "name"\x00 here'
+        with db.engine.begin() as connection:
+            refused = rows.mark(
+                connection, life.id, [rows.Mark(row.id, OutboxStatus.FAILED, 1, error)]
+            )
+    assert refused == []
+    with db.session() as session:
+        stored = session.get(OutboxItem, row.id)
+        assert stored is not None
+        assert (stored.status, stored.last_error) == (
+            "failed",
+            'Postmark: HTTP 422: bad ? "name" here',
+        )
 
 
 def _nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -381,11 +409,8 @@ def test_sqlite_marks_probe_each_row_by_its_key(
     walk the marks and find each row by its primary key."""
     if not database_url.startswith("sqlite"):
         pytest.skip("the plan of SQLite's one-statement marks")
-    run = planned_run(db, smtp_settings, readers=600)
-    with senders.SenderLife(db, lambda: NOW, timeout=15) as life:
-        claimed = claim(db, run.id, life.id, limit=500)
-        marks = [rows.Mark(row.id, OutboxStatus.SENT, 1, sent_at=NOW) for row in claimed]
-    statement, values = rows.marks_from_json(db.engine.dialect, life.id, marks)
+    sender, marks = sent_marks(db, smtp_settings)
+    statement, values = rows.marks_from_json(db.engine.dialect, sender, marks)
     for analyze in (False, True):
         with db.engine.connect() as connection:
             if analyze:

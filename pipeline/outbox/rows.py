@@ -37,6 +37,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, aliased
 
 from pipeline.outbox.status import ENDED_ROWS, FINISHED, OutboxStatus, RunStatus
+from pipeline.sanitize import clean_text
 from pipeline.storage import arrays
 from pipeline.storage.db import HeldConnection, changed
 from pipeline.storage.models import DigestRun, OutboxItem, Sender
@@ -78,6 +79,14 @@ class Mark:
     next_attempt_at: datetime | None = None
     message_id: str | None = None
     provider_id: str | None = None
+
+    def __post_init__(self) -> None:
+        """An error as every database stores and gives back the same: whatever raised it
+        (a provider's JSON, an exception), no NUL (PostgreSQL refuses it, SQLite's JSON
+        ends the text there) and no lone surrogate (not UTF-8, so unreadable once stored)."""
+        if self.last_error is not None:
+            readable = clean_text(self.last_error).encode("utf-8", "replace").decode("utf-8")
+            object.__setattr__(self, "last_error", readable)
 
 
 @dataclass(frozen=True)
