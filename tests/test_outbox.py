@@ -215,9 +215,18 @@ def test_a_stopped_senders_rows_are_taken_back_and_its_late_marks_refused(
     assert counts(db, [run.id])[run.id]["queued"] == 3
 
 
+@pytest.mark.parametrize("at_once", [True, False], ids=["one statement", "older sqlite"])
 def test_recorded_marks_keep_the_rows_still_held_and_name_the_ones_taken_back(
-    db: Database, smtp_settings: Settings
+    database_url: str,
+    db: Database,
+    smtp_settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    at_once: bool,
 ) -> None:
+    if not at_once:
+        if not database_url.startswith("sqlite"):
+            pytest.skip("PostgreSQL's marks are always one statement")
+        monkeypatch.setattr(rows, "SQLITE_RETURNING", (99,))
     run = planned_run(db, smtp_settings, readers=4)
     with senders.SenderLife(db, lambda: NOW, timeout=15) as life:
         claimed = claim(db, run.id, life.id)
@@ -410,12 +419,14 @@ def test_sqlite_marks_probe_each_row_by_its_key(
     if not database_url.startswith("sqlite"):
         pytest.skip("the plan of SQLite's one-statement marks")
     sender, marks = sent_marks(db, smtp_settings)
-    statement, values = rows.marks_from_json(db.engine.dialect, sender, marks)
+    statement, values = rows.marks_at_once(db.engine.dialect, sender, marks)  # as recorded
     for analyze in (False, True):
         with db.engine.connect() as connection:
             if analyze:
                 connection.exec_driver_sql("ANALYZE")
-            plan = connection.execute(text(f"EXPLAIN QUERY PLAN {statement.text}"), values)
+            plan = connection.exec_driver_sql(
+                f"EXPLAIN QUERY PLAN {statement.sql}", statement.bound(values)
+            )
             steps = [step.detail for step in plan]
         assert "SEARCH outbox USING INTEGER PRIMARY KEY (rowid=?)" in steps, steps
         assert not [step for step in steps if "outbox USING INDEX" in step or "SCAN outbox" in step]
@@ -427,9 +438,9 @@ MARKED_AT = NOW + timedelta(minutes=5)
 def test_sqlite_marks_in_one_statement_write_what_one_statement_per_mark_writes(
     database_url: str, db: Database, smtp_settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Where SQLite is older than UPDATE ... FROM, each mark is its own statement; both
-    ways store the same values (times in the same text, so due rows compare alike), and
-    both skip a row another sender holds."""
+    """Where SQLite is older than UPDATE ... FROM with RETURNING, each mark is its own
+    statement; both ways store the same values (times in the same text, so due rows
+    compare alike), and both refuse a row the sender does not hold."""
     if not database_url.startswith("sqlite"):
         pytest.skip("SQLite's two ways of writing marks")
     run = planned_run(db, smtp_settings, readers=8)
@@ -447,12 +458,12 @@ def test_sqlite_marks_in_one_statement_write_what_one_statement_per_mark_writes(
     written = {}
     for way, (first, rest) in {"json": (0, 4), "each": (4, 8)}.items():
         if way == "each":
-            monkeypatch.setattr(rows, "SQLITE_UPDATE_FROM", (99,))
+            monkeypatch.setattr(rows, "SQLITE_RETURNING", (99,))
         ids = claimed[first:rest]
         marks = [make(row) for make, row in zip(kinds, ids, strict=True)]
-        marks.append(rows.Mark(-1, OutboxStatus.SENT, 1))  # no such row: not counted
+        marks.append(rows.Mark(-1, OutboxStatus.SENT, 1))  # no such row: refused
         with db.engine.begin() as connection:
-            assert rows._write_marks(connection, life.id, marks) == 4
+            assert rows.mark(connection, life.id, marks) == [-1]
             stored = connection.execute(
                 text(
                     f"SELECT {', '.join(columns)}, message_id, provider_id FROM outbox"

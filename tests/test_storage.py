@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from sqlalchemy import inspect, select, text
-from sqlalchemy.exc import ProgrammingError
+from sqlalchemy import Connection, inspect, select, text
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from pipeline.storage import Database, open_database
 from pipeline.storage.migrate import current_revision, head_revision, upgrade
@@ -84,13 +84,22 @@ def test_migrations_create_exactly_what_the_models_describe(db: Database) -> Non
     assert differences == []
 
 
-def test_work_alone_on_a_held_connection_commits_by_itself_and_outlives_a_killed_backend(
+def test_work_alone_on_a_held_connection_is_committed_and_outlives_a_killed_backend(
     database_url: str, db: Database
 ) -> None:
-    """`alone` is for PostgreSQL's single statements: each commits as it runs, a backend
-    killed under it is replaced, and a statement's own error is raised at once."""
-    if not database_url.startswith("postgresql"):
-        pytest.skip("kills a PostgreSQL server process")
+    """`alone` is for single statements: each commits by itself, a statement's own error
+    is raised at once, and a PostgreSQL backend killed under it is replaced. On SQLite
+    `transact` on the same connection is still one transaction."""
+    postgres = database_url.startswith("postgresql")
+    error = ProgrammingError if postgres else OperationalError  # SQLite's is tried again
+
+    def fails_after_a_write(driver: Any) -> None:
+        driver.execute("INSERT INTO alone_probe VALUES (2)")
+        driver.execute("SELECT * FROM no_such_table")
+
+    def fails_in_a_transaction(connection: Connection) -> None:
+        connection.exec_driver_sql("INSERT INTO alone_probe VALUES (3)")
+        raise LookupError("given up")
 
     def backend(driver: Any) -> int:
         return int(driver.execute("SELECT pg_backend_pid()").fetchone()[0])
@@ -99,14 +108,20 @@ def test_work_alone_on_a_held_connection_commits_by_itself_and_outlives_a_killed
     try:
         held.alone(lambda driver: driver.execute("CREATE TABLE alone_probe (id integer)"))
         held.alone(lambda driver: driver.execute("INSERT INTO alone_probe VALUES (1)"))
-        with db.session() as session:  # another connection sees it: committed
-            assert session.scalar(text("SELECT count(*) FROM alone_probe")) == 1
-        first = held.alone(backend)
-        with db.session() as session:
-            assert session.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
-        assert held.alone(backend) != first
-        with pytest.raises(ProgrammingError, match="no_such_table"):
-            held.alone(lambda driver: driver.execute("SELECT * FROM no_such_table"))
+        with pytest.raises(error, match="no_such_table"):
+            held.alone(fails_after_a_write, patience=0)
+        with pytest.raises(LookupError):
+            held.transact(fails_in_a_transaction)
+        with db.session() as session:  # another connection sees them: committed
+            kept = session.scalars(text("SELECT id FROM alone_probe ORDER BY id")).all()
+        assert kept == ([1, 2, 3] if postgres else [1, 2])
+        with pytest.raises(error, match="no_such_table"):
+            held.alone(lambda driver: driver.execute("SELECT * FROM no_such_table"), patience=0)
         assert held.alone(lambda driver: driver.execute("SELECT 2").fetchone()[0]) == 2
+        if postgres:
+            first = held.alone(backend)
+            with db.session() as session:
+                assert session.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
+            assert held.alone(backend) != first
     finally:
         held.close()

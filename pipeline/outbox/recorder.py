@@ -13,9 +13,10 @@ for the message before its previous one (see `pipeline.delivery.base.Pipeline`).
 So every commit's latency is paid by the connections, and the writer keeps it low, and
 its CPU too, which it spends under the GIL the connections need: its connection is its
 own, kept open (no pool checkout, ping or ORM session per commit; see
-`pipeline.storage.db.HeldConnection`); on PostgreSQL the marks are one statement run on
-the driver's connection, its values as array literals (`pipeline.storage.arrays`), and
-a commit does not wait for the WAL to reach the disk (a flush per commit, tens of ms on a
+`pipeline.storage.db.HeldConnection`); the marks are one statement that commits by
+itself, run on the driver's connection (on PostgreSQL its values as array literals, see
+`pipeline.storage.arrays`; on SQLite one JSON array), and a commit does not wait for the
+WAL to reach the disk (a flush per commit, tens of ms on a
 busy disk, would set the pace of the whole send). The server has the marks once
 committed, so a crash of the sender loses none; a crash of the database server itself may
 lose its last fraction of a second, whose messages would go once more.

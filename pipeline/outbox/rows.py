@@ -23,7 +23,6 @@ from sqlalchemy import (
     Connection,
     Dialect,
     Integer,
-    TextClause,
     any_,
     bindparam,
     delete,
@@ -273,12 +272,13 @@ _MARK_AT_ONCE = text(
 )
 
 
-# SQLite's marks when it has UPDATE ... FROM (3.33): one statement for all, the marks one
-# JSON array. The driver lets go of the GIL for each statement it steps; run once per
-# mark, each step had to win the GIL back from the thread rendering the next batch, and
-# 500 marks took 28 ms for 10 ms of work. Each row is found by its primary key: the
-# unary `+` keeps the planner off the claim and status indexes, which drew a scan of the
-# claimed rows with the marks nested in it (790 us a mark).
+# SQLite's marks when it has UPDATE ... FROM and RETURNING (3.35): as PostgreSQL's, one
+# statement for all that writes the rows still held and names them, the marks one JSON
+# array. The driver lets go of the GIL for each statement it steps; run once per mark,
+# each step had to win the GIL back from the thread rendering the next batch, and 500
+# marks took 28 ms for 10 ms of work. Each row is found by its primary key: the unary `+`
+# keeps the planner off the claim and status indexes, which drew a scan of the claimed
+# rows with the marks nested in it (790 us a mark).
 _MARK_FROM_JSON = text(
     """
     UPDATE outbox SET status = v.status, claim = NULL, attempts = v.attempts,
@@ -292,46 +292,34 @@ _MARK_FROM_JSON = text(
             json_extract(value, '$[7]') AS provider_id
         FROM json_each(:marks)) AS v
     WHERE outbox.id = v.id AND +outbox.claim = :holder AND +outbox.status = :sending
+    RETURNING outbox.id
     """
 )
-SQLITE_UPDATE_FROM = (3, 33)
-
-
-class MarksRefused(Exception):
-    """A claim among the marks was lost: the transaction must be rolled back."""
+SQLITE_RETURNING = (3, 35)
 
 
 def record(held: HeldConnection, sender: str, marks: Sequence[Mark]) -> list[int]:
-    """Record `marks` for the rows `sender` still holds, in one transaction (see `mark`);
-    the ids of those refused. Elsewhere than on PostgreSQL all marks are first
-    written as if every claim were held (the common case) and, if one was not, the
-    transaction is rolled back and they are written the careful way."""
-    if held.engine.dialect.name == "postgresql":
-        statement, columns = marks_at_once(held.engine.dialect, sender, marks)
-        return _refused(marks, held.alone(lambda driver: statement.scalars_alone(driver, columns)))
-    try:
-        held.transact(lambda connection: mark_all(connection, sender, marks))
-    except MarksRefused:  # rare: find out exactly which claims were lost
+    """Record `marks` for the rows `sender` still holds (see `mark`); the ids of those
+    refused. Where the marks are one statement, it runs on the driver's connection alone:
+    the writer's transaction and execution bookkeeping cost more CPU than the statement,
+    and that CPU is spent under the GIL the connections sending mail need."""
+    dialect = held.engine.dialect
+    if not at_once(dialect):
         return held.transact(lambda connection: mark(connection, sender, marks))
-    return []
-
-
-def mark_all(connection: Connection, sender: str, marks: Sequence[Mark]) -> None:
-    """Record `marks`, all of whose rows `sender` must still hold (one guarded statement,
-    the common case); MarksRefused if one was taken back, so nothing is kept."""
-    if _write_marks(connection, sender, marks) != len(marks):
-        raise MarksRefused
+    statement, values = marks_at_once(dialect, sender, marks)
+    return _refused(marks, held.alone(lambda driver: statement.scalars_alone(driver, values)))
 
 
 def mark(connection: Connection, sender: str, marks: Sequence[Mark]) -> list[int]:
     """Record `marks` for the rows `sender` still holds; the ids of those it no longer
-    holds (taken back after its heartbeat stopped), whose marks are refused. On
-    PostgreSQL one statement, which needs no transaction around it."""
+    holds (taken back after its heartbeat stopped), whose marks are refused. One
+    statement where the database allows (`at_once`), which needs no transaction around
+    it; elsewhere call it inside one."""
     if not marks:
         return []
-    if connection.dialect.name == "postgresql":
-        statement, columns = marks_at_once(connection.dialect, sender, marks)
-        return _refused(marks, statement.scalars(connection, columns))
+    if at_once(connection.dialect):
+        statement, values = marks_at_once(connection.dialect, sender, marks)
+        return _refused(marks, statement.scalars(connection, values))
     kept = set(
         connection.scalars(
             select(OutboxItem.id).where(
@@ -341,15 +329,24 @@ def mark(connection: Connection, sender: str, marks: Sequence[Mark]) -> list[int
             )
         )
     )
-    _write_marks(connection, sender, [item for item in marks if item.id in kept])
+    _write_each(connection, sender, [item for item in marks if item.id in kept])
     return _refused(marks, kept)
+
+
+def at_once(dialect: Dialect) -> bool:
+    """Whether marks are one statement that writes the rows still held and names them."""
+    if dialect.name == "sqlite":
+        return sqlite3.sqlite_version_info >= SQLITE_RETURNING
+    return dialect.name == "postgresql"
 
 
 def marks_at_once(
     dialect: Dialect, sender: str, marks: Sequence[Mark]
 ) -> tuple[Prepared, dict[str, object]]:
-    """PostgreSQL's one statement for `marks` (`_MARK_AT_ONCE`), with its values: one
-    array literal per column. It returns the ids of the rows it wrote."""
+    """The one statement for `marks` (see `at_once`), with its values. It returns the
+    ids of the rows it wrote."""
+    if dialect.name == "sqlite":
+        return prepared(_MARK_FROM_JSON, dialect), _json_values(dialect, sender, marks)
     return prepared(_MARK_AT_ONCE, dialect), {
         "holder": sender,
         "sending": str(OutboxStatus.SENDING),
@@ -364,28 +361,40 @@ def marks_at_once(
     }
 
 
+def _json_values(dialect: Dialect, sender: str, marks: Sequence[Mark]) -> dict[str, object]:
+    """`_MARK_FROM_JSON`'s values: times as SQLAlchemy stores them, so they compare as
+    text with those written elsewhere."""
+    stamp = _ROWS.c.sent_at.type.dialect_impl(dialect).bind_processor(dialect)
+    assert stamp is not None
+    values = [
+        [
+            item.id,
+            str(item.status),
+            item.attempts,
+            item.last_error,
+            stamp(item.sent_at),
+            stamp(item.next_attempt_at),
+            item.message_id,
+            item.provider_id,
+        ]
+        for item in marks
+    ]
+    return {"marks": json.dumps(values), "holder": sender, "sending": str(OutboxStatus.SENDING)}
+
+
 def _refused(marks: Sequence[Mark], kept: Iterable[int]) -> list[int]:
     """The ids of `marks` whose rows are not among those `kept`."""
     held = set(kept)
     return [item.id for item in marks if item.id not in held]
 
 
-def _write_marks(connection: Connection, sender: str, marks: Sequence[Mark]) -> int:
-    """Apply `marks` where `sender` holds the claim; how many rows changed.
-
-    On SQLite 3.33+ one statement for all (`_MARK_FROM_JSON`); elsewhere one statement
-    per mark, each finding its row by its primary key whatever the planner knows of the
-    table, all in one executemany of the statement compiled once (a group commit is
-    often of one mark, and SQLAlchemy's own work per execution cost as much as the
-    write).
-    """
+def _write_each(connection: Connection, sender: str, marks: Sequence[Mark]) -> int:
+    """Apply `marks` where `sender` holds the claim, one statement per mark (each finding
+    its row by its primary key whatever the planner knows of the table), all in one
+    executemany of the statement compiled once; how many rows changed."""
     if not marks:
         return 0
-    dialect = connection.dialect
-    if dialect.name == "sqlite" and sqlite3.sqlite_version_info >= SQLITE_UPDATE_FROM:
-        statement, values = marks_from_json(dialect, sender, marks)
-        return connection.execute(statement, values).rowcount
-    return prepared(_MARK, dialect).execute(
+    return prepared(_MARK, connection.dialect).execute(
         connection,
         [
             {
@@ -402,33 +411,6 @@ def _write_marks(connection: Connection, sender: str, marks: Sequence[Mark]) -> 
             for item in marks
         ],
     )
-
-
-def marks_from_json(
-    dialect: Dialect, sender: str, marks: Sequence[Mark]
-) -> tuple[TextClause, dict[str, object]]:
-    """SQLite's one statement for `marks` (`_MARK_FROM_JSON`), with its values: times as
-    SQLAlchemy stores them, so they compare as text with those written elsewhere."""
-    stamp = _ROWS.c.sent_at.type.dialect_impl(dialect).bind_processor(dialect)
-    assert stamp is not None
-    values = [
-        [
-            item.id,
-            str(item.status),
-            item.attempts,
-            item.last_error,
-            stamp(item.sent_at),
-            stamp(item.next_attempt_at),
-            item.message_id,
-            item.provider_id,
-        ]
-        for item in marks
-    ]
-    return _MARK_FROM_JSON, {
-        "marks": json.dumps(values),
-        "holder": sender,
-        "sending": str(OutboxStatus.SENDING),
-    }
 
 
 def release(session: Session, sender: str) -> int:

@@ -67,8 +67,10 @@ class Database:
         """A connection of its own for one thread that commits many small transactions
         (see HeldConnection). With `flush=False` a PostgreSQL commit returns before its WAL
         reaches the disk, as SQLite's in WAL mode with synchronous=NORMAL does. With
-        `single_statements`, on PostgreSQL every statement commits by itself (no BEGIN or
-        COMMIT round trips): only for work whose transactions are single statements."""
+        `single_statements` a statement run `alone` commits by itself: on PostgreSQL with
+        no BEGIN or COMMIT round trips, for work whose transactions are single statements
+        (`transact` is one too); on SQLite with no BEGIN and COMMIT steps, which its driver
+        would add around a write (`transact` still begins a transaction)."""
         engine = _create_engine(
             self.engine.url.render_as_string(hide_password=False), pre_ping=False
         )
@@ -76,6 +78,9 @@ class Database:
             event.listen(engine, "connect", _commit_without_flush)
         if single_statements and engine.dialect.name == "postgresql":
             engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        elif single_statements and engine.dialect.name == "sqlite":
+            event.listen(engine, "connect", _driver_begins_nothing)
+            event.listen(engine, "begin", _begin_sqlite)
         return HeldConnection(engine)
 
     def close(self) -> None:
@@ -110,10 +115,10 @@ class HeldConnection:
 
     def alone(self, work: Callable[[Any], T], *, patience: float = PATIENCE_SECONDS) -> T:
         """`work` on the driver's own connection, outside any SQLAlchemy transaction: for
-        a statement that commits by itself (`single_statements` on PostgreSQL), where
-        SQLAlchemy's transaction and execution bookkeeping cost the writer more CPU than
-        the statement. The driver's errors are raised as SQLAlchemy's, and a lost
-        connection is tried again on a new one, as in `transact`."""
+        a statement that commits by itself (`single_statements`), where SQLAlchemy's
+        transaction and execution bookkeeping cost the writer more CPU than the
+        statement. The driver's errors are raised as SQLAlchemy's, and a lost connection
+        is tried again on a new one, as in `transact`."""
         dialect = self.engine.dialect
 
         def attempt() -> T:
@@ -183,6 +188,15 @@ def _commit_without_flush(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("SET synchronous_commit TO OFF")
     cursor.close()
     dbapi_connection.commit()
+
+
+def _driver_begins_nothing(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None
+
+
+def _begin_sqlite(connection: Connection) -> None:
+    """A transaction SQLAlchemy begins, where the driver begins none by itself."""
+    connection.exec_driver_sql("BEGIN")
 
 
 def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:

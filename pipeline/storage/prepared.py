@@ -30,24 +30,25 @@ class Prepared:
 
     def execute(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
         """Run it once per row (one executemany); how many rows it changed."""
-        bound = [self._bound(row) for row in rows]
+        bound = [self.bound(row) for row in rows]
         return connection.exec_driver_sql(self.sql, bound).rowcount
 
     def scalars(self, connection: Connection, values: Mapping[str, Any]) -> list[Any]:
         """Run it once; the first column of what it returns."""
-        return list(connection.exec_driver_sql(self.sql, self._bound(values)).scalars())
+        return list(connection.exec_driver_sql(self.sql, self.bound(values)).scalars())
 
     def scalars_alone(self, driver: Any, values: Mapping[str, Any]) -> list[Any]:
         """`scalars` on a driver connection of the same dialect, with no SQLAlchemy in
         between (see `pipeline.storage.db.HeldConnection.alone`)."""
         cursor = driver.cursor()
         try:
-            cursor.execute(self.sql, self._bound(values))
+            cursor.execute(self.sql, self.bound(values))
             return [row[0] for row in cursor.fetchall()]
         finally:
             cursor.close()
 
-    def _bound(self, values: Mapping[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
+    def bound(self, values: Mapping[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
+        """`values` as the driver takes them for this statement."""
         if self._positional:
             return tuple([value(values) for _, value in self._values])
         return {name: value(values) for name, value in self._values}
