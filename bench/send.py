@@ -138,14 +138,18 @@ def signature_seconds(ed25519: bool) -> float:
 
 def ceiling(unsigned: dict[str, Any], signature: float, cpus: int) -> float:
     """The best signed/unsigned ratio these CPUs allow: at best, signing adds only the
-    private-key operations, and the sender, its key processes and the sink share `cpus`
-    (a signed send cannot beat the unsigned one, whose sender is held by the GIL). A
-    database server's CPU time is not counted: with PostgreSQL the ceiling is too high."""
+    private-key operations; the sender, its key processes and the sink share `cpus`, and
+    the key processes have only the CPUs the send leaves them (all but the one it keeps
+    to, see pipeline.cpus). A signed send cannot beat the unsigned one, whose sender is
+    held by the GIL. A database server's CPU time is not counted: with PostgreSQL the
+    ceiling is too high."""
     messages = unsigned["messages"]
     sender = unsigned["cpu_seconds"] / messages
     sink = unsigned["sink_busy"] * unsigned["seconds"] / messages
-    best_rate = cpus / (sender + signature + sink)
-    return min(1.0, best_rate * unsigned["seconds"] / messages)
+    best = (sender + signature + sink) / cpus  # seconds a copy, all CPUs busy
+    if cpus > 1:
+        best = max(best, signature / (cpus - 1))
+    return min(1.0, unsigned["seconds"] / messages / best)
 
 
 def prepare(url: str, subscribers: int) -> None:

@@ -7,7 +7,7 @@ import base64
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence, Set
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
@@ -385,8 +385,8 @@ class _Watched(KeyProcess):
 
     started: ClassVar[list[KeyProcess]] = []
 
-    def __init__(self, keys: Sequence[PrivateKey]) -> None:
-        super().__init__(keys)
+    def __init__(self, keys: Sequence[PrivateKey], cpus: Set[int] | None = None) -> None:
+        super().__init__(keys, cpus)
         _Watched.started.append(self)
 
 

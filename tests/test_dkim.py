@@ -23,6 +23,7 @@ from helpers import DOMAIN, SIGNED_AT, Keys, watch_key_processes
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pipeline.cpus import one_cpu
 from pipeline.mail import OutgoingMessage
 from pipeline.mail import dkim as dkim_module
 from pipeline.mail.dkim import INCLUDE, KEY_PROCESS_MIN, dkim_signer
@@ -268,13 +269,36 @@ def test_a_batch_is_signed_in_key_processes_byte_for_byte_as_one_by_one(
         for process in watched:
             assert process.pid is not None and process.pid != os.getpid()
             assert process.sign([(0, bytes(32)), (1, bytes(32))]).get(1) is not None  # answers
-            lowest = min(19, os.getpriority(os.PRIO_PROCESS, 0) + NICENESS)
-            assert os.getpriority(os.PRIO_PROCESS, process.pid) == lowest
+            assert os.getpriority(os.PRIO_PROCESS, process.pid) == NICENESS
         assert [message.raw for message in signed] == [sign(message).raw for message in batch]
     finally:
         sign.close()
     assert all(keys.verify(message.raw, 0) and keys.verify(message.raw, 1) for message in signed)
     assert [message.message_id for message in signed] == [message.message_id for message in batch]
+
+
+def test_the_key_processes_of_a_send_kept_to_one_cpu_sign_on_the_others(
+    keys: Keys, watched: list[KeyProcess], tmp_path: Path
+) -> None:
+    """Where the send keeps to a CPU of its own, its key processes run on the other CPUs,
+    at the sender's own priority (they no longer take the sender's CPU)."""
+    allowed = os.sched_getaffinity(0)
+    if len(allowed) < 2:
+        pytest.skip("needs two CPUs")
+    sign = keys.signer()
+    try:
+        with one_cpu(tmp_path) as cpu:
+            assert cpu is not None
+            signed, _ = sign.many(copies(KEY_PROCESS_MIN))
+            assert watched
+            for process in watched:
+                assert process.pid is not None
+                assert os.sched_getaffinity(process.pid) == allowed - {cpu}
+                priority = os.getpriority(os.PRIO_PROCESS, process.pid)
+                assert priority == os.getpriority(os.PRIO_PROCESS, 0)
+        assert all(keys.verify(message.raw, 0) for message in signed)
+    finally:
+        sign.close()
 
 
 def test_a_few_copies_are_signed_without_starting_a_process(

@@ -48,6 +48,7 @@ from dkim.canonicalization import (
     strip_trailing_whitespace,
 )
 
+from pipeline.cpus import others
 from pipeline.mail.keyprocess import Chunk, KeyProcess, PrivateKey, sign
 from pipeline.mail.template import Later, MessageTemplate, OutgoingMessage
 from pipeline.settings import ENV_PREFIX, Settings, SettingsProblem
@@ -143,7 +144,8 @@ class DkimSigner:
             return signed
         if not self._processes:
             keys = [key.private for key in self._keys]
-            self._processes = [KeyProcess(keys) for _ in range(KEY_PROCESSES)]
+            cpus = others()
+            self._processes = [KeyProcess(keys, cpus) for _ in range(KEY_PROCESSES)]
         for start in range(0, len(messages), CHUNK):  # a chunk goes as soon as it is hashed
             part = list(self._each_hashed(messages[start : start + CHUNK], signed.unsignable))
             process = self._processes[self._turn % len(self._processes)]

@@ -30,7 +30,7 @@ import subprocess
 import sys
 import threading
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from typing import BinaryIO
 
 from cryptography.hazmat.primitives import hashes, serialization
@@ -40,9 +40,10 @@ log = logging.getLogger(__name__)
 
 PrivateKey = rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
 DIGEST_BYTES = 32  # SHA-256, what both DKIM algorithms sign
-# The child yields to every other process: the sender, held by its GIL, sets the pace,
-# and stalls whenever a key process takes its core, while the child works a batch ahead
-# and only needs the time the sender and the relay leave idle.
+# Where the send keeps to a CPU of its own (`pipeline.cpus`), the children run on the
+# others. Elsewhere a child yields to every other process: the sender, held by its GIL,
+# sets the pace, and stalls whenever a key process takes its core, while the child works
+# a batch ahead and only needs the time the sender and the relay leave idle.
 NICENESS = 19
 _COUNT = struct.Struct(">I")
 _LENGTH = struct.Struct(">H")
@@ -80,7 +81,7 @@ class KeyProcess:
     """A child process that signs with `keys` (numbered in order), and the thread that
     reads its answers."""
 
-    def __init__(self, keys: Sequence[PrivateKey]) -> None:
+    def __init__(self, keys: Sequence[PrivateKey], cpus: Set[int] | None = None) -> None:
         self._owed: deque[Chunk] = deque()  # sent, not answered yet; oldest first
         self._lock = threading.Lock()  # for `_owed`
         self._sending = threading.Lock()  # chunks go out in the order they are owed
@@ -104,6 +105,11 @@ class KeyProcess:
             log.warning("DKIM key process could not start (%s): signing in the sender", exc)
             self._child, self._broken = None, True
             return
+        with contextlib.suppress(OSError):  # gone already: the reader settles what it owed
+            if cpus:
+                os.sched_setaffinity(self._child.pid, cpus)
+            else:
+                os.setpriority(os.PRIO_PROCESS, self._child.pid, NICENESS)
         self._write(_COUNT.pack(len(ders)) + b"".join(_COUNT.pack(len(der)) + der for der in ders))
         self._reader = threading.Thread(target=self._read, name="dkim-keys", daemon=True)
         self._reader.start()
@@ -197,7 +203,6 @@ def _serve(requests: BinaryIO, answers: BinaryIO) -> None:
     """The child: read the keys, then answer chunks until the parent closes the pipe
     (an interrupt from the terminal is the parent's to handle)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    os.nice(NICENESS)
     (count,) = _COUNT.unpack(requests.read(_COUNT.size))
     keys = []
     for _ in range(count):

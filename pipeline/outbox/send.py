@@ -31,6 +31,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pipeline.archive import archive_url, keep
+from pipeline.cpus import one_cpu
 from pipeline.delivery import Backend, Finished, SendResult, open_backend
 from pipeline.digest import digest_recipient, digest_template, render_digest
 from pipeline.editorial import Editorial, mail_parts
@@ -142,6 +143,7 @@ def send_run(
     report = SendReport(run_id)
     with (
         _older_objects_set_aside(),
+        one_cpu(settings.data_dir),
         senders.SenderLife(db, clock, settings.sender_timeout_seconds) as life,
     ):
         pipe = _Pipe(db, settings, backend, life.id, report, clock, retry_base, batch_size)
