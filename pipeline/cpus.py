@@ -7,6 +7,11 @@ CPU, a hand-over is a switch. On two CPUs, 20,000 copies (bench/send.py) took 4.
 instead of 6.4 s, with 30% less CPU; signed, 7.0 s instead of 8.4 s, the key processes
 signing on the other CPU, where the send's threads no longer interrupt them.
 
+Only a send whose connections each have a thread (SMTP's pool) keeps to one CPU: an email
+API's requests go from one thread, and such a send gains nothing and loses the other CPUs
+for its database writes (Postmark into a local stub: 10,200 a second kept to one CPU,
+10,600 not).
+
 The CPU is claimed by locking a file in DATA_DIR, a lock the system lets go when the
 process ends: two sends on one host (two processes, or two threads of `serve`) never keep
 to the same CPU. With one CPU, none left unclaimed, or no affinity calls (not Linux), a

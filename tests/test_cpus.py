@@ -7,11 +7,21 @@ import subprocess
 import sys
 import threading
 from contextlib import ExitStack
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from helpers import NOW, add_post, add_subscriber, received_by
+from pydantic import SecretStr
+from pytest_httpserver import HTTPServer
+from smtp_server import SMTPServer
+from test_delivery_api import accepted, serve
 
 from pipeline.cpus import CLAIMS, one_cpu, others
+from pipeline.digest.runs import start_run
+from pipeline.outbox import send_run
+from pipeline.settings import Settings
+from pipeline.storage import Database
 
 
 def two_cpus_or_skip() -> set[int]:
@@ -124,3 +134,50 @@ def test_a_send_inside_a_send_and_a_folder_that_cannot_hold_claims_change_nothin
     with one_cpu(not_a_folder) as cpu:
         assert cpu is None
         assert os.sched_getaffinity(0) == allowed
+
+
+def sent_with_affinity(db: Database, settings: Settings) -> tuple[list[set[int]], set[int]]:
+    """A run to two readers sent one message a batch: the sending thread's CPUs after
+    each batch, and after the send."""
+    add_post(db, "Post", NOW - timedelta(hours=3))
+    for number in range(2):
+        add_subscriber(db, f"reader{number}@example.org")
+    run = start_run(db, settings, "weekly", NOW).run
+    during: list[set[int]] = []
+    report = send_run(
+        db,
+        settings,
+        run.id,
+        clock=lambda: NOW,
+        batch_size=1,
+        progress=lambda _: during.append(os.sched_getaffinity(0)),
+    )
+    assert (report.status, report.sent) == ("done", 2)
+    return during, os.sched_getaffinity(0)
+
+
+def test_an_smtp_send_keeps_to_one_cpu_while_it_sends(
+    db: Database, smtp_settings: Settings, smtp_server: SMTPServer
+) -> None:
+    allowed = two_cpus_or_skip()
+    during, after = sent_with_affinity(db, smtp_settings)
+    assert len(during) == 2 and all(len(cpus) == 1 and cpus < allowed for cpus in during)
+    assert after == allowed
+    assert received_by(smtp_server) == {"reader0@example.org": 1, "reader1@example.org": 1}
+
+
+def test_an_email_api_send_runs_where_the_system_puts_it(
+    db: Database, settings: Settings, httpserver: HTTPServer
+) -> None:
+    allowed = two_cpus_or_skip()
+    seen = serve(httpserver, "postmark", accepted("postmark"))
+    api = settings.model_copy(
+        update={
+            "email_backend": "postmark",
+            "api_key": SecretStr("key"),
+            "api_base_url": httpserver.url_for("/"),
+        }
+    )
+    during, after = sent_with_affinity(db, api)
+    assert during == [allowed, allowed] and after == allowed
+    assert len(seen) == 2

@@ -143,7 +143,7 @@ def send_run(
     report = SendReport(run_id)
     with (
         _older_objects_set_aside(),
-        one_cpu(settings.data_dir),
+        one_cpu(settings.data_dir) if backend.sends_bytes else contextlib.nullcontext(),
         senders.SenderLife(db, clock, settings.sender_timeout_seconds) as life,
     ):
         pipe = _Pipe(db, settings, backend, life.id, report, clock, retry_base, batch_size)
