@@ -33,7 +33,7 @@ from pipeline.digest.select import plan, planned
 from pipeline.frequencies import period_of
 from pipeline.mail import OutgoingMessage
 from pipeline.mail import dkim as dkim_module
-from pipeline.mail.dkim import DkimSigner
+from pipeline.mail.dkim import DkimSigner, dkim_signer
 from pipeline.outbox import SendReport, cancel_run, counts, pause_run, resume_run, send_run
 from pipeline.settings import Settings, SettingsProblem
 from pipeline.storage import Database
@@ -391,6 +391,33 @@ def test_dkim_signing_goes_on_when_its_key_process_is_killed_mid_run(
     assert (report.sent, report.status, killed) == (300, "done", [100])
     assert len(started) == dkim_module.KEY_PROCESSES
     assert received_by(smtp_server) == {f"reader{number}@example.org": 1 for number in range(300)}
+    assert all(keys.verify(message.raw) for message in smtp_server.received)
+
+
+def test_a_signer_given_to_two_sends_serves_both_with_its_key_processes(
+    db: Database,
+    smtp_settings: Settings,
+    smtp_server: SMTPServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A worker's signer is given to each chunk's send: its key processes start once, are
+    still there after a send, and sign the next one too."""
+    keys, started = Keys(tmp_path), watch_key_processes(monkeypatch)
+    monkeypatch.setattr(dkim_module, "KEY_PROCESS_MIN", 1)
+    settings, run = signed_run(db, smtp_settings, keys, 6)
+    signer = dkim_signer(settings)
+    assert signer is not None
+    try:
+        first = send(db, settings, run.id, limit=3, batch_size=3, signer=signer)
+        assert (first.sent, first.stopped_at_limit) == (3, True)
+        assert len(started) == dkim_module.KEY_PROCESSES and not signer.degraded
+        second = send(db, settings, run.id, signer=signer)
+    finally:
+        signer.close()
+    assert (second.sent, second.status) == (3, "done")
+    assert len(started) == dkim_module.KEY_PROCESSES  # none started for the second send
+    assert received_by(smtp_server) == {f"reader{number}@example.org": 1 for number in range(6)}
     assert all(keys.verify(message.raw) for message in smtp_server.received)
 
 

@@ -21,25 +21,32 @@ import pytest
 import requests
 from cli_runner import NEWSLETTER, clean_environment, run, start_sending
 from helpers import (
+    DOMAIN,
     NOW,
     TOKEN,
+    Keys,
     add_post,
     add_subscriber,
     api_app,
     prepare_readers,
     received_by,
     running,
+    watch_key_processes,
 )
 from smtp_server import SMTPServer
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from pipeline.digest.runs import start_run
+from pipeline.mail import dkim as dkim_module
+from pipeline.mail.dkim import DkimSigner
+from pipeline.mail.template import Recipient, build_template
 from pipeline.outbox import OutboxStatus, get_run, idle_runs, rows, senders
 from pipeline.scheduling.jobs import drain, send_digest
-from pipeline.settings import Settings, load_settings
+from pipeline.settings import Settings, SettingsProblem, load_settings
 from pipeline.storage import Database, open_database
 from pipeline.storage.models import OutboxItem
+from pipeline.workers import tasks
 from pipeline.workers.celery_app import celery_app
 from subscribers.timestamps import utcnow
 
@@ -330,3 +337,51 @@ def test_the_api_and_the_scheduler_hand_runs_over_instead_of_sending(
     assert queued_tasks(handing) == 2
     assert not smtp_server.received  # no one sent in-process
     assert get_run(db, run.id).status == "queued"
+
+
+def test_a_worker_keeps_its_dkim_signer_from_chunk_to_chunk_until_something_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunk after chunk a worker process signs with the same signer, whose key processes
+    start once; a key process that stopped, or a key file changed, makes a new one, and a
+    key file gone stops the chunk with one line naming the setting."""
+    keys, started = Keys(tmp_path), watch_key_processes(monkeypatch)
+    monkeypatch.setattr(dkim_module, "KEY_PROCESS_MIN", 1)
+    monkeypatch.setattr(tasks, "_signer", None)
+    settings = keys.settings()
+    template = build_template(
+        sender=f"Blog <news@{DOMAIN}>", subject="Posts", text="Hi %%name%%\n", html_body="<p>Hi</p>"
+    )
+    copy = template.render(Recipient("1", "ada@example.org", "Ada"))
+    made: list[DkimSigner] = []
+    try:
+        made.append(kept(settings))
+        assert kept(settings) is made[0]
+        made[0].many([copy])
+        for process in started:
+            assert process.pid is not None
+            os.kill(process.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while not made[0].degraded and time.monotonic() < deadline:
+            time.sleep(0.01)
+        made.append(kept(settings))
+        assert made[1] is not made[0]
+        assert kept(settings) is made[1]
+        os.utime(keys.rsa_file, ns=(0, 0))  # the key file replaced
+        made.append(kept(settings))
+        assert made[2] is not made[1]
+        signed = made[2].many([copy]).messages
+        assert keys.verify(signed[0].raw)
+        keys.rsa_file.unlink()
+        with pytest.raises(SettingsProblem, match="NEWSLETTER_DKIM_KEY_FILE"):
+            tasks._dkim(settings)
+    finally:
+        for signer in made:
+            signer.close()
+    assert tasks._dkim(load_settings()) is None  # no DKIM set up
+
+
+def kept(settings: Settings) -> DkimSigner:
+    signer = tasks._dkim(settings)
+    assert signer is not None
+    return signer

@@ -122,6 +122,7 @@ class DkimSigner:
     def __init__(self, keys: Sequence[_Key], domain: bytes, clock: Callable[[], float]) -> None:
         self._keys, self._domain, self._clock = tuple(keys), domain, clock
         self._processes: list[KeyProcess] = []
+        self._cpus: frozenset[int] | None = None  # where they run (see `pipeline.cpus`)
         self._turn = 0
         self._at: tuple[bytes, tuple[_Layout, ...]] = (b"", ())  # t= and each key's layout
 
@@ -142,12 +143,18 @@ class DkimSigner:
                 for message, each in self._each_hashed(messages, signed.unsignable)
             )
             return signed
+        cpus = others()
         if not self._processes:
             keys = [key.private for key in self._keys]
-            cpus = others()
             self._processes = [KeyProcess(keys, cpus) for _ in range(KEY_PROCESSES)]
+        elif cpus != self._cpus:  # kept for another send, which keeps to another CPU
+            for process in self._processes:
+                process.place(cpus)
+        self._cpus = cpus
         for start in range(0, len(messages), CHUNK):  # a chunk goes as soon as it is hashed
             part = list(self._each_hashed(messages[start : start + CHUNK], signed.unsignable))
+            if not part:
+                continue
             process = self._processes[self._turn % len(self._processes)]
             self._turn += 1
             chunk = process.sign(
@@ -160,6 +167,11 @@ class DkimSigner:
                 )
                 first += len(each)
         return signed
+
+    @property
+    def degraded(self) -> bool:
+        """Whether a key process it started has stopped: it signs those copies itself."""
+        return any(process.broken for process in self._processes)
 
     def close(self) -> None:
         processes, self._processes = self._processes, []

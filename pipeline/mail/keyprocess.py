@@ -105,14 +105,31 @@ class KeyProcess:
             log.warning("DKIM key process could not start (%s): signing in the sender", exc)
             self._child, self._broken = None, True
             return
-        with contextlib.suppress(OSError):  # gone already: the reader settles what it owed
-            if cpus:
-                os.sched_setaffinity(self._child.pid, cpus)
-            else:
-                os.setpriority(os.PRIO_PROCESS, self._child.pid, NICENESS)
+        self.place(cpus)
         self._write(_COUNT.pack(len(ders)) + b"".join(_COUNT.pack(len(der)) + der for der in ders))
         self._reader = threading.Thread(target=self._read, name="dkim-keys", daemon=True)
         self._reader.start()
+
+    def place(self, cpus: Set[int] | None) -> None:
+        """Run on `cpus`, those a send kept to one CPU leaves it; with None, anywhere, at
+        the lowest priority (a child is never given a higher one back: that takes
+        privileges)."""
+        if self._child is None:
+            return
+        pid = self._child.pid
+        with contextlib.suppress(OSError):  # gone already: the reader settles what it owed
+            if cpus:
+                os.sched_setaffinity(pid, cpus)
+                return
+            if hasattr(os, "sched_setaffinity"):  # Linux
+                os.sched_setaffinity(pid, os.sched_getaffinity(0))
+            os.setpriority(os.PRIO_PROCESS, pid, NICENESS)
+
+    @property
+    def broken(self) -> bool:
+        """Whether the child could not start or has stopped (its copies are signed by the
+        caller)."""
+        return self._broken
 
     @property
     def pid(self) -> int | None:

@@ -39,7 +39,7 @@ from pipeline.editorial.broadcast import KIND as BROADCAST
 from pipeline.editorial.broadcast import render_broadcast, stored_broadcast
 from pipeline.keys import signing_keys
 from pipeline.mail import confirmation_message
-from pipeline.mail.dkim import dkim_signer
+from pipeline.mail.dkim import DkimSigner, dkim_signer
 from pipeline.mail.template import MessageTemplate, OutgoingMessage, Recipient
 from pipeline.outbox import rows, senders
 from pipeline.outbox.invitations import INVITATION
@@ -120,11 +120,13 @@ def send_run(
     batch_size: int = BATCH_SIZE,
     retry_base: float = RETRY_BASE_SECONDS,
     limit: int | None = None,
+    signer: DkimSigner | None = None,
 ) -> SendReport:
     """Send `run_id` until it is done, paused, expired, or only has retries due later than
     `wait` seconds from now; with a `limit`, also once this pass has claimed that many rows
     while others are left (`stopped_at_limit`: a worker's chunk). Opens EMAIL_BACKEND
-    unless given a `backend`."""
+    unless given a `backend`, and makes a DKIM signer from the DKIM_* settings unless
+    given one to use and keep (a worker's, whose key processes serve chunk after chunk)."""
     if backend is None:
         with open_backend(settings) as opened:
             return send_run(
@@ -139,6 +141,7 @@ def send_run(
                 batch_size=batch_size,
                 retry_base=retry_base,
                 limit=limit,
+                signer=signer,
             )
     report = SendReport(run_id)
     with (
@@ -146,7 +149,8 @@ def send_run(
         one_cpu(settings.data_dir) if backend.sends_bytes else contextlib.nullcontext(),
         senders.SenderLife(db, clock, settings.sender_timeout_seconds) as life,
     ):
-        pipe = _Pipe(db, settings, backend, life.id, report, clock, retry_base, batch_size)
+        sign = signer or dkim_signer(settings)
+        pipe = _Pipe(db, settings, backend, life.id, report, clock, retry_base, batch_size, sign)
         pipe.left = limit
         try:
             with Recorder(db, life.id, pipe.written) as recorder:
@@ -154,8 +158,8 @@ def send_run(
                 pipe.run(wait, progress, sleep)
             pipe.keep_archive()
         finally:
-            if pipe.sign is not None:
-                pipe.sign.close()
+            if sign is not None and sign is not signer:
+                sign.close()
             db.patiently(lambda session: rows.release(session, life.id))
     return report
 
@@ -189,6 +193,7 @@ class _Pipe:
         clock: Clock,
         retry_base: float,
         batch_size: int,
+        sign: DkimSigner | None,
     ) -> None:
         self.db, self.settings, self.backend, self.sender = db, settings, backend, sender
         self.report, self.clock = report, clock
@@ -197,7 +202,7 @@ class _Pipe:
         keys = signing_keys(settings)
         self.signer, self.signer_key = TokenSigner(keys), keys[0]
         self.store = SubscriberStore(db.sessions, default_timezone=settings.timezone)
-        self.sign = dkim_signer(settings)
+        self.sign = sign
         self.templates: dict[int, MessageTemplate | str] = {}
         self.attempts: dict[int, int] = {}
         self.addresses: dict[int, str] = {}

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 
 from celery import Celery, Task
 from sqlalchemy.exc import SQLAlchemyError
 
+from pipeline.mail.dkim import DkimSigner, dkim_signer
 from pipeline.outbox import send_run
 from pipeline.settings import Settings
 from pipeline.storage import Database, open_database
@@ -24,6 +26,7 @@ RETRY_SECONDS = 30.0  # a database that is away: try the chunk again this much l
 
 _settings: Settings | None = None
 _db: tuple[int, Database] | None = None
+_signer: tuple[tuple[object, ...], DkimSigner | None] | None = None  # and what it was made of
 
 
 def register(app: Celery, settings: Settings) -> None:
@@ -39,7 +42,9 @@ def send_chunk(task: Task, run_id: int, size: int) -> None:
     with it)."""
     settings = _worker_settings()
     try:
-        report = send_run(_database(settings), settings, run_id, wait=0, limit=size)
+        report = send_run(
+            _database(settings), settings, run_id, wait=0, limit=size, signer=_dkim(settings)
+        )
     except LookupError:
         log.warning("digest run %s is gone: nothing to send", run_id)
         return
@@ -66,3 +71,29 @@ def _database(settings: Settings) -> Database:
     if _db is None or _db[0] != os.getpid():
         _db = (os.getpid(), open_database(settings.effective_database_url))
     return _db[1]
+
+
+def _dkim(settings: Settings) -> DkimSigner | None:
+    """This process's DKIM signer, kept from chunk to chunk: its key processes start once
+    (each takes as long to start as a few hundred signatures), not per chunk. A key file
+    changed or gone since, or a key process that stopped, makes a new one (which raises
+    SettingsProblem for a key that cannot be used, as a sender's own would)."""
+    global _signer
+    made = (os.getpid(), *map(_stamp, (settings.dkim_key_file, settings.dkim_ed25519_key_file)))
+    if _signer is not None and _signer[0] == made and not (_signer[1] and _signer[1].degraded):
+        return _signer[1]
+    if _signer is not None and _signer[1] is not None and _signer[0][0] == os.getpid():
+        _signer[1].close()
+    _signer = None
+    signer = dkim_signer(settings)
+    _signer = (made, signer)
+    return signer
+
+
+def _stamp(path: Path | None) -> tuple[int, int, int] | None:
+    """What tells a file changed: its inode, size and time of change (None if absent)."""
+    try:
+        found = path.stat() if path is not None else None
+    except OSError:
+        return None
+    return None if found is None else (found.st_ino, found.st_size, found.st_mtime_ns)
