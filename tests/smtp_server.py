@@ -49,7 +49,9 @@ class SMTPServer:
     """The server and its script. Set `rcpt_replies[address] = "550 5.1.1 No such user"`
     to refuse a recipient, append to `mail_replies` or `data_replies` (a reply such as
     "451 4.3.0 Try later", or DROP for DATA) to script the next MAIL FROM or end of DATA;
-    anything unscripted is accepted. With `data_delay` seconds each DATA answer waits, so
+    anything unscripted is accepted. With `forgets_after_end` it offers PIPELINING as
+    told but loses whatever came in the same read after a message's end, as some broken
+    servers do. With `data_delay` seconds each DATA answer waits, so
     that concurrent clients overlap; `peak_data` is the most DATA commands that were in
     progress at once. `segments` holds the bytes each read from a client brought, in
     order (the client's bytes as they arrived; message bodies included)."""
@@ -57,10 +59,15 @@ class SMTPServer:
     host = "127.0.0.1"
 
     def __init__(
-        self, *, credentials: tuple[str, str] | None = None, pipelining: bool = False
+        self,
+        *,
+        credentials: tuple[str, str] | None = None,
+        pipelining: bool = False,
+        forgets_after_end: bool = False,
     ) -> None:
         self.credentials = credentials
         self.pipelining = pipelining
+        self.forgets_after_end = forgets_after_end
         self.received: list[Received] = []
         self.segments: list[bytes] = []
         self.rcpt_replies: dict[str, str] = {}
@@ -175,10 +182,13 @@ class _Recording(SMTP):
 
     def __init__(self, server: SMTPServer, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._segments = server.segments
+        self._server = server
 
     def data_received(self, data: bytes) -> None:
-        self._segments.append(data)
+        self._server.segments.append(data)
+        end = data.find(b"\r\n.\r\n")
+        if self._server.forgets_after_end and end >= 0:  # as a broken server: what follows is lost
+            data = data[: end + 5]
         super().data_received(data)
 
 

@@ -373,3 +373,26 @@ def test_a_reply_with_control_characters_gives_a_plain_error_line(server: SMTPSe
     [result] = backend(server).send([message()])
     assert (result.ok, result.permanent) == (False, True)
     assert result.error == "550 5.1.1 gone[2Jfor good"  # as `clean_text` leaves titles
+
+
+def test_a_server_that_loses_what_follows_a_message_end_gets_each_envelope_alone(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A server that offers PIPELINING but loses the envelope sent with a message's end
+    never answers it: after one wait for it times out, that message goes again on a fresh
+    connection, the connection sends each envelope on its own, and each message arrives
+    once."""
+    with SMTPServer(pipelining=True, forgets_after_end=True) as broken:
+        connection = SMTPBackend(host=broken.host, port=broken.port, security="none", timeout=0.5)
+        readers = [f"reader{number}@example.org" for number in range(4)]
+        try:
+            results = connection.send([message(reader) for reader in readers])
+        finally:
+            connection.close()
+    assert [(result.recipient, result.ok) for result in results] == [
+        (reader, True) for reader in readers
+    ]
+    assert [received.rcpt_tos for received in broken.received] == [(reader,) for reader in readers]
+    announced = [segment for segment in broken.segments if b"\r\n.\r\nMAIL FROM:" in segment]
+    assert len(announced) == 1
+    assert "unanswered" in caplog.text

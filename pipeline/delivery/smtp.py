@@ -11,11 +11,15 @@ pipelined where the server offers it, and then told the message that comes next 
 connection, so that its envelope goes with this one's end. A connection whose server waits
 for the content of a message announced that way is never used for anything else: it is
 closed without QUIT (which would be read as content), and the server drops the message.
+A server that offers PIPELINING but throws away what came after a message's end never
+answers such an envelope: once a wait for those answers times out, the connection
+announces nothing more, and that message goes again on a fresh connection.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import smtplib
 import ssl
 from collections.abc import Sequence
@@ -43,6 +47,8 @@ from pipeline.delivery.transaction import (
 )
 from pipeline.mail.compose import OutgoingMessage
 from pipeline.settings import ENV_PREFIX, Settings
+
+log = logging.getLogger(__name__)
 
 Security = Literal["starttls", "ssl", "none"]
 MESSAGES_PER_CONNECTION = 500
@@ -94,6 +100,7 @@ class SMTPBackend(Closing):
         # The message whose envelope went with the last one's end, and its bytes: the
         # server now waits for its content.
         self._ahead: tuple[OutgoingMessage, bytes] | None = None
+        self._announcing = True  # until the server once left such an envelope unanswered
 
     def send(
         self, messages: Sequence[OutgoingMessage], done: Done | None = None
@@ -176,6 +183,14 @@ class SMTPBackend(Closing):
             )
         except ConnectionLost as exc:
             self.close()
+            if sent and self._announcing and _timed_out(exc):
+                self._announcing = False
+                log.warning(
+                    "SMTP %s:%s left an envelope sent after a message's end unanswered:"
+                    " this connection sends each envelope on its own from now on",
+                    self.host,
+                    self.port,
+                )
             return f"connection to {self.host}:{self.port} lost: {exc}"
         except BaseException:  # e.g. the recorder stopped: mid-transaction, never reused
             self._drop()
@@ -188,7 +203,7 @@ class SMTPBackend(Closing):
         """What goes with a message's end: `upcoming`'s envelope, unless there is none to
         send on this connection (it closes after this message), or it cannot be made (its
         bytes, or an address no command can carry: its own `deliver` meets that again)."""
-        if upcoming is None or self._used >= self.max_messages:
+        if upcoming is None or self._used >= self.max_messages or not self._announcing:
             return nothing
 
         def then() -> bytes:
@@ -235,6 +250,18 @@ class SMTPBackend(Closing):
             connection.close()
             raise
         return connection
+
+
+def _timed_out(error: BaseException) -> bool:
+    """Whether a wait for the server timed out somewhere below `error`."""
+    below: BaseException | None = error
+    seen: set[int] = set()
+    while below is not None and id(below) not in seen:
+        if isinstance(below, TimeoutError):
+            return True
+        seen.add(id(below))
+        below = below.__cause__ or below.__context__
+    return False
 
 
 def _unsendable(message: OutgoingMessage) -> str | None:
