@@ -302,12 +302,57 @@ def record(held: HeldConnection, sender: str, marks: Sequence[Mark]) -> list[int
     """Record `marks` for the rows `sender` still holds (see `mark`); the ids of those
     refused. Where the marks are one statement, it runs on the driver's connection alone:
     the writer's transaction and execution bookkeeping cost more CPU than the statement,
-    and that CPU is spent under the GIL the connections sending mail need."""
+    and that CPU is spent under the GIL the connections sending mail need.
+
+    A row that already holds exactly its mark is not refused: when the answer to a
+    statement that committed is lost with the connection, the statement runs again and
+    finds its own marks written."""
     dialect = held.engine.dialect
-    if not at_once(dialect):
-        return held.transact(lambda connection: mark(connection, sender, marks))
-    statement, values = marks_at_once(dialect, sender, marks)
-    return _refused(marks, held.alone(lambda driver: statement.scalars_alone(driver, values)))
+    if at_once(dialect):
+        statement, values = marks_at_once(dialect, sender, marks)
+        kept = held.alone(lambda driver: statement.scalars_alone(driver, values))
+        refused = _refused(marks, kept)
+    else:
+        refused = held.transact(lambda connection: mark(connection, sender, marks))
+    if not refused:
+        return refused
+    shown = [item for item in marks if item.id in set(refused)]  # rare: taken back, or lost
+    return held.transact(lambda connection: _not_holding(connection, shown))
+
+
+def _not_holding(connection: Connection, marks: Sequence[Mark]) -> list[int]:
+    """The ids of `marks` whose rows do not hold what the mark says."""
+    rows = connection.execute(
+        select(_ROWS.c.id, *_MARKED).where(_ROWS.c.id.in_([item.id for item in marks]))
+    )
+    stored = {row[0]: tuple(row[1:]) for row in rows}
+    return [item.id for item in marks if stored.get(item.id) != _as_stored(item)]
+
+
+_MARKED = (  # what a mark writes
+    _ROWS.c.status,
+    _ROWS.c.claim,
+    _ROWS.c.attempts,
+    _ROWS.c.last_error,
+    _ROWS.c.sent_at,
+    _ROWS.c.next_attempt_at,
+    _ROWS.c.message_id,
+    _ROWS.c.provider_id,
+)
+
+
+def _as_stored(item: Mark) -> tuple[object, ...]:
+    """A row's `_MARKED` values once `item` is written."""
+    return (
+        str(item.status),
+        None,
+        item.attempts,
+        item.last_error,
+        item.sent_at,
+        item.next_attempt_at,
+        item.message_id,
+        item.provider_id,
+    )
 
 
 def mark(connection: Connection, sender: str, marks: Sequence[Mark]) -> list[int]:
