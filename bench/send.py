@@ -1,7 +1,10 @@
 """Digest send benchmark: `start_run` + `send_run` to 20,000 subscribers through the
 smtp backend into Postfix's smtp-sink and through the postmark and sendgrid backends into
 a local HTTP server, beside a raw baseline: one prebuilt message's bytes pushed with
-smtplib over the same number of connections into the same kind of sink (bench/baseline.py).
+smtplib over the same number of connections into the same kind of sink (bench/baseline.py),
+once as it comes and once with its threads kept to one CPU, as an SMTP send keeps ours
+(pipeline.cpus): on several CPUs that alone makes threads taking turns under the GIL much
+faster, so the second ratio compares the rest.
 
 Sinks and phases each run in their own process; every phase gets a fresh copy of a
 database prepared beforehand (5 posts, N confirmed weekly subscribers): a copied SQLite
@@ -215,10 +218,16 @@ def sample_message(url: str, folder: Path) -> tuple[str, bytes]:
     return message.sender, message.raw
 
 
-def raw_phase(url: str, folder: Path, messages: int, connections: int, port: int) -> dict[str, Any]:
-    """`messages` copies of one prebuilt digest pushed with smtplib over `connections`."""
+def raw_phase(
+    url: str, folder: Path, messages: int, connections: int, port: int, one: bool = False
+) -> dict[str, Any]:
+    """`messages` copies of one prebuilt digest pushed with smtplib over `connections`;
+    with `one`, its threads kept to one CPU as ours are (pipeline.cpus)."""
+    from pipeline.cpus import one_cpu
+
     sender, raw = sample_message(url, folder)
-    figures = push_raw(port, sender, raw, messages, connections)
+    with one_cpu(folder) if one else contextlib.nullcontext():
+        figures = push_raw(port, sender, raw, messages, connections)
     figures |= {"total_seconds": figures["seconds"], "peak_mib": peak_mib(), "send_peak_mib": None}
     return figures
 
@@ -272,8 +281,8 @@ def phase(kind: str, url: str, messages: int, connections: int, port: int) -> No
     if kind == "prepare":
         prepare(url, messages)
         figures: dict[str, Any] = {}
-    elif kind == "raw":
-        figures = raw_phase(url, folder, messages, connections, port)
+    elif kind in ("raw", "raw1"):
+        figures = raw_phase(url, folder, messages, connections, port, one=kind == "raw1")
     else:
         figures = ours_phase(url, folder, kind, port, connections)
     print(json.dumps(figures))
@@ -523,18 +532,32 @@ def main() -> None:
                 print(f"profiled, so slower than unprofiled:\n{HEADER}\n{listed}")
                 return
             results: list[tuple[str, dict[str, Any]]] = []
-            ratios: dict[str, list[float]] = {"send": [], "end to end": [], "signed": []}
+            ratios: dict[str, list[float]] = {
+                "send": [],
+                "end to end": [],
+                "send, raw kept to one CPU": [],
+                "end to end, raw kept to one CPU": [],
+                "signed": [],
+            }
             ceilings, signatures = [], []
             if args.api_only:
                 api_rounds(databases, count, connections, max(1, args.rounds))
                 return
             for number in range(1, args.rounds + 1):
                 raw = measured("raw", databases, count, connections, args.sink)
+                raw1 = measured("raw1", databases, count, connections, args.sink)
                 ours = measured("smtp", databases, count, connections, args.sink)
-                results += [(f"raw smtplib #{number}", raw), (f"ours smtp #{number}", ours)]
-                rate = raw["messages"] / raw["seconds"]
-                ratios["send"].append(ours["messages"] / ours["seconds"] / rate)
-                ratios["end to end"].append(ours["messages"] / ours["total_seconds"] / rate)
+                results += [
+                    (f"raw smtplib #{number}", raw),
+                    (f"raw, one CPU #{number}", raw1),
+                    (f"ours smtp #{number}", ours),
+                ]
+                for baseline, label in ((raw, ""), (raw1, ", raw kept to one CPU")):
+                    rate = baseline["messages"] / baseline["seconds"]
+                    ratios["send" + label].append(ours["messages"] / ours["seconds"] / rate)
+                    ratios["end to end" + label].append(
+                        ours["messages"] / ours["total_seconds"] / rate
+                    )
                 if signed:
                     dkim = measured(signed, databases, count, connections, args.sink)
                     results.append((f"ours {signed} #{number}", dkim))
