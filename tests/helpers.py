@@ -385,8 +385,10 @@ class _Watched(KeyProcess):
 
     started: ClassVar[list[KeyProcess]] = []
 
-    def __init__(self, keys: Sequence[PrivateKey], cpus: Set[int] | None = None) -> None:
-        super().__init__(keys, cpus)
+    def __init__(
+        self, keys: Sequence[PrivateKey], cpus: Set[int] | None = None, lowest: bool = False
+    ) -> None:
+        super().__init__(keys, cpus, lowest)
         _Watched.started.append(self)
 
 

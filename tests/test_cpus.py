@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import sys
 import threading
+from collections.abc import Iterable
 from contextlib import ExitStack
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -17,7 +19,8 @@ from pytest_httpserver import HTTPServer
 from smtp_server import SMTPServer
 from test_delivery_api import accepted, serve
 
-from pipeline.cpus import CLAIMS, one_cpu, others
+from pipeline.cpus import CLAIMS, Elsewhere, one_cpu, others
+from pipeline.delivery import Backend, open_backend
 from pipeline.digest.runs import start_run
 from pipeline.outbox import send_run
 from pipeline.settings import Settings
@@ -43,21 +46,20 @@ def test_a_send_keeps_to_one_cpu_with_the_threads_it_starts_until_it_ends(
         started_inside.set()
         go.wait()
 
-    with one_cpu(tmp_path) as cpu:
-        assert cpu in allowed
-        assert os.sched_getaffinity(0) == {cpu}
-        thread = threading.Thread(target=helper)
-        thread.start()
-        started_inside.wait()
-        assert seen["helper"] == {cpu}
-        assert others() == allowed - {cpu}
+    thread = threading.Thread(target=helper, daemon=True)
     try:
+        with one_cpu(tmp_path) as cpu:
+            assert cpu in allowed
+            assert os.sched_getaffinity(0) == {cpu}
+            thread.start()
+            started_inside.wait()
+            assert seen["helper"] == {cpu}
+            assert others() == Elsewhere(frozenset(allowed - {cpu}), lowest=False)
         assert os.sched_getaffinity(0) == allowed
         assert os.sched_getaffinity(thread.native_id or 0) == allowed  # still running, let go
         assert others() is None
     finally:
         go.set()
-        thread.join()
 
 
 def test_two_sends_never_keep_to_the_same_cpu_and_one_finding_none_free_runs_anywhere(
@@ -75,7 +77,7 @@ def test_two_sends_never_keep_to_the_same_cpu_and_one_finding_none_free_runs_any
             holding.release()
             done.wait()
 
-    threads = [threading.Thread(target=send) for _ in range(len(allowed) + 1)]
+    threads = [threading.Thread(target=send, daemon=True) for _ in range(len(allowed) + 1)]
     try:
         for thread in threads:
             thread.start()
@@ -120,6 +122,55 @@ def test_a_cpu_another_process_claimed_is_left_to_it(tmp_path: Path) -> None:
         assert cpu is not None
 
 
+def test_helpers_run_on_the_cpus_no_send_holds_or_else_at_the_lowest_priority(
+    tmp_path: Path,
+) -> None:
+    allowed = two_cpus_or_skip()
+    holding, done = threading.Event(), threading.Event()
+    theirs: list[int | None] = []
+
+    def another_send() -> None:
+        with one_cpu(tmp_path) as cpu:
+            theirs.append(cpu)
+            holding.set()
+            done.wait()
+
+    with one_cpu(tmp_path) as mine:
+        assert mine is not None
+        assert others() == Elsewhere(frozenset(allowed - {mine}), lowest=False)
+        other = threading.Thread(target=another_send, daemon=True)
+        other.start()
+        try:
+            holding.wait()
+            rest = frozenset(allowed - {mine})
+            free = rest - set(theirs)
+            expected = Elsewhere(free, lowest=False) if free else Elsewhere(rest, lowest=True)
+            assert others() == expected
+        finally:
+            done.set()
+            other.join()
+        assert others() == Elsewhere(frozenset(allowed - {mine}), lowest=False)
+
+
+def test_a_cpu_that_cannot_be_kept_to_leaves_the_send_where_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the system refuses (a sandbox, or the CPU was taken away meanwhile), the
+    send runs where it was, and its claim ends."""
+    allowed = two_cpus_or_skip()
+
+    def refused(pid: int, cpus: Iterable[int]) -> None:
+        raise PermissionError("not allowed")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(os, "sched_setaffinity", refused)
+        with one_cpu(tmp_path) as cpu:
+            assert cpu is None and os.sched_getaffinity(0) == allowed
+    for lock in (tmp_path / CLAIMS).iterdir():  # nothing left held
+        with lock.open("ab") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
 def test_a_send_inside_a_send_and_a_folder_that_cannot_hold_claims_change_nothing(
     tmp_path: Path,
 ) -> None:
@@ -136,21 +187,25 @@ def test_a_send_inside_a_send_and_a_folder_that_cannot_hold_claims_change_nothin
         assert os.sched_getaffinity(0) == allowed
 
 
-def sent_with_affinity(db: Database, settings: Settings) -> tuple[list[set[int]], set[int]]:
-    """A run to two readers sent one message a batch: the sending thread's CPUs after
-    each batch, and after the send."""
-    add_post(db, "Post", NOW - timedelta(hours=3))
+def sent_with_affinity(
+    db: Database, settings: Settings, backend: Backend | None = None, when: datetime = NOW
+) -> tuple[list[set[int]], set[int]]:
+    """A run to two readers sent one message a batch: after each batch the CPUs of the
+    sending thread and of the SMTP pool's threads; and the sending thread's after."""
+    add_post(db, f"Post of {when:%F}", when - timedelta(hours=3))
     for number in range(2):
         add_subscriber(db, f"reader{number}@example.org")
-    run = start_run(db, settings, "weekly", NOW).run
+    run = start_run(db, settings, "weekly", when).run
     during: list[set[int]] = []
+
+    def seen(_: object) -> None:
+        during.append(os.sched_getaffinity(0))
+        for thread in threading.enumerate():
+            if thread.name.startswith("smtp-") and thread.native_id is not None:
+                during.append(os.sched_getaffinity(thread.native_id))
+
     report = send_run(
-        db,
-        settings,
-        run.id,
-        clock=lambda: NOW,
-        batch_size=1,
-        progress=lambda _: during.append(os.sched_getaffinity(0)),
+        db, settings, run.id, backend=backend, clock=lambda: when, batch_size=1, progress=seen
     )
     assert (report.status, report.sent) == ("done", 2)
     return during, os.sched_getaffinity(0)
@@ -161,9 +216,25 @@ def test_an_smtp_send_keeps_to_one_cpu_while_it_sends(
 ) -> None:
     allowed = two_cpus_or_skip()
     during, after = sent_with_affinity(db, smtp_settings)
-    assert len(during) == 2 and all(len(cpus) == 1 and cpus < allowed for cpus in during)
+    assert len(during) >= 3 and all(len(cpus) == 1 and cpus < allowed for cpus in during)
     assert after == allowed
     assert received_by(smtp_server) == {"reader0@example.org": 1, "reader1@example.org": 1}
+
+
+def test_a_pool_kept_from_send_to_send_works_on_the_cpu_of_each(
+    db: Database, smtp_settings: Settings, smtp_server: SMTPServer
+) -> None:
+    """The scheduler keeps one SMTP pool for its sends: threads the first send started
+    keep to the CPU of the next one, not to none or to the first one's."""
+    allowed = two_cpus_or_skip()
+    with open_backend(smtp_settings) as pool:
+        first, _ = sent_with_affinity(db, smtp_settings, pool)
+        later, after = sent_with_affinity(db, smtp_settings, pool, NOW + timedelta(days=7))
+    for during in (first, later):
+        assert len(during) >= 3 and len({frozenset(cpus) for cpus in during}) == 1
+        assert len(during[0]) == 1
+    assert after == allowed
+    assert len(smtp_server.received) == 4
 
 
 def test_an_email_api_send_runs_where_the_system_puts_it(

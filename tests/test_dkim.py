@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -298,6 +299,36 @@ def test_the_key_processes_of_a_send_kept_to_one_cpu_sign_on_the_others(
                 assert priority == os.getpriority(os.PRIO_PROCESS, 0)
         assert all(keys.verify(message.raw, 0) for message in signed)
     finally:
+        sign.close()
+
+
+def test_key_processes_on_cpus_another_send_holds_run_at_the_lowest_priority(
+    keys: Keys, watched: list[KeyProcess], tmp_path: Path
+) -> None:
+    allowed = os.sched_getaffinity(0)
+    if len(allowed) != 2:
+        pytest.skip("needs exactly two CPUs: one for each send")
+    holding, done = threading.Event(), threading.Event()
+
+    def another_send() -> None:
+        with one_cpu(tmp_path):
+            holding.set()
+            done.wait()
+
+    other = threading.Thread(target=another_send, daemon=True)
+    other.start()
+    sign = keys.signer()
+    try:
+        holding.wait()
+        with one_cpu(tmp_path) as cpu:
+            assert cpu is not None
+            sign.many(copies(KEY_PROCESS_MIN))
+            for process in watched:
+                assert process.pid is not None
+                assert os.sched_getaffinity(process.pid) == allowed - {cpu}
+                assert os.getpriority(os.PRIO_PROCESS, process.pid) == NICENESS
+    finally:
+        done.set()
         sign.close()
 
 

@@ -21,6 +21,7 @@ import threading
 from collections import deque
 from collections.abc import Sequence
 
+from pipeline.cpus import follow, where
 from pipeline.delivery.base import Closing, Done, Pipeline, SendResult, failed
 from pipeline.delivery.ratelimit import TokenBucket
 from pipeline.delivery.smtp import SMTPBackend, Unreachable
@@ -90,6 +91,7 @@ class SMTPPool(Closing):
 
     def _serve(self, connection: SMTPBackend, inbox: queue.SimpleQueue[_Batch | None]) -> None:
         while (batch := inbox.get()) is not None:
+            follow(batch.cpus)  # a send kept to one CPU keeps its connections there too
             try:
                 self._work(connection, batch)
             except BaseException as exc:  # surfaces in `send`, not as a missing result
@@ -130,6 +132,7 @@ class _Batch:
 
     def __init__(self, messages: Sequence[OutgoingMessage], workers: int, done: Done | None):
         self.messages, self.done = messages, done
+        self.cpus = where()  # those of the send handing it over
         self.results: list[list[SendResult] | None] = [None] * len(messages)
         self._pending = deque(range(len(messages)))
         self._present = workers

@@ -48,7 +48,7 @@ from dkim.canonicalization import (
     strip_trailing_whitespace,
 )
 
-from pipeline.cpus import others
+from pipeline.cpus import Elsewhere, others
 from pipeline.mail.keyprocess import Chunk, KeyProcess, PrivateKey, sign
 from pipeline.mail.template import Later, MessageTemplate, OutgoingMessage
 from pipeline.settings import ENV_PREFIX, Settings, SettingsProblem
@@ -122,7 +122,7 @@ class DkimSigner:
     def __init__(self, keys: Sequence[_Key], domain: bytes, clock: Callable[[], float]) -> None:
         self._keys, self._domain, self._clock = tuple(keys), domain, clock
         self._processes: list[KeyProcess] = []
-        self._cpus: frozenset[int] | None = None  # where they run (see `pipeline.cpus`)
+        self._where: Elsewhere | None = None  # where they run (see `pipeline.cpus`)
         self._turn = 0
         self._at: tuple[bytes, tuple[_Layout, ...]] = (b"", ())  # t= and each key's layout
 
@@ -143,14 +143,15 @@ class DkimSigner:
                 for message, each in self._each_hashed(messages, signed.unsignable)
             )
             return signed
-        cpus = others()
+        where = others()
+        cpus, lowest = (None, True) if where is None else where
         if not self._processes:
             keys = [key.private for key in self._keys]
-            self._processes = [KeyProcess(keys, cpus) for _ in range(KEY_PROCESSES)]
-        elif cpus != self._cpus:  # kept for another send, which keeps to another CPU
+            self._processes = [KeyProcess(keys, cpus, lowest) for _ in range(KEY_PROCESSES)]
+        elif where != self._where:  # another send keeps to the CPUs, or this is another send
             for process in self._processes:
-                process.place(cpus)
-        self._cpus = cpus
+                process.place(cpus, lowest)
+        self._where = where
         for start in range(0, len(messages), CHUNK):  # a chunk goes as soon as it is hashed
             part = list(self._each_hashed(messages[start : start + CHUNK], signed.unsignable))
             if not part:

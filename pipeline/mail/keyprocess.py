@@ -81,7 +81,9 @@ class KeyProcess:
     """A child process that signs with `keys` (numbered in order), and the thread that
     reads its answers."""
 
-    def __init__(self, keys: Sequence[PrivateKey], cpus: Set[int] | None = None) -> None:
+    def __init__(
+        self, keys: Sequence[PrivateKey], cpus: Set[int] | None = None, lowest: bool = False
+    ) -> None:
         self._owed: deque[Chunk] = deque()  # sent, not answered yet; oldest first
         self._lock = threading.Lock()  # for `_owed`
         self._sending = threading.Lock()  # chunks go out in the order they are owed
@@ -105,25 +107,26 @@ class KeyProcess:
             log.warning("DKIM key process could not start (%s): signing in the sender", exc)
             self._child, self._broken = None, True
             return
-        self.place(cpus)
+        self.place(cpus, lowest)
         self._write(_COUNT.pack(len(ders)) + b"".join(_COUNT.pack(len(der)) + der for der in ders))
         self._reader = threading.Thread(target=self._read, name="dkim-keys", daemon=True)
         self._reader.start()
 
-    def place(self, cpus: Set[int] | None) -> None:
-        """Run on `cpus`, those a send kept to one CPU leaves it; with None, anywhere, at
-        the lowest priority (a child is never given a higher one back: that takes
-        privileges)."""
-        if self._child is None:
+    def place(self, cpus: Set[int] | None, lowest: bool = False) -> None:
+        """Run on `cpus`, those a send kept to one CPU leaves it (`pipeline.cpus`), at the
+        lowest priority if `lowest`; with None, on the CPUs the caller may use, at the
+        lowest priority. (A child is never given a higher priority back: that takes
+        privileges.)"""
+        if self._child is None or self._broken:  # its process id may be another's by now
             return
         pid = self._child.pid
         with contextlib.suppress(OSError):  # gone already: the reader settles what it owed
-            if cpus:
-                os.sched_setaffinity(pid, cpus)
-                return
-            if hasattr(os, "sched_setaffinity"):  # Linux
+            if cpus is None and hasattr(os, "sched_setaffinity"):  # Linux
                 os.sched_setaffinity(pid, os.sched_getaffinity(0))
-            os.setpriority(os.PRIO_PROCESS, pid, NICENESS)
+            elif cpus is not None:
+                os.sched_setaffinity(pid, cpus)
+            if cpus is None or lowest:
+                os.setpriority(os.PRIO_PROCESS, pid, NICENESS)
 
     @property
     def broken(self) -> bool:

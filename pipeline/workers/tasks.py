@@ -90,10 +90,13 @@ def _dkim(settings: Settings) -> DkimSigner | None:
     return signer
 
 
-def _stamp(path: Path | None) -> tuple[int, int, int] | None:
-    """What tells a file changed: its inode, size and time of change (None if absent)."""
+def _stamp(path: Path | None) -> tuple[int, int, int, int] | None:
+    """What tells a file changed: its inode, size, and times of change of its content and
+    of its entry (a copy that keeps the times changes the latter); None if absent."""
     try:
         found = path.stat() if path is not None else None
     except OSError:
         return None
-    return None if found is None else (found.st_ino, found.st_size, found.st_mtime_ns)
+    if found is None:
+        return None
+    return found.st_ino, found.st_size, found.st_mtime_ns, found.st_ctime_ns
