@@ -316,43 +316,37 @@ def record(held: HeldConnection, sender: str, marks: Sequence[Mark]) -> list[int
         refused = held.transact(lambda connection: mark(connection, sender, marks))
     if not refused:
         return refused
-    shown = [item for item in marks if item.id in set(refused)]  # rare: taken back, or lost
+    doubtful = set(refused)  # rare: taken back, or the answer was lost
+    shown = [item for item in marks if item.id in doubtful]
     return held.transact(lambda connection: _not_holding(connection, shown))
 
 
-def _not_holding(connection: Connection, marks: Sequence[Mark]) -> list[int]:
-    """The ids of `marks` whose rows do not hold what the mark says."""
-    rows = connection.execute(
-        select(_ROWS.c.id, *_MARKED).where(_ROWS.c.id.in_([item.id for item in marks]))
-    )
-    stored = {row[0]: tuple(row[1:]) for row in rows}
-    return [item.id for item in marks if stored.get(item.id) != _as_stored(item)]
-
-
-_MARKED = (  # what a mark writes
-    _ROWS.c.status,
-    _ROWS.c.claim,
-    _ROWS.c.attempts,
-    _ROWS.c.last_error,
-    _ROWS.c.sent_at,
-    _ROWS.c.next_attempt_at,
-    _ROWS.c.message_id,
-    _ROWS.c.provider_id,
+# What a mark writes besides giving up the claim: Mark's fields and the columns alike.
+_WRITTEN = (
+    "status",
+    "attempts",
+    "last_error",
+    "sent_at",
+    "next_attempt_at",
+    "message_id",
+    "provider_id",
 )
 
 
-def _as_stored(item: Mark) -> tuple[object, ...]:
-    """A row's `_MARKED` values once `item` is written."""
-    return (
-        str(item.status),
-        None,
-        item.attempts,
-        item.last_error,
-        item.sent_at,
-        item.next_attempt_at,
-        item.message_id,
-        item.provider_id,
+def _not_holding(connection: Connection, marks: Sequence[Mark]) -> list[int]:
+    """The ids of `marks` whose rows do not hold what the mark says (and no claim)."""
+    columns = [_ROWS.c[name] for name in _WRITTEN]
+    rows = connection.execute(
+        select(_ROWS.c.id, *columns)
+        .where(_ROWS.c.id.in_([item.id for item in marks]))
+        .where(_ROWS.c.claim.is_(None))
     )
+    stored = {row[0]: tuple(row[1:]) for row in rows}
+    return [
+        item.id
+        for item in marks
+        if stored.get(item.id) != tuple(getattr(item, name) for name in _WRITTEN)
+    ]
 
 
 def mark(connection: Connection, sender: str, marks: Sequence[Mark]) -> list[int]:

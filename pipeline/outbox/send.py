@@ -149,7 +149,7 @@ def send_run(
         one_cpu(settings.data_dir) if backend.sends_bytes else contextlib.nullcontext(),
         senders.SenderLife(db, clock, settings.sender_timeout_seconds) as life,
     ):
-        sign = signer or dkim_signer(settings)
+        sign = dkim_signer(settings) if signer is None else signer
         pipe = _Pipe(db, settings, backend, life.id, report, clock, retry_base, batch_size, sign)
         pipe.left = limit
         try:

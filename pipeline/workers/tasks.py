@@ -80,14 +80,15 @@ def _dkim(settings: Settings) -> DkimSigner | None:
     SettingsProblem for a key that cannot be used, as a sender's own would)."""
     global _signer
     made = (os.getpid(), *map(_stamp, (settings.dkim_key_file, settings.dkim_ed25519_key_file)))
-    if _signer is not None and _signer[0] == made and not (_signer[1] and _signer[1].degraded):
-        return _signer[1]
-    if _signer is not None and _signer[1] is not None and _signer[0][0] == os.getpid():
-        _signer[1].close()
-    _signer = None
-    signer = dkim_signer(settings)
-    _signer = (made, signer)
-    return signer
+    if _signer is not None:
+        kept_from, kept = _signer
+        if kept_from == made and not (kept is not None and kept.degraded):
+            return kept
+        if kept is not None and kept_from[0] == os.getpid():  # a parent's is the parent's
+            kept.close()
+        _signer = None  # if the key cannot be used now, nothing closed stays kept
+    _signer = (made, dkim_signer(settings))
+    return _signer[1]
 
 
 def _stamp(path: Path | None) -> tuple[int, int, int, int] | None:
