@@ -7,12 +7,13 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Iterable
-from contextlib import ExitStack
+from collections.abc import Iterable, Iterator
+from contextlib import ExitStack, contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from cli_runner import delivered, prepared, run
 from helpers import NOW, add_post, add_subscriber, received_by
 from pydantic import SecretStr
 from pytest_httpserver import HTTPServer
@@ -91,10 +92,11 @@ def test_two_sends_never_keep_to_the_same_cpu_and_one_finding_none_free_runs_any
     assert claimed.count(None) == 1
 
 
-def test_a_cpu_another_process_claimed_is_left_to_it(tmp_path: Path) -> None:
-    allowed = two_cpus_or_skip()
-    free = max(allowed)
-    (tmp_path / CLAIMS).mkdir()
+@contextmanager
+def claimed_elsewhere(folder: Path, cpus: Iterable[int]) -> Iterator[None]:
+    """Another process holding the claims of `cpus` in `folder` (a CLAIMS folder there),
+    until it is killed with SIGKILL on the way out, as a sender that crashed."""
+    (folder / CLAIMS).mkdir(parents=True, exist_ok=True)
     holder = subprocess.Popen(
         [
             sys.executable,
@@ -104,22 +106,56 @@ def test_a_cpu_another_process_claimed_is_left_to_it(tmp_path: Path) -> None:
             "for file in files: fcntl.flock(file, fcntl.LOCK_EX)\n"
             "print('held', flush=True)\n"
             "sys.stdin.read()\n",
-            *(str(tmp_path / CLAIMS / f"{cpu}.lock") for cpu in allowed - {free}),
+            *(str(folder / CLAIMS / f"{cpu}.lock") for cpu in cpus),
         ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
-    assert holder.stdin is not None and holder.stdout is not None
+    assert holder.stdout is not None
     try:
         assert holder.stdout.readline() == "held\n"
+        yield
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)
+
+
+def every_claim_free(folder: Path) -> bool:
+    """Whether no process holds any claim in `folder`."""
+    for lock in (folder / CLAIMS).iterdir():
+        with lock.open("ab") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                return False
+    return True
+
+
+def test_a_cpu_another_process_claimed_is_left_to_it_until_it_is_killed(
+    tmp_path: Path,
+) -> None:
+    allowed = two_cpus_or_skip()
+    free = max(allowed)
+    with claimed_elsewhere(tmp_path, allowed - {free}):
+        assert not every_claim_free(tmp_path)
         with one_cpu(tmp_path) as cpu:
             assert cpu == free
-    finally:
-        holder.stdin.close()
-        holder.wait(timeout=10)
-    with one_cpu(tmp_path) as cpu:  # the holder ended: its claims went with it
+    assert every_claim_free(tmp_path)  # killed: its claims went with it
+    with one_cpu(tmp_path) as cpu:
         assert cpu is not None
+
+
+def test_a_digest_send_while_other_sends_hold_every_cpu_runs_anywhere(tmp_path: Path) -> None:
+    """`digest send` from the shell, every CPU claimed by another process: the send goes
+    out all the same, kept to no CPU."""
+    allowed = two_cpus_or_skip()
+    outbox = prepared(tmp_path)
+    with claimed_elsewhere(tmp_path / "var", allowed):
+        sent = run("digest", "send", "--yes", cwd=tmp_path)
+    assert sent.returncode == 0, sent.stderr
+    assert "(done)" in sent.stdout
+    assert len(delivered(outbox)) == 1
 
 
 def test_helpers_run_on_the_cpus_no_send_holds_or_else_at_the_lowest_priority(
@@ -166,9 +202,7 @@ def test_a_cpu_that_cannot_be_kept_to_leaves_the_send_where_it_was(
         patched.setattr(os, "sched_setaffinity", refused)
         with one_cpu(tmp_path) as cpu:
             assert cpu is None and os.sched_getaffinity(0) == allowed
-    for lock in (tmp_path / CLAIMS).iterdir():  # nothing left held
-        with lock.open("ab") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    assert every_claim_free(tmp_path)  # nothing left held
 
 
 def test_a_send_inside_a_send_and_a_folder_that_cannot_hold_claims_change_nothing(

@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import threading
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from email import policy
 from pathlib import Path
@@ -341,6 +342,12 @@ def signed_run(
     return settings, start_run(db, settings, "weekly", NOW).run
 
 
+def assert_signed_once(smtp_server: SMTPServer, keys: Keys, readers: Iterable[int]) -> None:
+    """Each of these readers got one message, and every signature received verifies."""
+    assert received_by(smtp_server) == {f"reader{number}@example.org": 1 for number in readers}
+    assert all(keys.verify(message.raw) for message in smtp_server.received)
+
+
 def test_a_dkim_key_lost_mid_run(
     db: Database, smtp_settings: Settings, smtp_server: SMTPServer, tmp_path: Path
 ) -> None:
@@ -390,8 +397,7 @@ def test_dkim_signing_goes_on_when_its_key_process_is_killed_mid_run(
 
     assert (report.sent, report.status, killed) == (300, "done", [100])
     assert len(started) == dkim_module.KEY_PROCESSES
-    assert received_by(smtp_server) == {f"reader{number}@example.org": 1 for number in range(300)}
-    assert all(keys.verify(message.raw) for message in smtp_server.received)
+    assert_signed_once(smtp_server, keys, range(300))
 
 
 def test_a_signer_given_to_two_sends_serves_both_with_its_key_processes(
@@ -417,8 +423,7 @@ def test_a_signer_given_to_two_sends_serves_both_with_its_key_processes(
         signer.close()
     assert (second.sent, second.status) == (3, "done")
     assert len(started) == dkim_module.KEY_PROCESSES  # none started for the second send
-    assert received_by(smtp_server) == {f"reader{number}@example.org": 1 for number in range(6)}
-    assert all(keys.verify(message.raw) for message in smtp_server.received)
+    assert_signed_once(smtp_server, keys, range(6))
 
 
 def test_a_copy_that_cannot_be_signed_fails_alone(
@@ -449,6 +454,4 @@ def test_a_copy_that_cannot_be_signed_fails_alone(
     with db.session() as session:
         failed = session.scalars(select(OutboxItem.last_error).where(OutboxItem.status == "failed"))
         assert list(failed) == [expected]
-    readers = {f"reader{number}@example.org": 1 for number in range(100) if number != 7}
-    assert received_by(smtp_server) == readers
-    assert all(keys.verify(message.raw) for message in smtp_server.received)
+    assert_signed_once(smtp_server, keys, (number for number in range(100) if number != 7))
