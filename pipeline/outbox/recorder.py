@@ -93,6 +93,11 @@ class Recorder:
                 self._wake.notify()
         return committed
 
+    def flush(self) -> None:
+        """Wait until every mark queued so far is committed (a backend may return before
+        its last outcomes are)."""
+        self.record([]).wait()
+
     def _hurry(self) -> None:
         with self._wake:
             self._urgent = True
@@ -134,7 +139,8 @@ class Recorder:
                 self._gathered, self._urgent = 0, False
             marks = [mark for group, _ in taken for mark in group]
             try:
-                self._commit(marks)
+                if marks:
+                    self._commit(marks)
             except BaseException as exc:  # the sender stops; its rows stay claimed, then reaped
                 log.error("could not record %d outcomes: %s", len(marks), exc)
                 with self._wake:

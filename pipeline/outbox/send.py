@@ -228,11 +228,13 @@ class _Pipe:
                     if progress:
                         progress(self.report)
                     if self.channel_fault:
+                        self.recorder.flush()
                         self._pause(self.channel_fault)
                         return
                     if self.recovering:
                         self._recovered()
                     continue
+                self.recorder.flush()  # the backlog counts the last batch's marks
                 left = self.db.patiently(
                     lambda session: rows.backlog(session, self.run_id, self.clock())
                 )

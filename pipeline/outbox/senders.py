@@ -33,13 +33,17 @@ Clock = Callable[[], datetime]
 
 
 class SenderLife:
-    """This process as a registered sender while the `with` block runs (its id is `id`)."""
+    """This process as a registered sender while the `with` block runs (its id is `id`).
+    Leaving does not wait for the heartbeat thread to end, only for a beat under way: the
+    thread rests in steps of 50 ms, and waiting for the step to end made every send 25 ms
+    longer on average."""
 
     def __init__(self, db: Database, clock: Clock, timeout: float) -> None:
         self.db, self.clock = db, clock
         self.id = uuid.uuid4().hex
         self.interval = max(timeout / 4, 0.05)
         self._stop = threading.Event()
+        self._beating = threading.Lock()
         self._thread = threading.Thread(target=self._beat, name="sender-heartbeat", daemon=True)
 
     def __enter__(self) -> SenderLife:
@@ -64,7 +68,8 @@ class SenderLife:
         trace: TracebackType | None,
     ) -> None:
         self._stop.set()
-        self._thread.join()
+        with self._beating:  # a beat under way ends first; none follows
+            pass
         try:
             with self.db.session() as session:
                 session.execute(delete(Sender).where(Sender.id == self.id))
@@ -74,10 +79,15 @@ class SenderLife:
     def _beat(self) -> None:
         while rest(self._stop, self.interval):
             try:
-                with self.db.session() as session:
-                    session.execute(
-                        update(Sender).where(Sender.id == self.id).values(heartbeat=self.clock())
-                    )
+                with self._beating:
+                    if self._stop.is_set():
+                        return
+                    with self.db.session() as session:
+                        session.execute(
+                            update(Sender)
+                            .where(Sender.id == self.id)
+                            .values(heartbeat=self.clock())
+                        )
             except SQLAlchemyError as exc:  # the database is away: the next beat tries again
                 log.warning("sender heartbeat failed: %s", exc)
 
