@@ -13,11 +13,11 @@ thread, against 1.8 µs for the copy).
 
 from __future__ import annotations
 
-import base64
+import binascii
 import hashlib
 import hmac
-import json
 from collections.abc import Sequence
+from json.encoder import encode_basestring_ascii
 from typing import Any, Protocol
 
 from itsdangerous import BadData, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
@@ -28,8 +28,7 @@ CONFIRM_MAX_AGE = 7 * 86400
 # Different salts: a manage link can never be used as a confirm link, or the other way.
 _CONFIRM_SALT = "subscribers.confirm"
 _MANAGE_SALT = "subscribers.manage"
-# `json.dumps(..., separators=(",", ":"))`, without making an encoder per token.
-_COMPACT = json.JSONEncoder(separators=(",", ":"))
+_URLSAFE = bytes.maketrans(b"+/", b"-_")  # base64's alphabet made URL-safe
 
 
 class Holder(Protocol):
@@ -73,7 +72,9 @@ class TokenSigner:
 
     def manage_token(self, subscriber: Holder) -> str:
         """The payload as `URLSafeSerializer.dumps` makes it when it does not compress."""
-        payload = _base64(_COMPACT.encode(_payload(subscriber)).encode())
+        # `[id,"nonce"]` as the compact JSON encoder writes it, without its machinery
+        nonce = encode_basestring_ascii(subscriber.token_nonce).encode("ascii")
+        payload = _base64(b"[%d,%s]" % (int(subscriber.id), nonce))
         mac = self._manage_mac.copy()
         mac.update(payload)
         signature = mac.digest()
@@ -93,7 +94,7 @@ def _payload(subscriber: Holder) -> list[Any]:
 
 
 def _base64(data: bytes) -> bytes:
-    return base64.urlsafe_b64encode(data).rstrip(b"=")
+    return binascii.b2a_base64(data, newline=False).translate(_URLSAFE).rstrip(b"=")
 
 
 def _checked(payload: Any) -> tuple[int, str]:

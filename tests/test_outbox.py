@@ -546,3 +546,23 @@ def test_sqlite_marks_in_one_statement_write_what_one_statement_per_mark_writes(
             .where(OutboxItem.next_attempt_at <= MARKED_AT)
         )
     assert due == 2
+
+
+def test_sqlite_claims_read_their_rows_alike_from_a_json_array_or_a_list(
+    database_url: str, db: Database, smtp_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where SQLite's JSON functions may be missing, a claim reads its rows by an IN list;
+    both ways give the claimed rows with their subscribers, in id order."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("SQLite's two ways of reading claimed rows")
+    run = planned_run(db, smtp_settings, readers=6)
+    with senders.SenderLife(db, lambda: NOW, timeout=15) as life:
+        by_json = claim(db, run.id, life.id, limit=3)
+        monkeypatch.setattr(rows, "SQLITE_JSON", (99,))
+        by_list = claim(db, run.id, life.id, limit=3)
+    claimed = by_json + by_list
+    assert [row.id for row in claimed] == sorted(row.id for row in claimed)
+    assert len({row.id for row in claimed}) == 6
+    assert sorted(row.subscriber.email for row in claimed if row.subscriber) == [
+        f"reader{number}@example.org" for number in range(6)
+    ]

@@ -210,10 +210,14 @@ def claim(session: Session, run_id: int, sender: str, now: datetime, limit: int)
 
 
 def _among(session: Session, ids: Sequence[int]) -> ColumnElement[bool]:
-    """Rows whose id is one of `ids`: on PostgreSQL one array (a bind per id cost the
-    claim more CPU than reading its rows), elsewhere an IN list."""
-    if session.get_bind().dialect.name == "postgresql":
+    """Rows whose id is one of `ids`: one array on PostgreSQL, one JSON array on SQLite
+    (a bind per id cost the claim more CPU than reading its rows), elsewhere an IN list."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
         return OutboxItem.id == any_(bindparam("ids", list(ids), type_=ARRAY(Integer)))
+    if dialect == "sqlite" and sqlite3.sqlite_version_info >= SQLITE_JSON:
+        listed = func.json_each(bindparam("ids", json.dumps(list(ids)))).table_valued("value")
+        return OutboxItem.id.in_(select(listed.c.value))
     return OutboxItem.id.in_(ids)
 
 
@@ -296,6 +300,7 @@ _MARK_FROM_JSON = text(
     """
 )
 SQLITE_RETURNING = (3, 35)
+SQLITE_JSON = (3, 38)  # json_each() built in, not a compile-time option
 
 
 def record(held: HeldConnection, sender: str, marks: Sequence[Mark]) -> list[int]:
@@ -403,8 +408,15 @@ def marks_at_once(
 def _json_values(dialect: Dialect, sender: str, marks: Sequence[Mark]) -> dict[str, object]:
     """`_MARK_FROM_JSON`'s values: times as SQLAlchemy stores them, so they compare as
     text with those written elsewhere."""
-    stamp = _ROWS.c.sent_at.type.dialect_impl(dialect).bind_processor(dialect)
-    assert stamp is not None
+    convert = _ROWS.c.sent_at.type.dialect_impl(dialect).bind_processor(dialect)
+    assert convert is not None
+    stamps: dict[datetime | None, object] = {None: None}  # a commit's marks share a few
+
+    def stamp(when: datetime | None) -> object:
+        if when not in stamps:
+            stamps[when] = convert(when)
+        return stamps[when]
+
     values = [
         [
             item.id,
