@@ -189,6 +189,11 @@ def test_outcomes_the_database_refuses_stop_the_send_within_the_bound(
     assert 50 <= len(smtp_server.received) < 600
 
 
+def no_polling(seconds: float) -> None:
+    """A send's `sleep` where it should never wait for rows in flight."""
+    raise AssertionError(f"the send waited {seconds} s for rows in flight")
+
+
 def planned_run(db: Database, settings: Settings, *, readers: int) -> DigestRun:
     """A weekly run with one post for `readers` new confirmed subscribers."""
     add_post(db, "Post", NOW - timedelta(hours=3))
@@ -217,6 +222,33 @@ def test_a_stopped_senders_rows_are_taken_back_and_its_late_marks_refused(
         refused = db.patiently(lambda session: rows.mark(session.connection(), quiet.id, late))
     assert sorted(refused) == sorted(row.id for row in claimed)
     assert counts(db, [run.id])[run.id]["queued"] == 3
+
+
+def test_a_send_takes_back_a_stopped_senders_rows_once_the_due_ones_run_short(
+    db: Database, smtp_settings: Settings, smtp_server: SMTPServer
+) -> None:
+    """Stopped senders are looked for at the first claim, then only when the due rows do
+    not fill a batch: a sender that stops while another runs loses its rows all the same."""
+    run = planned_run(db, smtp_settings, readers=6)
+    with senders.SenderLife(db, lambda: NOW, timeout=3600) as quiet:  # beats every 15 min
+        assert len(claim(db, run.id, quiet.id, limit=2)) == 2
+
+        def stops(_: object) -> None:  # after the first batch its heartbeat goes stale
+            with db.session() as session:
+                stale = NOW - timedelta(seconds=16)
+                session.execute(update(Sender).where(Sender.id == quiet.id).values(heartbeat=stale))
+
+        report = send_run(
+            db,
+            smtp_settings,
+            run.id,
+            clock=lambda: NOW,
+            batch_size=2,
+            progress=stops,
+            sleep=no_polling,
+        )
+    assert (report.status, report.sent, report.taken_over) == ("done", 6, 2)
+    assert received_by(smtp_server) == {f"reader{n}@example.org": 1 for n in range(6)}
 
 
 @pytest.mark.parametrize("at_once", [True, False], ids=["one statement", "older sqlite"])
@@ -331,9 +363,6 @@ def test_a_run_through_an_api_reads_its_backlog_after_its_last_outcomes_are_writ
         }
     )
     run = planned_run(db, settings, readers=GROUP - 1)  # short of a group: written when asked
-
-    def no_polling(seconds: float) -> None:
-        raise AssertionError(f"the send waited {seconds} s for rows it had sent")
 
     report = send_run(db, settings, run.id, clock=lambda: NOW, sleep=no_polling)
     assert (report.status, report.sent) == ("done", GROUP - 1)
