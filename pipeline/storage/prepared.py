@@ -37,6 +37,19 @@ class Prepared:
         """Run it once; the first column of what it returns."""
         return list(connection.exec_driver_sql(self.sql, self.bound(values)).scalars())
 
+    def changed(self, connection: Connection, values: Mapping[str, Any]) -> int:
+        """Run it once; how many rows it changed."""
+        return connection.exec_driver_sql(self.sql, self.bound(values)).rowcount
+
+    def changed_alone(self, driver: Any, values: Mapping[str, Any]) -> int:
+        """`changed` on a driver connection, as `scalars_alone`."""
+        cursor = driver.cursor()
+        try:
+            cursor.execute(self.sql, self.bound(values))
+            return int(cursor.rowcount)
+        finally:
+            cursor.close()
+
     def scalars_alone(self, driver: Any, values: Mapping[str, Any]) -> list[Any]:
         """`scalars` on a driver connection of the same dialect, with no SQLAlchemy in
         between (see `pipeline.storage.db.HeldConnection.alone`)."""
