@@ -276,6 +276,29 @@ def test_a_request_goes_once_the_one_before_is_recorded_waiting_as_late_as_that(
     ]
 
 
+def test_requests_encoded_ahead_are_sent_as_encoded_for_the_two_latest_lists(
+    httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen = serve(httpserver, "postmark", accepted("postmark"))
+    api = backend(httpserver, "postmark")
+    encoded: list[int] = []
+    encode = api.provider.call
+    monkeypatch.setattr(
+        api.provider, "call", lambda batch: encoded.append(len(batch)) or encode(batch)
+    )
+    dropped, second, third = digests(501), digests(2), digests(3)
+    for messages in (dropped, second, third):
+        api.ready(messages)
+    assert encoded == [500, 1, 2, 3]
+
+    results = [api.send(messages) for messages in (second, dropped, third, list(third))]
+    assert encoded == [500, 1, 2, 3, 500, 1, 3]  # the list dropped, and another list, again
+    assert [len(request.json) for request in seen] == [2, 500, 1, 3, 3]
+    sent = [message for messages in (second, dropped, third, third) for message in messages]
+    assert [m["To"] for request in seen for m in request.json] == [quoted_to(m) for m in sent]
+    assert all(result.ok for each in results for result in each)
+
+
 def quoted_to(message: OutgoingMessage) -> str:
     assert message.recipient is not None
     return f'"{message.recipient.name}" <{message.recipient.email}>'

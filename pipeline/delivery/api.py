@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ TRANSIENT_STATUSES = frozenset({408, 409, 429})
 # then the same messages can.
 CHANNEL_STATUSES = frozenset({401, 403})
 JSON_TYPE = {"Content-Type": "application/json"}
+READY_KEPT = 2  # lists of messages whose requests are encoded ahead
 
 
 @dataclass(frozen=True)
@@ -107,11 +109,29 @@ class APIBackend(Closing):
         self.retry = retry or RetryPolicy()
         self.session = api_session(provider.headers)
         self._unrecorded: Ticket | None = None  # the last request's outcomes, handed over
+        self._ready: dict[int, tuple[Sequence[OutgoingMessage], list[Call]]] = {}  # by id
+        self._ready_lock = threading.Lock()  # `ready` and `send` run on different threads
 
     @property
     def max_batch(self) -> int:
         """How many messages one `send` should get: a full request's worth."""
         return self.provider.batch_size
+
+    def ready(self, messages: Sequence[OutgoingMessage]) -> None:
+        """Encode the requests for `messages` now, for the `send` of these same messages:
+        a Postmark request is megabytes of JSON, and the thread that sends can wait on
+        the one before meanwhile. Kept for the two latest lists only (a send can stop
+        before it sends what it prepared); the list is kept with them, so its id is not
+        another's."""
+        size, per_template = self.provider.batch_size, self.provider.per_template
+        calls = [
+            self.provider.call([messages[index] for index in indices])
+            for indices in batches(messages, size, per_template)
+        ]
+        with self._ready_lock:
+            self._ready[id(messages)] = (messages, calls)
+            while len(self._ready) > READY_KEPT:
+                del self._ready[next(iter(self._ready))]
 
     def send(
         self, messages: Sequence[OutgoingMessage], done: Done | None = None
@@ -127,21 +147,26 @@ class APIBackend(Closing):
                 results[index] = failed(message, error, permanent=True)
                 if done is not None:
                     done([(message, results[index])])
+        with self._ready_lock:
+            kept, calls = self._ready.pop(id(messages), (None, []))
+        made = iter(calls if kept is messages else [])
         for indices in batches(messages, self.provider.batch_size, self.provider.per_template):
             batch = [messages[index] for index in indices]
-            for index, outcome in zip(indices, self._send_batch(batch), strict=True):
+            call = next(made, None) or self.provider.call(batch)
+            for index, outcome in zip(indices, self._send_batch(batch, call), strict=True):
                 results[index] = outcome
             if done is not None:
                 self._unrecorded = done([(messages[index], results[index]) for index in indices])
         return [result for per_message in results for result in per_message]
 
     def close(self) -> None:
+        with self._ready_lock:
+            self._ready.clear()
         self.session.close()
 
-    def _send_batch(self, batch: Sequence[OutgoingMessage]) -> list[list[SendResult]]:
+    def _send_batch(self, batch: Sequence[OutgoingMessage], call: Call) -> list[list[SendResult]]:
         name = self.provider.name
         self.limiter.acquire(len(batch))
-        call = self.provider.call(batch)
         if self._unrecorded is not None:
             self._unrecorded.wait()
             self._unrecorded = None

@@ -77,6 +77,9 @@ class Backend(Protocol):
     @property
     def sends_bytes(self) -> bool: ...
 
+    def ready(self, messages: Sequence[OutgoingMessage]) -> None:
+        """Do ahead, from another thread, what `send(messages)` will need."""
+
     def send(
         self, messages: Sequence[OutgoingMessage], done: Done | None = None
     ) -> list[SendResult]: ...
@@ -94,7 +97,10 @@ class Backend(Protocol):
 
 
 class Closing:
-    """`with backend:` closes it on the way out."""
+    """`with backend:` closes it on the way out; nothing to do ahead of a send."""
+
+    def ready(self, messages: Sequence[OutgoingMessage]) -> None:
+        """Nothing to do ahead."""
 
     def close(self) -> None:
         """Nothing to release."""

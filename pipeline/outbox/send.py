@@ -303,7 +303,9 @@ class _Pipe:
         self.report.taken_over += taken
         if self.left is not None:
             self.left -= len(claimed)
-        return self._render(claimed)
+        messages = self._render(claimed)
+        self.backend.ready(messages)
+        return messages
 
     def _render(self, claimed: list[rows.Claimed]) -> list[OutgoingMessage]:
         messages, marks = [], []
