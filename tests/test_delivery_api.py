@@ -276,6 +276,30 @@ def test_a_request_goes_once_the_one_before_is_recorded_waiting_as_late_as_that(
     ]
 
 
+class Failed:
+    """A ticket whose outcomes could not be recorded."""
+
+    def wait(self) -> None:
+        raise RuntimeError("the outcomes could not be recorded")
+
+
+def test_a_request_waits_only_for_what_its_own_caller_handed_over(httpserver: HTTPServer) -> None:
+    """A backend that sends for one run after another waits for the last request of the
+    same run only: another run's recording, failed or not, is that run's business."""
+    seen = serve(httpserver, "postmark", accepted("postmark"))
+    api = backend(httpserver, "postmark")
+
+    def failing(finished: Finished) -> Failed:
+        return Failed()
+
+    api.send(digests(1), failing)
+    api.send(digests(2), lambda finished: Logged([], "another run"))  # goes all the same
+    api.send(digests(3), failing)
+    with pytest.raises(RuntimeError):  # the same run's request before was not recorded
+        api.send(digests(4), failing)
+    assert [len(request.json) for request in seen] == [1, 2, 3]
+
+
 def test_requests_encoded_ahead_are_sent_as_encoded_for_the_two_latest_lists(
     httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:

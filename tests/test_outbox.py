@@ -18,7 +18,7 @@ import pytest
 from helpers import NOW, add_post, add_subscriber, received_by, ticking_from
 from pytest_httpserver import HTTPServer
 from smtp_server import SMTPServer
-from sqlalchemy import create_engine, func, select, text, update
+from sqlalchemy import create_engine, event, func, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from werkzeug import Response
@@ -262,7 +262,7 @@ def test_recorded_marks_keep_the_rows_still_held_and_name_the_ones_taken_back(
     if not at_once:
         if not database_url.startswith("sqlite"):
             pytest.skip("PostgreSQL's marks are always one statement")
-        monkeypatch.setattr(rows, "SQLITE_RETURNING", (99,))
+        monkeypatch.setattr(rows, "SQLITE_JSON", (99,))
     run = planned_run(db, smtp_settings, readers=4)
     with senders.SenderLife(db, lambda: NOW, timeout=15) as life:
         claimed = claim(db, run.id, life.id)
@@ -371,9 +371,9 @@ def test_a_run_through_an_api_reads_its_backlog_after_its_last_outcomes_are_writ
 def test_leaving_a_sender_unregisters_it_and_its_heartbeat_ends(
     db: Database, smtp_settings: Settings
 ) -> None:
+    before = set(threading.enumerate())
     with senders.SenderLife(db, lambda: NOW, timeout=0.2) as life:
-        beating = next(t for t in threading.enumerate() if t.name == "sender-heartbeat")
-        time.sleep(0.2)  # a few beats
+        [beating] = [t for t in set(threading.enumerate()) - before if t.name == "sender-heartbeat"]
     with db.session() as session:
         assert session.get(Sender, life.id) is None
     for _ in range(200):  # it ends within a step of its rest
@@ -552,7 +552,7 @@ def test_sqlite_marks_in_one_statement_write_what_one_statement_per_mark_writes(
     written = {}
     for way, (first, rest) in {"json": (0, 4), "each": (4, 8)}.items():
         if way == "each":
-            monkeypatch.setattr(rows, "SQLITE_RETURNING", (99,))
+            monkeypatch.setattr(rows, "SQLITE_JSON", (99,))
         ids = claimed[first:rest]
         marks = [make(row) for make, row in zip(kinds, ids, strict=True)]
         marks.append(rows.Mark(-1, OutboxStatus.SENT, 1))  # no such row: refused
@@ -595,3 +595,31 @@ def test_sqlite_claims_read_their_rows_alike_from_a_json_array_or_a_list(
     assert sorted(row.subscriber.email for row in claimed if row.subscriber) == [
         f"reader{number}@example.org" for number in range(6)
     ]
+
+
+def test_a_sqlite_claim_that_another_sender_beats_to_its_rows_reads_again(
+    database_url: str, db: Database, smtp_settings: Settings
+) -> None:
+    """A claim reads the due rows before its transaction begins: another sender taking
+    them meanwhile leaves it the next due rows, not an empty batch, and no row twice."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("SQLite's claim in three statements")
+    run = planned_run(db, smtp_settings, readers=6)
+    other = open_database(database_url)
+    beaten: list[rows.Claimed] = []
+
+    def first(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().startswith("UPDATE outbox SET status") and not beaten:
+            beaten.extend(claim(other, run.id, "other", limit=3))
+
+    event.listen(db.engine, "before_cursor_execute", first)
+    try:
+        mine = claim(db, run.id, "mine", limit=3)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", first)
+        other.close()
+    assert len(beaten) == 3 and len(mine) == 3
+    assert {row.id for row in mine}.isdisjoint(row.id for row in beaten)
+    with db.session() as session:
+        holders = dict(session.execute(select(OutboxItem.id, OutboxItem.claim)).all())
+    assert sorted(holders.values()) == ["mine"] * 3 + ["other"] * 3

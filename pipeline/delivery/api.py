@@ -108,7 +108,7 @@ class APIBackend(Closing):
         self.timeout, self.limiter = timeout, limiter
         self.retry = retry or RetryPolicy()
         self.session = api_session(provider.headers)
-        self._unrecorded: Ticket | None = None  # the last request's outcomes, handed over
+        self._unrecorded: tuple[Done, Ticket] | None = None  # the last request's, handed over
         self._ready: dict[int, tuple[Sequence[OutgoingMessage], list[Call]]] = {}  # by id
         self._ready_lock = threading.Lock()  # `ready` and `send` run on different threads
 
@@ -147,6 +147,8 @@ class APIBackend(Closing):
                 results[index] = failed(message, error, permanent=True)
                 if done is not None:
                     done([(message, results[index])])
+        if self._unrecorded is not None and self._unrecorded[0] != done:
+            self._unrecorded = None  # another caller's, whose recording is its own
         with self._ready_lock:
             kept, calls = self._ready.pop(id(messages), (None, []))
         made = iter(calls if kept is messages else [])
@@ -156,10 +158,12 @@ class APIBackend(Closing):
             for index, outcome in zip(indices, self._send_batch(batch, call), strict=True):
                 results[index] = outcome
             if done is not None:
-                self._unrecorded = done([(messages[index], results[index]) for index in indices])
+                finished = [(messages[index], results[index]) for index in indices]
+                self._unrecorded = (done, done(finished))
         return [result for per_message in results for result in per_message]
 
     def close(self) -> None:
+        self._unrecorded = None
         with self._ready_lock:
             self._ready.clear()
         self.session.close()
@@ -168,7 +172,7 @@ class APIBackend(Closing):
         name = self.provider.name
         self.limiter.acquire(len(batch))
         if self._unrecorded is not None:
-            self._unrecorded.wait()
+            self._unrecorded[1].wait()
             self._unrecorded = None
         answer = post(
             self.session,

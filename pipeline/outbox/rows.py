@@ -222,8 +222,11 @@ def _among(session: Session, ids: Sequence[int]) -> ColumnElement[bool]:
 # SQLite's claim. The driver lets go of the GIL for each step of a statement, and each row
 # a statement returns is a step: beside one busy thread, a claim of 500 rows returning
 # them one by one took 911 ms (8.8 ms alone). So each of its three statements returns one
-# row: the due rows' ids as a JSON array; the update of those still queued; the rows now
-# claimed, with their subscribers, as one JSON array.
+# row: the due rows' ids as a JSON array; the update of those still queued and due; the
+# rows now claimed, with their subscribers, as one JSON array. The first read is outside
+# a transaction (the driver begins one at the update), so another sender may take some
+# of those rows first: then the claim reads again, inside the transaction.
+CLAIM_READS = 3  # the first outside the transaction, the next inside it: 2 suffice
 _DUE = text(
     """
     SELECT json_group_array(id) FROM (SELECT id FROM outbox
@@ -235,7 +238,8 @@ _DUE = text(
 _TAKE = text(
     """
     UPDATE outbox SET status = :sending, claim = :sender, claimed_at = :now
-    WHERE id IN (SELECT value FROM json_each(:ids)) AND status = :queued
+    WHERE id IN (SELECT value FROM json_each(:ids)) AND run_id = :run AND status = :queued
+        AND (next_attempt_at IS NULL OR next_attempt_at <= :now)
     """
 ).bindparams(bindparam("now", type_=_ROWS.c.claimed_at.type))
 _TAKEN = text(
@@ -252,13 +256,24 @@ _TAKEN = text(
 def _claim_in_json(
     session: Session, run_id: int, sender: str, now: datetime, limit: int
 ) -> list[Claimed]:
-    queued, sending = str(OutboxStatus.QUEUED), str(OutboxStatus.SENDING)
-    due = session.scalar(_DUE, {"run": run_id, "queued": queued, "now": now, "limit": limit})
-    if due == "[]":
-        return []
-    taking = {"ids": due, "sender": sender, "now": now, "queued": queued, "sending": sending}
-    session.execute(_TAKE, taking)
-    taken = json.loads(session.scalar(_TAKEN, {"ids": due, "sender": sender, "sending": sending}))
+    values = {
+        "run": run_id,
+        "sender": sender,
+        "now": now,
+        "queued": str(OutboxStatus.QUEUED),
+        "sending": str(OutboxStatus.SENDING),
+    }
+    taken: list[list[Any]] = []
+    for _ in range(CLAIM_READS):
+        due = session.scalar(_DUE, {**values, "limit": limit - len(taken)})
+        if due == "[]":
+            break
+        wanted = len(json.loads(due))
+        got = changed(session, _TAKE, {**values, "ids": due})
+        if got:
+            taken += json.loads(session.scalar(_TAKEN, {**values, "ids": due}))
+        if got == wanted or len(taken) == limit:
+            break
     return [
         Claimed(row[0], row[1], row[2], Person(*row[3:]) if row[4] else None)
         for row in sorted(taken)
@@ -325,7 +340,9 @@ _MARK_AT_ONCE = text(
 # GIL for each step of a statement; run once per mark, each step had to win the GIL back
 # from the thread rendering the next batch, and 500 marks took 28 ms for 10 ms of work. So
 # it returns nothing either (each row returned is a step): it says how many rows it wrote,
-# and only when some were not written are the marks' rows read back. Each row is found by
+# and only when some were not written are the marks' rows read back (a row another sender
+# took back and then marked with the very same values, at the same instant, would count as
+# written by both; only the reports' tallies would show it). Each row is found by
 # its primary key: the unary `+` keeps the planner off the claim and status indexes, which
 # drew a scan of the claimed rows with the marks nested in it (790 us a mark).
 _MARK_FROM_JSON = text(
@@ -343,8 +360,9 @@ _MARK_FROM_JSON = text(
     WHERE outbox.id = v.id AND +outbox.claim = :holder AND +outbox.status = :sending
     """
 )
-SQLITE_RETURNING = (3, 35)
-SQLITE_JSON = (3, 38)  # json_each() built in, not a compile-time option
+# SQLite with UPDATE ... FROM and its JSON functions built in (not a compile-time option):
+# claims and marks in a few statements; before, a statement per mark.
+SQLITE_JSON = (3, 38)
 
 
 def record(held: HeldConnection, sender: str, marks: Sequence[Mark]) -> list[int]:
@@ -432,7 +450,7 @@ def mark(connection: Connection, sender: str, marks: Sequence[Mark]) -> list[int
 def at_once(dialect: Dialect) -> bool:
     """Whether marks are one statement that writes the rows still held."""
     if dialect.name == "sqlite":
-        return sqlite3.sqlite_version_info >= SQLITE_RETURNING
+        return sqlite3.sqlite_version_info >= SQLITE_JSON
     return dialect.name == "postgresql"
 
 

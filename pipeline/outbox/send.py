@@ -104,6 +104,8 @@ class SendReport:
         return line + (f": {self.note}" if self.note else "")
 
 
+# Called after each batch with the counts recorded so far (an email API's last request may
+# be still being recorded: its copies are counted in the next call).
 Progress = Callable[[SendReport], None]
 
 
@@ -209,6 +211,7 @@ class _Pipe:
         self.channel_fault: str | None = None
         self.recovering = False
         self.reaping = True  # whether the next claim first takes back stopped senders' rows
+        self.delivered = False  # whether a copy went out (the report counts what is recorded)
         self.run_key: tuple[str, str, str] | None = None  # kind, frequency, period
         self.archived = False
 
@@ -295,7 +298,8 @@ class _Pipe:
             claimed = rows.claim(session, self.run_id, self.sender, now, size)
             if len(claimed) < size and not self.reaping:
                 taken = senders.reap(session, self.run_id, now, timeout)
-                claimed += rows.claim(session, self.run_id, self.sender, now, size - len(claimed))
+                more = rows.claim(session, self.run_id, self.sender, now, size - len(claimed))
+                claimed = sorted(claimed + more, key=lambda row: row.id)
             return taken, claimed
 
         taken, claimed = self.db.patiently(work)
@@ -304,7 +308,8 @@ class _Pipe:
         if self.left is not None:
             self.left -= len(claimed)
         messages = self._render(claimed)
-        self.backend.ready(messages)
+        if messages:
+            self.backend.ready(messages)
         return messages
 
     def _render(self, claimed: list[rows.Claimed]) -> list[OutgoingMessage]:
@@ -429,7 +434,7 @@ class _Pipe:
     def keep_archive(self) -> None:
         """Once this pass has sent a copy: the run's public copy in the archive, from its
         widest selection (for most digests, every post of the run), unless it has one."""
-        if self.archived or not self.report.sent or self._kind() == INVITATION:
+        if self.archived or not self.delivered or self._kind() == INVITATION:
             return
         self.archived = True
 
@@ -471,9 +476,12 @@ class _Pipe:
         """Called from the connection that sent the `finished` messages: their marks go to
         the writer together."""
         now = self.clock()
-        return self.recorder.record(
-            [self._mark(_row_id(message), message, results, now) for message, results in finished]
-        )
+        marks = [
+            self._mark(_row_id(message), message, results, now) for message, results in finished
+        ]
+        if any(item.status is OutboxStatus.SENT for item in marks):
+            self.delivered = True
+        return self.recorder.record(marks)
 
     def _mark(
         self, row_id: int, message: OutgoingMessage, results: list[SendResult], now: datetime

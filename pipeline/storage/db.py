@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,10 +25,12 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-def changed(session: Session, statement: Executable) -> int:
+def changed(
+    session: Session, statement: Executable, values: Mapping[str, Any] | None = None
+) -> int:
     """Run an UPDATE or DELETE in `session`; how many rows it changed. Session.execute is
     typed as returning a plain Result, but for these statements it is a CursorResult."""
-    return cast(CursorResult[Any], session.execute(statement)).rowcount
+    return cast(CursorResult[Any], session.execute(statement, values)).rowcount
 
 
 @dataclass(frozen=True)
