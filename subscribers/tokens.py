@@ -16,6 +16,7 @@ from __future__ import annotations
 import binascii
 import hashlib
 import hmac
+import json
 from collections.abc import Sequence
 from json.encoder import encode_basestring_ascii
 from typing import Any, Protocol
@@ -29,6 +30,7 @@ CONFIRM_MAX_AGE = 7 * 86400
 _CONFIRM_SALT = "subscribers.confirm"
 _MANAGE_SALT = "subscribers.manage"
 _URLSAFE = bytes.maketrans(b"+/", b"-_")  # base64's alphabet made URL-safe
+_COMPACT = json.JSONEncoder(separators=(",", ":"))  # `json.dumps(..., separators=…)`
 
 
 class Holder(Protocol):
@@ -72,9 +74,7 @@ class TokenSigner:
 
     def manage_token(self, subscriber: Holder) -> str:
         """The payload as `URLSafeSerializer.dumps` makes it when it does not compress."""
-        # `[id,"nonce"]` as the compact JSON encoder writes it, without its machinery
-        nonce = encode_basestring_ascii(subscriber.token_nonce).encode("ascii")
-        payload = _base64(b"[%d,%s]" % (int(subscriber.id), nonce))
+        payload = _base64(_payload_json(subscriber))
         mac = self._manage_mac.copy()
         mac.update(payload)
         signature = mac.digest()
@@ -91,6 +91,16 @@ class TokenSigner:
 
 def _payload(subscriber: Holder) -> list[Any]:
     return [subscriber.id, subscriber.token_nonce]
+
+
+def _payload_json(subscriber: Holder) -> bytes:
+    """`_payload` as compact JSON: written directly for an int id and a str nonce (the
+    encoder's machinery cost more than the rest of the token), by the encoder otherwise
+    (a subscriber not saved yet has neither)."""
+    number, nonce = subscriber.id, subscriber.token_nonce
+    if type(number) is int and type(nonce) is str:
+        return b"[%d,%s]" % (number, encode_basestring_ascii(nonce).encode("ascii"))
+    return _COMPACT.encode(_payload(subscriber)).encode()
 
 
 def _base64(data: bytes) -> bytes:

@@ -88,5 +88,12 @@ def test_manage_links_mailed_before_and_after_the_fast_signer_read_alike() -> No
     assert URLSafeSerializer(keys[0], salt="subscribers.manage").loads(made) == [8, "n" * 40]
     with pytest.raises(BadSignature):
         URLSafeSerializer(keys[1], salt="subscribers.manage").loads(made)
+    plain = Subscriber(id=10, token_nonce="AfnELtOQ8Wlx2i2fE-4poA")
+    unsaved = Subscriber()  # no id or nonce yet: what a preview's sample reader is
+    for holder in (plain, unsaved):
+        expected = URLSafeSerializer(keys[0], salt="subscribers.manage").dumps(
+            [holder.id, holder.token_nonce]
+        )
+        assert signer.manage_token(holder) == expected
     odd = Subscriber(id=9, token_nonce='qu"ote\\ é')
     assert signer.read_manage_token(signer.manage_token(odd)) == (9, 'qu"ote\\ é')
