@@ -221,6 +221,47 @@ def test_a_run_past_its_window_expires_instead_of_sending_late(
     assert counts(db, [run.id])[run.id]["skipped"] == 1
 
 
+@pytest.mark.parametrize("change", ["pause", "cancel", "window ends"])
+def test_a_run_changed_between_two_batches_sends_no_further_batch(
+    db: Database, smtp_settings: Settings, smtp_server: SMTPServer, change: str
+) -> None:
+    """Between batches the sender looks at its run: paused or cancelled by an admin, or
+    past its window, it stops. The rows it had claimed ahead are given back, and those of
+    a run that ended are skipped, not left queued in it."""
+    add_post(db, "Post", NOW - timedelta(hours=3))
+    for number in range(8):
+        add_subscriber(db, f"reader{number}@example.org")
+    run = start_run(db, smtp_settings, "weekly", NOW).run
+    now = [NOW]
+
+    def after_the_first_batch(report: SendReport) -> None:
+        if report.sent == 2:
+            if change == "pause":
+                pause_run(db, run.id, NOW)
+            elif change == "cancel":
+                cancel_run(db, run.id, NOW)
+            else:
+                now[0] = NOW + timedelta(days=4)
+
+    report = send(
+        db,
+        smtp_settings,
+        run.id,
+        clock=lambda: now[0],
+        batch_size=2,
+        progress=after_the_first_batch,
+    )
+    status = {"pause": "paused", "cancel": "cancelled", "window ends": "expired"}[change]
+    assert (report.status, report.sent) == (status, 2)
+    assert len(received_by(smtp_server)) == 2
+    left = {key: value for key, value in counts(db, [run.id])[run.id].items() if value}
+    assert left == ({"sent": 2, "queued": 6} if change == "pause" else {"sent": 2, "skipped": 6})
+    if change == "pause":
+        resume_run(db, run.id, NOW)
+        assert send(db, smtp_settings, run.id).status == "done"
+        assert set(received_by(smtp_server).values()) == {1} and len(received_by(smtp_server)) == 8
+
+
 def test_deferred_recipients_are_retried_without_pausing_the_run(
     db: Database, smtp_settings: Settings, smtp_server: SMTPServer
 ) -> None:

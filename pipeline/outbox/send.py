@@ -162,6 +162,7 @@ def send_run(
         finally:
             if sign is not None and sign is not signer:
                 sign.close()
+            pipe.looks.close()
             db.patiently(lambda session: rows.release(session, life.id))
     return report
 
@@ -214,6 +215,7 @@ class _Pipe:
         self.delivered = False  # whether a copy went out (the report counts what is recorded)
         self.run_key: tuple[str, str, str] | None = None  # kind, frequency, period
         self.archived = False
+        self.looks = db.held_connection(single_statements=True)  # the run's status
 
     def run(self, wait: float, progress: Progress | None, sleep: Callable[[float], None]) -> None:
         waited = 0.0
@@ -263,6 +265,11 @@ class _Pipe:
         """Whether the run may send now: a queued run starts, a run paused by a channel
         fault is probed once its time has come, a run past its window expires."""
         now = self.clock()
+        if self.run_key is not None and not self.recovering:  # looked at in full before
+            sending, note = rows.plainly_sending(self.looks, self.run_id, now)
+            if sending:
+                self.report.note = note
+                return True
 
         def work(session: Session) -> bool:
             run = session.get(DigestRun, self.run_id)
