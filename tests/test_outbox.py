@@ -26,6 +26,7 @@ from werkzeug import Response
 from pipeline.digest.runs import start_run
 from pipeline.outbox import OutboxStatus, counts, rows, send_run, senders
 from pipeline.outbox.recorder import GROUP, Recorder
+from pipeline.outbox.send import BATCH_SIZE
 from pipeline.settings import Settings, load_settings
 from pipeline.storage import Database, open_database
 from pipeline.storage.models import DigestRun, OutboxItem, Sender
@@ -107,9 +108,12 @@ def test_a_run_where_every_message_failed_ends_failed(
     assert report.note == "all 2 messages failed (last: 550 5.7.1 Relaying denied)"
 
 
+@pytest.mark.parametrize("batch_size", [BATCH_SIZE, 50], ids=["one batch", "batches after"])
 def test_a_postgresql_connection_killed_mid_send_is_reconnected(
-    database_url: str, smtp_settings: Settings, smtp_server: SMTPServer
+    database_url: str, smtp_settings: Settings, smtp_server: SMTPServer, batch_size: int
 ) -> None:
+    """Every connection of the send is killed after 100 copies: the writer's, the claims'
+    and, with batches after the kill, the one the sender looks at its run on."""
     if not database_url.startswith("postgresql"):
         pytest.skip("kills PostgreSQL server processes")
     name = f"outbox-test-{id(smtp_server)}"
@@ -140,7 +144,7 @@ def test_a_postgresql_connection_killed_mid_send_is_reconnected(
 
     killer = threading.Thread(target=kill_connections)
     killer.start()
-    report = send_run(db, smtp_settings, run.id, clock=lambda: NOW)
+    report = send_run(db, smtp_settings, run.id, clock=lambda: NOW, batch_size=batch_size)
     killer.join()
     db.close()
     assert killed and all(killed)

@@ -222,14 +222,14 @@ def _among(session: Session, ids: Sequence[int]) -> ColumnElement[bool]:
 # SQLite's claim. The driver lets go of the GIL for each step of a statement, and each row
 # a statement returns is a step: beside one busy thread, a claim of 500 rows returning
 # them one by one took 911 ms (8.8 ms alone). So each of its three statements returns one
-# row: the due rows' ids as a JSON array; the update of those still queued and due; the
-# rows now claimed, with their subscribers, as one JSON array. The first read is outside
-# a transaction (the driver begins one at the update), so another sender may take some
-# of those rows first: then the claim reads again, inside the transaction.
+# row: the due rows' ids as a JSON array, and how many; the update of those still queued
+# and due; the rows now claimed, with their subscribers, as one JSON array. The first read
+# is outside a transaction (the driver begins one at the update), so another sender may
+# take some of those rows first: then the claim reads again, inside the transaction.
 CLAIM_READS = 3  # the first outside the transaction, the next inside it: 2 suffice
 _DUE = text(
     """
-    SELECT json_group_array(id) FROM (SELECT id FROM outbox
+    SELECT json_group_array(id), count(*) FROM (SELECT id FROM outbox
         WHERE run_id = :run AND status = :queued
             AND (next_attempt_at IS NULL OR next_attempt_at <= :now)
         ORDER BY id LIMIT :limit)
@@ -265,10 +265,9 @@ def _claim_in_json(
     }
     taken: list[list[Any]] = []
     for _ in range(CLAIM_READS):
-        due = session.scalar(_DUE, {**values, "limit": limit - len(taken)})
-        if due == "[]":
+        due, wanted = session.execute(_DUE, {**values, "limit": limit - len(taken)}).one()
+        if not wanted:
             break
-        wanted = len(json.loads(due))
         got = changed(session, _TAKE, {**values, "ids": due})
         if got:
             taken += json.loads(session.scalar(_TAKEN, {**values, "ids": due}))
@@ -558,15 +557,11 @@ def _write_each(connection: Connection, sender: str, marks: Sequence[Mark]) -> i
 
 def release(session: Session, sender: str) -> int:
     """Give back every row `sender` still holds, untouched (it stops before sending them);
-    how many. A row of a run that ended meanwhile (cancelled, or past its window) is then
-    ended as the run's own rows were."""
+    how many. Rows of a run that ended meanwhile (cancelled, or past its window) are then
+    ended as its own were: the run is read after the rows are given back, so a cancel
+    committed in between finds them queued, or is found here."""
     held = (OutboxItem.claim == sender) & (OutboxItem.status == OutboxStatus.SENDING)
-    ended = (
-        select(OutboxItem.run_id).join(DigestRun).where(held, DigestRun.status.in_(tuple(_ENDED)))
-    )
-    runs = session.execute(
-        select(DigestRun.id, DigestRun.status).where(DigestRun.id.in_(ended))
-    ).all()
+    runs = session.scalars(select(OutboxItem.run_id).where(held).distinct()).all()
     given = changed(
         session,
         update(OutboxItem)
@@ -574,7 +569,10 @@ def release(session: Session, sender: str) -> int:
         .values(status=OutboxStatus.QUEUED, claim=None)
         .execution_options(synchronize_session=False),
     )
-    for run_id, status in runs:
+    ended = select(DigestRun.id, DigestRun.status).where(
+        DigestRun.id.in_(runs), DigestRun.status.in_(tuple(_ENDED))
+    )
+    for run_id, status in session.execute(ended).all():
         _ENDED[RunStatus(status)](session, run_id)
     return given
 
